@@ -1,0 +1,1 @@
+"""``sedtk data prep|synth|describe`` (filled by the corpus preparation work)."""

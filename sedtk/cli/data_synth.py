@@ -1,0 +1,1 @@
+"""``sedtk data synth|describe`` (filled by the synthetic corpus work)."""

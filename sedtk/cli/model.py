@@ -1,0 +1,7 @@
+"""``sedtk model``: (filled by the model/training work)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="model commands.", no_args_is_help=True)

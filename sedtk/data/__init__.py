@@ -1,0 +1,1 @@
+"""Data dirs, audio, corpus preparation and descriptor pseudo-labels."""

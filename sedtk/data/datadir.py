@@ -1,0 +1,462 @@
+"""Kaldi-style data directories: the canonical on-disk format of sedtk.
+
+A data dir holds one ``key value`` per line in UTF-8 files whose keys are unique and sorted:
+
+========== ==============================================================
+file        meaning
+========== ==============================================================
+wav.scp     utterance (or recording, with ``segments``) -> audio path
+segments    utt -> ``rec start end`` (seconds) into a wav.scp recording
+text        utt -> transcript
+utt2spk     utt -> speaker;  spk2utt is derived from it on save
+utt2emo     utt -> emotion label (one of ``emotions``)
+utt2desc    utt -> free-text description / caption
+utt2attr    utt -> descriptor attributes ``gender=female pitch=high ...``
+utt2dur     utt -> duration in seconds
+emotions    the label inventory, one label per line, in order
+========== ==============================================================
+
+A missing field is a missing file.  Relative audio paths in ``wav.scp`` are resolved against the
+data dir itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Per-utterance (or per-recording for wav.scp) map files, in the order they are reported.
+MAP_FILES = ("wav.scp", "segments", "text", "utt2spk", "utt2emo", "utt2desc", "utt2attr", "utt2dur")
+#: Files keyed by utterance whose key set must equal the utterance set.
+UTT_FILES = ("text", "utt2spk", "utt2emo", "utt2desc", "utt2attr", "utt2dur")
+
+
+class DataDirError(ValueError):
+    """A malformed data dir file; the message names the file and line."""
+
+
+# ----------------------------------------------------------------------------- low-level I/O
+
+
+def read_kaldi_map(path: str | os.PathLike, allow_empty_value: bool = True) -> dict[str, str]:
+    """Read a ``key value`` file into an insertion-ordered dict.
+
+    Raises :class:`DataDirError` naming the file and line on duplicate keys, blank keys or
+    undecodable bytes.  The value is the rest of the line after the first run of whitespace.
+    """
+    path = Path(path)
+    out: dict[str, str] = {}
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataDirError(f"{path}: file not found") from None
+    try:
+        content = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise DataDirError(f"{path}:{line}: not valid UTF-8 ({e.reason})") from None
+    for lineno, line in enumerate(content.splitlines(), 1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            raise DataDirError(f"{path}:{lineno}: empty line")
+        parts = line.strip().split(maxsplit=1)
+        key = parts[0]
+        value = parts[1] if len(parts) > 1 else ""
+        if not value and not allow_empty_value:
+            raise DataDirError(f"{path}:{lineno}: key {key!r} has no value")
+        if key in out:
+            raise DataDirError(f"{path}:{lineno}: duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def atomic_write_text(path: str | os.PathLike, content: str) -> None:
+    """Write ``content`` to ``path`` through a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_kaldi_map(path: str | os.PathLike, mapping: Mapping[str, object]) -> None:
+    """Write a ``key value`` file with sorted keys, atomically.  Newlines in values are flattened."""
+    lines = []
+    for key in sorted(mapping):
+        if not key or any(c.isspace() for c in key):
+            raise DataDirError(f"{path}: invalid key {key!r} (keys must be non-empty and have no spaces)")
+        value = " ".join(str(mapping[key]).split())
+        lines.append(f"{key} {value}".rstrip() + "\n")
+    atomic_write_text(path, "".join(lines))
+
+
+def parse_attr(value: str) -> dict[str, str]:
+    """Parse a ``utt2attr`` value ``gender=female pitch=high emphasis='the word'`` into a dict."""
+    out: dict[str, str] = {}
+    for tok in shlex.split(value):
+        if "=" not in tok:
+            raise ValueError(f"attribute {tok!r} is not of the form name=value")
+        name, val = tok.split("=", 1)
+        out[name] = val
+    return out
+
+
+def format_attr(attrs: Mapping[str, object]) -> str:
+    """Inverse of :func:`parse_attr`; values with spaces or quotes are shell-quoted."""
+    return " ".join(f"{k}={shlex.quote(str(v))}" for k, v in attrs.items() if v is not None and str(v) != "")
+
+
+# ----------------------------------------------------------------------------- records
+
+
+@dataclass
+class Segment:
+    recording: str
+    start: float
+    end: float
+
+
+@dataclass
+class Utterance:
+    """One utterance with every field the data dir has for it (``None`` where the file is absent)."""
+
+    key: str
+    wav: str
+    start: float | None = None
+    end: float | None = None
+    text: str | None = None
+    speaker: str | None = None
+    emotion: str | None = None
+    description: str | None = None
+    attributes: dict[str, str] | None = None
+    duration: float | None = None
+
+
+@dataclass
+class DataDir:
+    """An in-memory data dir.  ``maps`` holds each present map file by its file name."""
+
+    maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    emotions: list[str] | None = None
+    path: Path | None = None
+
+    # -- loading and saving ---------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> DataDir:
+        path = Path(path)
+        if not path.is_dir():
+            raise DataDirError(f"{path}: not a data directory")
+        if not (path / "wav.scp").exists():
+            raise DataDirError(f"{path}/wav.scp: file not found (every data dir needs one)")
+        maps = {}
+        for name in MAP_FILES:
+            if (path / name).exists():
+                maps[name] = read_kaldi_map(path / name)
+        emotions = None
+        if (path / "emotions").exists():
+            emotions = read_label_list(path / "emotions")
+        dd = cls(maps=maps, emotions=emotions, path=path)
+        if "segments" in maps:
+            for lineno, (k, v) in enumerate(maps["segments"].items(), 1):
+                parts = v.split()
+                try:
+                    if len(parts) != 3:
+                        raise ValueError
+                    float(parts[1]), float(parts[2])
+                except ValueError:
+                    raise DataDirError(
+                        f"{path}/segments:{lineno}: expected 'utt rec start end', got {k} {v!r}"
+                    ) from None
+        return dd
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        for name in MAP_FILES:
+            if name in self.maps:
+                write_kaldi_map(path / name, self.maps[name])
+            elif (path / name).exists():
+                (path / name).unlink()  # a missing field is a missing file
+        if "utt2spk" in self.maps:
+            write_kaldi_map(path / "spk2utt", {s: " ".join(u) for s, u in self.spk2utt().items()})
+        elif (path / "spk2utt").exists():
+            (path / "spk2utt").unlink()
+        if self.emotions is not None:
+            atomic_write_text(path / "emotions", "".join(f"{e}\n" for e in self.emotions))
+        self.path = path
+        return path
+
+    # -- views ------------------------------------------------------------------------------
+    @property
+    def utts(self) -> list[str]:
+        """Sorted utterance ids: the keys of ``segments`` if present, else of ``wav.scp``."""
+        src = self.maps.get("segments") or self.maps.get("wav.scp", {})
+        return sorted(src)
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def has(self, name: str) -> bool:
+        return name in self.maps
+
+    def get(self, name: str, key: str) -> str | None:
+        m = self.maps.get(name)
+        return None if m is None else m.get(key)
+
+    def spk2utt(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for utt, spk in sorted(self.maps.get("utt2spk", {}).items()):
+            out.setdefault(spk, []).append(utt)
+        return out
+
+    def resolve_audio(self, path: str) -> str:
+        if "|" in path.strip()[-1:]:
+            raise DataDirError(f"wav.scp entry {path!r}: Kaldi pipe commands are not supported; give a file")
+        if os.path.isabs(path) or self.path is None:
+            return path
+        return str(self.path / path)
+
+    def utterance(self, key: str) -> Utterance:
+        seg = self.maps.get("segments", {}).get(key)
+        if seg is not None:
+            rec, start, end = seg.split()
+            wav = self.maps["wav.scp"].get(rec)
+            if wav is None:
+                raise DataDirError(f"segments: utterance {key!r} refers to recording {rec!r} absent from wav.scp")
+            start_f, end_f = float(start), float(end)
+        else:
+            wav = self.maps["wav.scp"][key]
+            start_f = end_f = None
+        attr = self.get("utt2attr", key)
+        dur = self.get("utt2dur", key)
+        return Utterance(
+            key=key,
+            wav=self.resolve_audio(wav),
+            start=start_f,
+            end=end_f,
+            text=self.get("text", key),
+            speaker=self.get("utt2spk", key),
+            emotion=self.get("utt2emo", key),
+            description=self.get("utt2desc", key),
+            attributes=parse_attr(attr) if attr is not None else None,
+            duration=float(dur) if dur is not None else None,
+        )
+
+    def __iter__(self):
+        for key in self.utts:
+            yield self.utterance(key)
+
+    # -- manipulation -----------------------------------------------------------------------
+    def subset(self, keys: Iterable[str]) -> DataDir:
+        """A new data dir with only ``keys`` (recordings of kept segments are kept)."""
+        keep = set(keys)
+        unknown = keep - set(self.utts)
+        if unknown:
+            raise DataDirError(f"subset: {len(unknown)} keys not in the data dir, e.g. {sorted(unknown)[:3]}")
+        maps = {}
+        for name, m in self.maps.items():
+            if name == "wav.scp" and "segments" in self.maps:
+                recs = {self.maps["segments"][k].split()[0] for k in keep}
+                maps[name] = {k: v for k, v in m.items() if k in recs}
+            else:
+                maps[name] = {k: v for k, v in m.items() if k in keep}
+        return DataDir(maps=maps, emotions=list(self.emotions) if self.emotions else self.emotions, path=self.path)
+
+    def split(self, n: int) -> list[DataDir]:
+        """Split into ``n`` contiguous parts of near-equal size (speakers are not kept together)."""
+        if n < 1:
+            raise ValueError("split: n must be >= 1")
+        utts = self.utts
+        if n > len(utts):
+            raise DataDirError(f"split: cannot split {len(utts)} utterances into {n} parts")
+        bounds = [round(i * len(utts) / n) for i in range(n + 1)]
+        return [self.subset(utts[bounds[i] : bounds[i + 1]]) for i in range(n)]
+
+    def absolute(self) -> DataDir:
+        """A copy whose wav.scp paths are absolute (for saving the dir somewhere else)."""
+        maps = {k: dict(v) for k, v in self.maps.items()}
+        if "wav.scp" in maps:
+            maps["wav.scp"] = {k: str(Path(self.resolve_audio(v)).resolve()) for k, v in maps["wav.scp"].items()}
+        return DataDir(maps=maps, emotions=self.emotions, path=self.path)
+
+
+def combine(dirs: Iterable[DataDir]) -> DataDir:
+    """Concatenate data dirs.  Keys must be disjoint; a field is kept only if every dir has it.
+
+    Emotion inventories are merged in order of first appearance.
+    """
+    dirs = [d.absolute() for d in dirs]
+    if not dirs:
+        raise ValueError("combine: no data dirs given")
+    names = set(dirs[0].maps)
+    for d in dirs[1:]:
+        names &= set(d.maps)
+    maps: dict[str, dict[str, str]] = {n: {} for n in names}
+    for d in dirs:
+        for n in names:
+            clash = maps[n].keys() & d.maps[n].keys()
+            if clash and n != "wav.scp":
+                raise DataDirError(f"combine: key {sorted(clash)[0]!r} appears in more than one data dir ({n})")
+            maps[n].update(d.maps[n])
+    emotions = None
+    if any(d.emotions for d in dirs):
+        emotions = []
+        for d in dirs:
+            for e in d.emotions or []:
+                if e not in emotions:
+                    emotions.append(e)
+    return DataDir(maps=maps, emotions=emotions)
+
+
+def read_label_list(path: str | os.PathLike) -> list[str]:
+    labels: list[str] = []
+    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        label = line.strip()
+        if not label:
+            continue
+        if len(label.split()) != 1:
+            raise DataDirError(f"{path}:{lineno}: an emotion label must be one word, got {label!r}")
+        if label in labels:
+            raise DataDirError(f"{path}:{lineno}: duplicate label {label!r}")
+        labels.append(label)
+    return labels
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+@dataclass
+class Problem:
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        loc = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{loc}: {self.message}"
+
+
+def validate(path: str | os.PathLike, check_audio: bool = True) -> list[Problem]:
+    """Every problem in a data dir on disk, each with its file and line; empty when valid."""
+    path = Path(path)
+    problems: list[Problem] = []
+    if not path.is_dir():
+        return [Problem(str(path), None, "not a directory")]
+    if not (path / "wav.scp").exists():
+        problems.append(Problem(str(path / "wav.scp"), None, "missing (every data dir needs one)"))
+    maps: dict[str, dict[str, tuple[int, str]]] = {}
+    for name in (*MAP_FILES, "spk2utt"):
+        f = path / name
+        if not f.exists():
+            continue
+        try:
+            text = f.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as e:
+            problems.append(Problem(str(f), None, f"not valid UTF-8 ({e.reason})"))
+            continue
+        entries: dict[str, tuple[int, str]] = {}
+        prev = None
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if line.endswith("\r"):
+                problems.append(Problem(str(f), lineno, "CRLF line ending"))
+                line = line.rstrip("\r")
+            if not line.strip():
+                problems.append(Problem(str(f), lineno, "empty line"))
+                continue
+            parts = line.split(maxsplit=1)
+            key, value = parts[0], (parts[1].strip() if len(parts) > 1 else "")
+            if key in entries:
+                problems.append(Problem(str(f), lineno, f"duplicate key {key!r} (first on line {entries[key][0]})"))
+                continue
+            if prev is not None and key < prev:
+                problems.append(Problem(str(f), lineno, f"keys not sorted: {key!r} after {prev!r}"))
+            prev = key
+            entries[key] = (lineno, value)
+            if not value:
+                what = "empty transcript" if name == "text" else "empty value"
+                problems.append(Problem(str(f), lineno, f"{what} for {key!r}"))
+        maps[name] = entries
+    if "segments" in maps:
+        utts = set(maps["segments"])
+        recs = set(maps.get("wav.scp", {}))
+        for key, (lineno, value) in maps["segments"].items():
+            parts = value.split()
+            if len(parts) != 3:
+                problems.append(Problem(str(path / "segments"), lineno, "expected 'utt rec start end'"))
+                continue
+            try:
+                start, end = float(parts[1]), float(parts[2])
+                if not 0 <= start < end:
+                    problems.append(Problem(str(path / "segments"), lineno, f"bad times {start}..{end}"))
+            except ValueError:
+                problems.append(Problem(str(path / "segments"), lineno, f"times are not numbers: {value!r}"))
+            if parts[0] not in recs:
+                problems.append(Problem(str(path / "segments"), lineno, f"recording {parts[0]!r} not in wav.scp"))
+    else:
+        utts = set(maps.get("wav.scp", {}))
+    for name in UTT_FILES:
+        if name not in maps:
+            continue
+        for key, (lineno, _) in maps[name].items():
+            if key not in utts:
+                problems.append(Problem(str(path / name), lineno, f"key {key!r} is not an utterance of wav.scp/segments"))
+        missing = utts - set(maps[name])
+        for key in sorted(missing)[:20]:
+            problems.append(Problem(str(path / name), None, f"utterance {key!r} has no entry"))
+        if len(missing) > 20:
+            problems.append(Problem(str(path / name), None, f"... and {len(missing) - 20} more utterances missing"))
+    emotions = None
+    if (path / "emotions").exists():
+        try:
+            emotions = read_label_list(path / "emotions")
+        except (DataDirError, UnicodeDecodeError) as e:
+            problems.append(Problem(str(path / "emotions"), None, str(e)))
+    if "utt2emo" in maps:
+        if emotions is None:
+            problems.append(Problem(str(path / "emotions"), None, "missing although utt2emo exists"))
+        else:
+            for key, (lineno, label) in maps["utt2emo"].items():
+                if label and label not in emotions:
+                    problems.append(
+                        Problem(str(path / "utt2emo"), lineno, f"label {label!r} of {key!r} not in the inventory {emotions}")
+                    )
+    if "utt2attr" in maps:
+        for key, (lineno, value) in maps["utt2attr"].items():
+            try:
+                parse_attr(value)
+            except ValueError as e:
+                problems.append(Problem(str(path / "utt2attr"), lineno, f"{key!r}: {e}"))
+    if "utt2dur" in maps:
+        for key, (lineno, value) in maps["utt2dur"].items():
+            try:
+                if float(value) <= 0:
+                    raise ValueError
+            except ValueError:
+                problems.append(Problem(str(path / "utt2dur"), lineno, f"{key!r}: duration {value!r} is not a positive number"))
+    if "utt2spk" in maps and "spk2utt" in maps:
+        derived: dict[str, set[str]] = {}
+        for utt, (_, spk) in maps["utt2spk"].items():
+            derived.setdefault(spk, set()).add(utt)
+        for spk, (lineno, value) in maps["spk2utt"].items():
+            if set(value.split()) != derived.get(spk, set()):
+                problems.append(Problem(str(path / "spk2utt"), lineno, f"speaker {spk!r} disagrees with utt2spk"))
+        for spk in sorted(set(derived) - set(maps["spk2utt"])):
+            problems.append(Problem(str(path / "spk2utt"), None, f"speaker {spk!r} of utt2spk is missing"))
+    if check_audio and "wav.scp" in maps:
+        for key, (lineno, value) in maps["wav.scp"].items():
+            if value.rstrip().endswith("|"):
+                problems.append(Problem(str(path / "wav.scp"), lineno, "pipe commands are not supported"))
+                continue
+            audio = value if os.path.isabs(value) else str(path / value)
+            if value and not os.path.isfile(audio):
+                problems.append(Problem(str(path / "wav.scp"), lineno, f"audio file of {key!r} not found: {audio}"))
+    return problems

@@ -1,0 +1,1 @@
+"""sedtk.data.prep."""

@@ -1,0 +1,1 @@
+"""sedtk.models."""
