@@ -1,0 +1,214 @@
+# Shell helpers every recipe sources (egs/*/run.sh), in one place:
+#
+#   log MSG...                 timestamped message with file:line:function (as icefall's prepare.sh)
+#   die MSG...                 log MSG and exit 1
+#   parse_options "$@"         Kaldi parse_options style: every variable defined before the call is an
+#                              option: "--nj 8", "--stop-stage=4", "--force true" ("-" in a name is "_");
+#                              "--config FILE" sources FILE first; "--help" prints $help_message.
+#   stage_enabled N            true when $stage <= N <= $stop_stage
+#   run_step OUT [DEP...] -- COMMAND [ARG...]
+#                              run COMMAND unless OUT/.done holds the hash of its inputs; on success
+#                              write that hash to OUT/.done (atomically).  The hash covers the command
+#                              line (without "--nj N": the number of jobs never changes a result) and
+#                              the content of each DEP: a file, a YAML config together with every
+#                              "base:" it inherits, or a directory (its .done marker when it has one,
+#                              else its top-level files: a Kaldi data dir).  A changed config or input
+#                              redoes the step; "--force true" redoes every step.
+#   require_dir VAR            exit with a clear message unless the directory named by $VAR exists
+#   sedtk_train_cmd NGPU       the command that starts "sedtk train" on NGPU GPUs (torchrun when > 1)
+#
+# Recipes use them like this (see egs/mini/run.sh):
+#   . ../../tools/recipe_common.sh
+#   stage=0; stop_stage=5; nj=4; force=false
+#   parse_options "$@"
+#   if stage_enabled 0; then log "Stage 0: data prep"; run_step data data.yaml -- sedtk data ...; fi
+
+# Refuse to be executed: the functions must land in the recipe's shell.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  echo "recipe_common.sh is meant to be sourced: . tools/recipe_common.sh" >&2
+  exit 1
+fi
+
+SEDTK_TOOLS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SEDTK_ROOT=$(dirname "$SEDTK_TOOLS")
+export SEDTK_TOOLS SEDTK_ROOT
+# The checkout's virtual environment (tools/setup.sh) when sedtk is not already on PATH.
+if ! command -v sedtk >/dev/null 2>&1 && [ -x "$SEDTK_ROOT/.venv/bin/sedtk" ]; then
+  export PATH="$SEDTK_ROOT/.venv/bin:$PATH"
+fi
+
+# _say FRAME PREFIX MSG: a log line naming the caller FRAME levels up (file:line:function).
+_say() {
+  local f=$(($1 + 1)) prefix=$2
+  shift 2
+  local fname=${BASH_SOURCE[$f]##*/}
+  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[$((f - 1))]}:${FUNCNAME[$f]:-main}) ${prefix}$*"
+}
+
+log() { _say 1 "" "$@"; }
+
+die() {
+  _say 1 "error: " "$@" >&2
+  exit 1
+}
+
+# For the helpers below: log and die naming the recipe line that called the helper.
+_log_caller() { _say 2 "" "$@"; }
+_die_caller() {
+  _say 2 "error: " "$@" >&2
+  exit 1
+}
+
+_is_bool() { [ "$1" = true ] || [ "$1" = false ]; }
+
+parse_options() {
+  local arg name value
+  while [ $# -gt 0 ]; do
+    arg=$1
+    case "$arg" in
+      -h | --help)
+        echo -e "${help_message:-No help message: read the header of $0.}"
+        exit 0
+        ;;
+      --*=*)
+        name=${arg%%=*}; value=${arg#*=}; shift
+        ;;
+      --*)
+        [ $# -ge 2 ] || _die_caller "option $arg needs a value (booleans too: $arg true)"
+        name=$arg; value=$2; shift 2
+        ;;
+      *)
+        _die_caller "unexpected argument '$arg' (options are --name value; see $0 --help)"
+        ;;
+    esac
+    name=${name#--}
+    name=${name//-/_}
+    if [ "$name" = config ]; then
+      [ -f "$value" ] || _die_caller "--config $value: no such file"
+      # shellcheck disable=SC1090
+      . "$value"
+      continue
+    fi
+    [[ "$name" =~ ^[a-zA-Z_][a-zA-Z0-9_]*$ ]] || _die_caller "invalid option name --${name//_/-}"
+    if ! declare -p "$name" >/dev/null 2>&1; then
+      _die_caller "invalid option --${name//_/-} (not a setting of $0; see --help)"
+    fi
+    if _is_bool "${!name}" && ! _is_bool "$value"; then
+      _die_caller "--${name//_/-} takes true or false, got '$value'"
+    fi
+    printf -v "$name" '%s' "$value"
+  done
+  return 0
+}
+
+stage_enabled() {
+  [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]
+}
+
+# The packaged paper configs ("base: paper/NAME" in a recipe conf), for hashing inherited settings.
+_sedtk_conf_dir() {
+  if [ -z "${_SEDTK_CONF_DIR:-}" ]; then
+    local py
+    py=$(dirname "$(command -v sedtk)")/python
+    [ -x "$py" ] || py=python3
+    _SEDTK_CONF_DIR=$("$py" -c 'import os, sedtk; print(os.path.join(os.path.dirname(sedtk.__file__), "conf"))' \
+      2>/dev/null || true)
+  fi
+  echo "$_SEDTK_CONF_DIR"
+}
+
+# Print the YAML file and every file it inherits through "base:" lines (relative to the file, or to
+# sedtk's packaged conf/ directory; ".yaml" may be left out).
+_conf_chain() {
+  local file=$1 depth=${2:-0} base dir cand
+  [ "$depth" -lt 16 ] || die "$file: 'base:' chain deeper than 16 (a cycle?)"
+  echo "$file"
+  base=$(sed -n 's/^base:[[:space:]]*["'\'']\{0,1\}\([^"'\''#]*[^"'\''#[:space:]]\).*/\1/p' "$file" | head -n 1)
+  [ -n "$base" ] || return 0
+  dir=$(dirname "$file")
+  for cand in "$dir/$base" "$dir/$base.yaml" "$(_sedtk_conf_dir)/$base" "$(_sedtk_conf_dir)/$base.yaml"; do
+    if [ -f "$cand" ]; then
+      _conf_chain "$cand" $((depth + 1))
+      return 0
+    fi
+  done
+  return 0  # unresolved here: sedtk itself reports a missing base with the file name
+}
+
+_hash_dep() {
+  local dep=$1 f
+  if [ -f "$dep" ]; then
+    case "$dep" in
+      *.yaml | *.yml)
+        while read -r f; do echo "file $f"; sha256sum < "$f"; done < <(_conf_chain "$dep")
+        ;;
+      *) echo "file $dep"; sha256sum < "$dep" ;;
+    esac
+  elif [ -d "$dep" ]; then
+    echo "dir $dep"
+    if [ -f "$dep/.done" ]; then
+      cat "$dep/.done"
+    else
+      find "$dep" -maxdepth 1 -type f ! -name '.*' -size -64M -print0 | sort -z | xargs -0 -r sha256sum
+    fi
+  else
+    echo "value $dep"
+  fi
+}
+
+_step_key() {
+  local deps=() cmd=() skip=false a
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do deps+=("$1"); shift; done
+  shift
+  for a in "$@"; do
+    if $skip; then skip=false; continue; fi
+    case "$a" in
+      --nj) skip=true; continue ;;
+      --nj=*) continue ;;
+    esac
+    cmd+=("$a")
+  done
+  {
+    printf '%q ' "${cmd[@]}"; echo
+    for a in "${deps[@]}"; do _hash_dep "$a"; done
+  } | sha256sum | cut -d' ' -f1
+}
+
+run_step() {
+  local out=$1; shift
+  local deps=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do deps+=("$1"); shift; done
+  [ $# -ge 2 ] || _die_caller "run_step $out: expected '-- COMMAND' after the dependencies"
+  shift
+  local key
+  key=$(_step_key "${deps[@]}" -- "$@")
+  if [ "${force:-false}" != true ] && [ -f "$out/.done" ] && [ "$(cat "$out/.done")" = "$key" ]; then
+    _log_caller "skip $out: done with the same config and inputs (--force true redoes it)"
+    return 0
+  fi
+  rm -f "$out/.done"
+  _log_caller "run: $*"
+  if ! "$@"; then
+    _die_caller "failed: $*"
+  fi
+  mkdir -p "$out"
+  printf '%s\n' "$key" > "$out/.done.tmp"
+  mv "$out/.done.tmp" "$out/.done"
+}
+
+require_dir() {
+  local var=$1
+  local dir=${!var:-}
+  [ -n "$dir" ] || _die_caller "$var is not set: edit egs/db.sh or run '$var=/path/to/corpus $0'"
+  [ -d "$dir" ] || _die_caller "$var=$dir: no such directory (edit egs/db.sh or set $var in the environment)"
+}
+
+# "sedtk train" on one device, or torchrun with one process per GPU.
+sedtk_train_cmd() {
+  local ngpu=${1:-1}
+  if [ "$ngpu" -gt 1 ]; then
+    echo "torchrun --standalone --nproc_per_node $ngpu $(command -v sedtk) train"
+  else
+    echo "sedtk train"
+  fi
+}
