@@ -1,0 +1,189 @@
+"""The shell helpers every recipe sources (tools/recipe_common.sh) and the job launcher (tools/launch.sh)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+COMMON = REPO / "tools" / "recipe_common.sh"
+LAUNCH = REPO / "tools" / "launch.sh"
+
+
+def bash(script: str, cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    path = cwd / "script.sh"
+    path.write_text(f"set -euo pipefail\n. {COMMON}\n" + textwrap.dedent(script))
+    return subprocess.run(
+        ["bash", str(path), *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+
+
+OPTIONS = """
+stage=0
+stop_stage=5
+nj=4
+force=false
+init_from=""
+help_message="usage: script.sh [--stage N]"
+parse_options "$@"
+echo "stage=$stage stop_stage=$stop_stage nj=$nj force=$force init_from=$init_from"
+"""
+
+
+def test_parse_options_sets_defined_variables(tmp_path: Path) -> None:
+    r = bash(OPTIONS, tmp_path, "--stage", "2", "--stop-stage=4", "--force", "true", "--init-from", "a b")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "stage=2 stop_stage=4 nj=4 force=true init_from=a b"
+
+
+def test_parse_options_config_file_and_help(tmp_path: Path) -> None:
+    (tmp_path / "opts.sh").write_text("nj=16\n")
+    r = bash(OPTIONS, tmp_path, "--config", "opts.sh", "--stage", "1")
+    assert r.stdout.strip() == "stage=1 stop_stage=5 nj=16 force=false init_from="
+    r = bash(OPTIONS, tmp_path, "--help")
+    assert r.returncode == 0 and r.stdout.strip() == "usage: script.sh [--stage N]"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bogus", "1"], "invalid option --bogus"),
+        (["--force", "yes"], "--force takes true or false, got 'yes'"),
+        (["--stage"], "option --stage needs a value"),
+        (["positional"], "unexpected argument 'positional'"),
+    ],
+)
+def test_parse_options_rejects_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
+    r = bash(OPTIONS, tmp_path, *args)
+    assert r.returncode == 1
+    assert message in r.stderr
+    assert "(script.sh:" in r.stderr  # names the recipe line, not the helper
+
+
+def test_log_names_file_line_and_function(tmp_path: Path) -> None:
+    r = bash('f() {\n  log "hello"\n}\nf\nlog "top"\n', tmp_path)
+    lines = r.stdout.splitlines()
+    assert lines[0].endswith("(script.sh:4:f) hello")
+    assert lines[1].endswith("(script.sh:7:main) top")
+
+
+def test_stage_enabled(tmp_path: Path) -> None:
+    script = 'stage=2; stop_stage=3\nfor s in 1 2 3 4; do\n  stage_enabled $s && echo "on $s" || echo "off $s"\ndone\n'
+    assert bash(script, tmp_path).stdout.split("\n")[:4] == ["off 1", "on 2", "on 3", "off 4"]
+
+
+STEP = """
+force=false
+parse_options "$@"
+run_step out conf.yaml data -- bash -c 'echo ran >> runs.txt; mkdir -p out' --nj "$1"
+"""
+
+
+def test_run_step_skips_done_work_and_redoes_changed_inputs(tmp_path: Path) -> None:
+    def run(*args: str) -> int:
+        r = bash(STEP.replace('"$1"', args[0] if args else "1"), tmp_path, *args[1:])
+        assert r.returncode == 0, r.stderr
+        return (tmp_path / "runs.txt").read_text().count("ran")
+
+    (tmp_path / "conf.yaml").write_text("base: parent\nlr: 1\n")
+    (tmp_path / "parent.yaml").write_text("epochs: 1\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "text").write_text("u1 hello\n")
+    assert run() == 1
+    assert (tmp_path / "out" / ".done").is_file()
+    assert run() == 1  # unchanged: skipped
+    assert run("8") == 1  # the number of jobs is not an input
+    (tmp_path / "parent.yaml").write_text("epochs: 2\n")  # an inherited config changed
+    assert run() == 2
+    (tmp_path / "data" / "text").write_text("u1 hello there\n")  # an input data dir changed
+    assert run() == 3
+    assert run() == 3
+    assert run("1", "--force", "true") == 4
+
+
+def test_run_step_chains_through_upstream_markers(tmp_path: Path) -> None:
+    script = """
+    run_step a -- bash -c 'mkdir -p a; echo "$0" > a/value' "$1"
+    run_step b a -- bash -c 'echo ran >> runs.txt; mkdir -p b'
+    """
+    for value, runs in [("x", 1), ("x", 1), ("y", 2)]:
+        r = bash(script.replace('"$1"', value), tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / "runs.txt").read_text().count("ran") == runs
+
+
+def test_run_step_failure_leaves_no_marker(tmp_path: Path) -> None:
+    r = bash("run_step out -- bash -c 'mkdir -p out; exit 3'\n", tmp_path)
+    assert r.returncode == 1
+    assert "failed: bash -c" in r.stderr
+    assert not (tmp_path / "out" / ".done").exists()
+
+
+def test_require_dir_names_the_variable(tmp_path: Path) -> None:
+    r = bash('IEMOCAP=""\nrequire_dir IEMOCAP\n', tmp_path)
+    assert r.returncode == 1 and "IEMOCAP is not set" in r.stderr
+    r = bash(f'IEMOCAP={tmp_path}/nowhere\nrequire_dir IEMOCAP\n', tmp_path)
+    assert r.returncode == 1 and "no such directory" in r.stderr
+
+
+def test_launch_local_array_jobs(tmp_path: Path) -> None:
+    cmd = [str(LAUNCH), "--nj", "3", "log/job.JOB.log", "--", "bash", "-c", 'echo "part $0 of 3"', "JOB"]
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for j in (1, 2, 3):
+        log = (tmp_path / f"log/job.{j}.log").read_text()
+        assert f"part {j} of 3" in log and log.rstrip().endswith("with status 0")
+
+
+def test_launch_local_reports_failed_job(tmp_path: Path) -> None:
+    job = '[ "$0" != 2 ] || { echo boom; exit 5; }'
+    cmd = [str(LAUNCH), "--nj", "2", "log/j.JOB.log", "--", "bash", "-c", job, "JOB"]
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "job 2 of 2 failed" in r.stderr and "boom" in r.stderr
+
+
+def test_launch_single_job_echoes_output(tmp_path: Path) -> None:
+    cmd = [str(LAUNCH), "one.log", "--", "echo", "hi"]
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout == "hi\n"
+    assert "hi" in (tmp_path / "one.log").read_text()
+
+
+def test_launch_slurm_builds_one_array_job(tmp_path: Path) -> None:
+    """With --cmd slurm the jobs go to sbatch --wait as one array; a stand-in sbatch records and runs it."""
+    fake = tmp_path / "bin" / "sbatch"
+    fake.parent.mkdir()
+    fake.write_text(
+        textwrap.dedent(
+            """\
+            #!/usr/bin/env bash
+            echo "$@" > "$SBATCH_ARGS"
+            arr=1-1; out=; wrap=
+            while [ $# -gt 0 ]; do
+              case "$1" in
+                --array) arr=$2; shift 2 ;; --output) out=$2; shift 2 ;; --wrap) wrap=$2; shift 2 ;;
+                --wait|--parsable) shift ;; *) shift 2 ;;
+              esac
+            done
+            for i in $(seq ${arr%-*} ${arr#*-}); do
+              SLURM_ARRAY_TASK_ID=$i bash -c "$wrap" > "${out//%a/$i}" 2>&1
+            done
+            """
+        )
+    )
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "SBATCH_ARGS": str(tmp_path / "args")}
+    cmd = [str(LAUNCH), "--cmd", "slurm", "--nj", "2", "--gpus", "1", "--mem", "8G", "log/s.JOB.log", "--",
+           "bash", "-c", 'echo "shard $0"', "JOB it's"]  # fmt: skip
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    args = (tmp_path / "args").read_text()
+    for opt in ("--wait", "--array 1-2", "--gres gpu:1", "--mem 8G", "--output log/s.%a.log"):
+        assert opt in args
+    assert "shard 1 it's" in (tmp_path / "log/s.1.log").read_text()
+    assert "shard 2 it's" in (tmp_path / "log/s.2.log").read_text()
