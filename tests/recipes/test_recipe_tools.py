@@ -72,7 +72,10 @@ def test_log_names_file_line_and_function(tmp_path: Path) -> None:
 
 
 def test_stage_enabled(tmp_path: Path) -> None:
-    script = 'stage=2; stop_stage=3\nfor s in 1 2 3 4; do\n  stage_enabled $s && echo "on $s" || echo "off $s"\ndone\n'
+    script = """
+    stage=2; stop_stage=3
+    for s in 1 2 3 4; do stage_enabled $s && echo "on $s" || echo "off $s"; done
+    """
     assert bash(script, tmp_path).stdout.split("\n")[:4] == ["off 1", "on 2", "on 3", "off 4"]
 
 
