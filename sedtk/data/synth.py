@@ -1,0 +1,437 @@
+"""A small, freely redistributable emotional-speech corpus synthesised with espeak-ng.
+
+IEMOCAP, MELD and SpeechCraft cannot be shipped, so the demo recipe, the tiny end-to-end run and
+the training tests use this corpus instead.  It has everything the paper's two stages need
+(Sec. 3.5): transcripts for ASR, four emotions for SER and SpeechCraft-style descriptions for SED.
+
+* 8 espeak-ng voices (4 male, 4 female; US and British English), one speaker each.
+* :data:`SENTENCES`: 52 short, emotionally neutral English sentences (1-4 s), so the emotion is
+  carried by prosody only; every emotion cycles through all sentences equally often.
+* 4 emotion styles (``neu hap ang sad``, the IEMOCAP 4-class codes), each a preset of espeak-ng
+  pitch ``-p``, rate ``-s``, amplitude ``-a`` and SSML pitch range, with per-utterance jitter.
+* Utterances are assigned to (speaker, emotion) cells in blocks of 32 that hold every cell once
+  and whose every 8 consecutive utterances hold all 8 speakers and every emotion twice.
+
+Descriptor labels (``utt2attr``) come from the *actual* jittered settings, binned with fixed
+thresholds relative to the neutral preset: pitch from ``-p``, speed from ``-s`` (the rate, not
+words per second), volume from the amplitude in dB (``-a``; espeak-ng's output level is linear in
+it below its limiter, which the amplitude cap keeps clear of), pitch range from the SSML range.
+Captions (``utt2desc``) are written from them by :func:`sedtk.data.captions.caption`.
+
+Files: ``OUT/wav/<utt>.wav`` (16 kHz mono PCM, resampled by :func:`sedtk.data.audio.load_audio`),
+the data dir files, ``OUT/utt2synth`` (the espeak-ng settings of each utterance) and
+``OUT/synth.json`` (seed and a fingerprint of the presets; a re-run with the same seed reuses the
+wavs that exist, another seed is refused unless ``force``).  Same seed, same bytes.
+
+:func:`split_synth` writes ``train``/``dev``/``test`` with *held-out sentences*: dev and test
+sentences never occur in train, so an ASR model cannot pass by memorising transcripts.  Speakers
+are shared by all three (a closed speaker set, as in a single-corpus emotion benchmark).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from sedtk.data.audio import SAMPLE_RATE, AudioError, audio_info, load_audio, save_wav
+from sedtk.data.captions import caption
+from sedtk.data.datadir import DataDir, atomic_write_text, format_attr, write_kaldi_map
+from sedtk.data.emotions import label_word
+
+log = logging.getLogger(__name__)
+
+#: Bumped whenever a change would alter the audio or labels for the same seed.
+CORPUS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Voice:
+    speaker: str  # speaker id, also the prefix of every utterance id
+    espeak: str  # espeak-ng voice name (language + variant)
+    gender: str
+
+
+VOICES: tuple[Voice, ...] = (
+    Voice("usm3", "en-us+m3", "male"),
+    Voice("usf3", "en-us+f3", "female"),
+    Voice("gbm1", "en+m1", "male"),
+    Voice("gbf2", "en+f2", "female"),
+    Voice("usm4", "en-us+m4", "male"),
+    Voice("usf4", "en-us+f4", "female"),
+    Voice("gbm7", "en+m7", "male"),
+    Voice("gbf5", "en+f5", "female"),
+)
+
+
+@dataclass(frozen=True)
+class Style:
+    """An emotion's espeak-ng preset: ``-p`` pitch (0-99), ``-s`` rate (wpm), ``-a`` amplitude."""
+
+    pitch: int
+    rate: int
+    amplitude: int
+    ranges: tuple[str, ...]  # SSML <prosody range>, one drawn per utterance
+
+
+#: Emotion inventory (this order) and presets.  Happy: high, wide, fast; angry: loud, fast, a little
+#: high; sad: low, narrow, slow, quiet.  The neutral preset is the reference for the labels.
+STYLES: dict[str, Style] = {
+    "neu": Style(pitch=50, rate=165, amplitude=70, ranges=("medium",)),
+    "hap": Style(pitch=68, rate=192, amplitude=90, ranges=("high", "x-high")),
+    "ang": Style(pitch=58, rate=185, amplitude=115, ranges=("medium", "high")),
+    "sad": Style(pitch=32, rate=135, amplitude=45, ranges=("x-low", "low")),
+}
+EMOTIONS: tuple[str, ...] = tuple(STYLES)
+
+#: Per-utterance jitter: pitch +-10 steps, rate +-12 %, amplitude +-2.5 dB (uniform).
+PITCH_JITTER, RATE_JITTER, AMPLITUDE_JITTER_DB = 10, 0.12, 2.5
+#: espeak-ng limits its output above about -a 130 (measured: peak 0.78 at -a 100 on en+m1).
+MAX_AMPLITUDE = 125
+#: Fixed gain on every utterance (keeps resampling overshoot well below full scale).
+OUTPUT_GAIN = 0.8
+#: Label thresholds relative to the neutral preset.
+PITCH_STEPS = 8  # -p below 50-8 is low, above 50+8 is high
+RATE_RATIO = 0.10  # rate below 0.9x neutral is slow, above 1.1x is fast
+VOLUME_DB = 3.0  # amplitude more than 3 dB under neutral is low, over is high
+RANGE_LABELS = {"x-low": "narrow", "low": "narrow", "medium": "normal", "high": "wide", "x-high": "wide"}
+
+SENTENCES: tuple[str, ...] = (
+    "The meeting starts at nine tomorrow.",
+    "Please put the blue folder on the desk.",
+    "The train leaves from platform four.",
+    "I bought some bread and milk today.",
+    "The window in the kitchen is open.",
+    "We will paint the fence next weekend.",
+    "Turn left at the second traffic light.",
+    "The library closes at six on Sundays.",
+    "She moved to a new flat in March.",
+    "The package arrived this afternoon.",
+    "There are twelve chairs in the room.",
+    "He parked the car behind the station.",
+    "The report is due on Friday.",
+    "My brother works at the post office.",
+    "The river runs along the old road.",
+    "They watched a film about the ocean.",
+    "The coffee machine is on the second floor.",
+    "Our flight lands just after midnight.",
+    "The keys are in the top drawer.",
+    "I will call you when I get home.",
+    "The garden needs water every morning.",
+    "The bus was ten minutes late.",
+    "We sold the old piano last year.",
+    "The lamp is next to the green sofa.",
+    "You can leave your coat by the door.",
+    "The store opens again on Monday.",
+    "He read the letter twice.",
+    "The children are playing outside.",
+    "The printer is out of paper.",
+    "We had soup and salad for lunch.",
+    "The doctor will see you now.",
+    "The clock on the wall stopped.",
+    "She wrote her name on the form.",
+    "It rained all night in the valley.",
+    "The dog sleeps under the table.",
+    "I found the map in the car.",
+    "The shop sells shoes and bags.",
+    "They are moving the boxes upstairs.",
+    "The phone is charging in the hall.",
+    "The bridge was closed for repairs.",
+    "Dinner will be ready at seven.",
+    "The tickets are on the kitchen table.",
+    "He opened the door and sat down.",
+    "The plane is flying over the hills.",
+    "I left my umbrella at work.",
+    "The new road goes to the airport.",
+    "She plays the violin on Tuesdays.",
+    "The cat is sitting by the window.",
+    "It is raining.",
+    "See you tomorrow.",
+    "Open the door.",
+    "That is my bag.",
+)
+#: Sentences held out of train (indices into SENTENCES): 6 for dev, 6 for test.
+DEV_SENTENCES: tuple[int, ...] = (2, 11, 20, 29, 38, 49)
+TEST_SENTENCES: tuple[int, ...] = (6, 15, 24, 33, 42, 50)
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass(frozen=True)
+class SynthUtt:
+    """One planned utterance: who says which sentence, in which style, with which settings."""
+
+    key: str
+    speaker: str
+    voice: str
+    gender: str
+    emotion: str
+    sentence: int
+    pitch: int
+    rate: int
+    amplitude: int
+    range: str
+
+    @property
+    def text(self) -> str:
+        return SENTENCES[self.sentence]
+
+    def labels(self) -> dict[str, str]:
+        """SpeechCraft-style descriptor labels from the actual settings (see the module docstring)."""
+        ref = STYLES["neu"]
+        volume_db = 20 * math.log10(self.amplitude / ref.amplitude)
+        return {
+            "gender": self.gender,
+            "pitch": _bin(self.pitch - ref.pitch, PITCH_STEPS, ("low", "normal", "high")),
+            "volume": _bin(volume_db, VOLUME_DB, ("low", "normal", "high")),
+            "speed": _bin(self.rate / ref.rate - 1, RATE_RATIO, ("slow", "normal", "fast")),
+            "pitch_range": RANGE_LABELS[self.range],
+            "emotion": label_word(self.emotion),
+            "source": "synth",
+        }
+
+    def espeak_args(self) -> list[str]:
+        settings = ["-p", str(self.pitch), "-s", str(self.rate), "-a", str(self.amplitude)]
+        return ["-v", self.voice, *settings, "-m"]  # -m: the text is SSML (for the pitch range)
+
+    def ssml(self) -> str:
+        return f'<speak><prosody range="{self.range}">{escape(self.text)}</prosody></speak>'
+
+
+def _bin(value: float, threshold: float, words: tuple[str, str, str]) -> str:
+    return words[0] if value < -threshold else words[2] if value > threshold else words[1]
+
+
+# ----------------------------------------------------------------------------- the plan
+
+
+def _sentence_cycle(rng: random.Random, dev_first: bool) -> list[int]:
+    """All sentences once, shuffled, with the held-out ones at every 4th position (3, 7, 11...).
+
+    Held-out sentences alternate dev/test, starting with dev or test as asked; cycles alternate
+    the start, so even a 16-utterance corpus has 2 dev and 2 test utterances.
+    """
+    held = set(DEV_SENTENCES) | set(TEST_SENTENCES)
+    train = [i for i in range(len(SENTENCES)) if i not in held]
+    dev, test = list(DEV_SENTENCES), list(TEST_SENTENCES)
+    for part in (train, dev, test):
+        rng.shuffle(part)
+    first, second = (dev, test) if dev_first else (test, dev)
+    heldout = [s for pair in zip(first, second, strict=True) for s in pair]
+    order: list[int] = []
+    while train or heldout:
+        if heldout and len(order) % 4 == 3:
+            order.append(heldout.pop(0))
+        else:
+            order.append(train.pop(0) if train else heldout.pop(0))
+    return order
+
+
+def plan(num_utts: int, seed: int) -> list[SynthUtt]:
+    """The first ``num_utts`` utterances of the corpus of ``seed`` (a prefix of any longer plan)."""
+    if num_utts < 1:
+        raise ValueError(f"num_utts must be >= 1, got {num_utts}")
+    rng = random.Random(f"sedtk-synth-plan:{seed}")
+    n_spk, n_emo = len(VOICES), len(EMOTIONS)
+    cycles: dict[str, list[int]] = {e: [] for e in EMOTIONS}
+    n_cycles = 0
+    out: list[SynthUtt] = []
+    while len(out) < num_utts:
+        # One block: row r, column c -> speaker c, emotion (c + r) % 4, under random relabelings.
+        spk_perm = rng.sample(range(n_spk), n_spk)
+        emo_perm = rng.sample(range(n_emo), n_emo)
+        for j in range(n_spk * n_emo):
+            if len(out) == num_utts:
+                break
+            r, c = divmod(j, n_spk)
+            voice = VOICES[spk_perm[c]]
+            emotion = EMOTIONS[emo_perm[(c + r) % n_emo]]
+            if not cycles[emotion]:
+                cycles[emotion] = _sentence_cycle(rng, dev_first=n_cycles % 2 == 0)
+                n_cycles += 1
+            out.append(_jitter(len(out), voice, emotion, cycles[emotion].pop(0), seed))
+    return out
+
+
+def _jitter(index: int, voice: Voice, emotion: str, sentence: int, seed: int) -> SynthUtt:
+    rng = random.Random(f"sedtk-synth-utt:{seed}:{index}")
+    style = STYLES[emotion]
+    pitch = min(99, max(0, style.pitch + rng.randint(-PITCH_JITTER, PITCH_JITTER)))
+    rate = round(style.rate * (1 + rng.uniform(-RATE_JITTER, RATE_JITTER)))
+    amp_db = rng.uniform(-AMPLITUDE_JITTER_DB, AMPLITUDE_JITTER_DB)
+    amplitude = min(MAX_AMPLITUDE, round(style.amplitude * 10 ** (amp_db / 20)))
+    return SynthUtt(
+        key=f"{voice.speaker}_{index:05d}",
+        speaker=voice.speaker,
+        voice=voice.espeak,
+        gender=voice.gender,
+        emotion=emotion,
+        sentence=sentence,
+        pitch=pitch,
+        rate=rate,
+        amplitude=amplitude,
+        range=rng.choice(style.ranges),
+    )
+
+
+# ----------------------------------------------------------------------------- synthesis
+
+
+def espeak_binary() -> str:
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise FileNotFoundError("espeak-ng not found on PATH (install it: tools/install_deps.sh or apt-get)")
+    return exe
+
+
+def espeak_version(exe: str | None = None) -> str:
+    out = subprocess.run([exe or espeak_binary(), "--version"], capture_output=True, text=True, check=True)
+    return out.stdout.split("Data at")[0].strip()
+
+
+def fingerprint(exe: str | None = None) -> str:
+    """A hash of everything besides the seed that decides the corpus's bytes."""
+    blob = json.dumps(
+        {
+            "version": CORPUS_VERSION,
+            "voices": [asdict(v) for v in VOICES],
+            "styles": {k: asdict(s) for k, s in STYLES.items()},
+            "sentences": SENTENCES,
+            "splits": [DEV_SENTENCES, TEST_SENTENCES],
+            "jitter": [PITCH_JITTER, RATE_JITTER, AMPLITUDE_JITTER_DB, MAX_AMPLITUDE, OUTPUT_GAIN],
+            "labels": [PITCH_STEPS, RATE_RATIO, VOLUME_DB],
+            "espeak": espeak_version(exe),
+            "sample_rate": SAMPLE_RATE,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def render(utt: SynthUtt, path: Path, exe: str) -> None:
+    """Synthesise one utterance to ``path`` (16 kHz mono PCM), atomically."""
+    tmp = path.with_name(f".{path.stem}.espeak.wav")
+    try:
+        proc = subprocess.run(
+            [exe, *utt.espeak_args(), "-w", str(tmp), utt.ssml()], capture_output=True, text=True, timeout=120
+        )
+        if proc.returncode != 0 or not tmp.exists():
+            raise RuntimeError(
+                f"espeak-ng failed on {utt.key} (exit {proc.returncode}): {proc.stderr.strip()}"
+            )
+        wav = load_audio(tmp) * OUTPUT_GAIN  # (T,) at 16 kHz
+    finally:
+        tmp.unlink(missing_ok=True)
+    peak = float(wav.abs().max())
+    if not 0 < peak < 1.0:
+        raise RuntimeError(f"{utt.key}: synthesised peak {peak:.3f} is outside (0, 1); check the presets")
+    save_wav(path, wav)
+
+
+def _is_complete(path: Path) -> bool:
+    try:
+        sr, frames, channels = audio_info(path)
+    except AudioError:
+        return False
+    return sr == SAMPLE_RATE and frames > 0 and channels == 1
+
+
+def synthesize(
+    out: str | os.PathLike,
+    num_utts: int = 800,
+    seed: int = 0,
+    nj: int = 2,
+    force: bool = False,
+) -> DataDir:
+    """Synthesise the corpus of ``seed`` into the data dir ``out`` and return it.
+
+    Existing complete wavs of an earlier run with the same seed and presets are reused (each wav is
+    written through a temporary file and a rename, so a present wav is complete).  A different seed
+    or preset fingerprint is refused unless ``force``, which re-synthesises everything.
+    """
+    exe = espeak_binary()
+    out = Path(out).resolve()
+    wav_dir = out / "wav"
+    manifest = {"seed": seed, "fingerprint": fingerprint(exe), "corpus_version": CORPUS_VERSION}
+    manifest_path = out / "synth.json"
+    if manifest_path.exists():
+        old = json.loads(manifest_path.read_text(encoding="utf-8"))
+        same = {k: old.get(k) for k in manifest} == manifest
+        if not same and not force:
+            raise FileExistsError(
+                f"{out} holds a synthetic corpus of seed {old.get('seed')} (fingerprint "
+                f"{old.get('fingerprint')}); asked for seed {seed} (fingerprint {manifest['fingerprint']}): "
+                "use another dir or force"
+            )
+    wav_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")  # first: wavs below are of it
+
+    utts = plan(num_utts, seed)
+    paths = {u.key: wav_dir / f"{u.key}.wav" for u in utts}
+    todo = [u for u in utts if force or not _is_complete(paths[u.key])]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=max(1, nj)) as pool:
+        for future in [pool.submit(render, u, paths[u.key], exe) for u in todo]:
+            future.result()
+    log.info("synth: %d utterances (%d synthesised, %d reused) in %.1f s",
+             len(utts), len(todo), len(utts) - len(todo), time.perf_counter() - t0)  # fmt: skip
+
+    maps: dict[str, dict[str, str]] = {n: {} for n in ("wav.scp", "text", "utt2spk", "utt2emo", "utt2dur")}
+    maps["utt2attr"], maps["utt2desc"] = {}, {}
+    settings = {}
+    for u in utts:
+        _, frames, _ = audio_info(paths[u.key])
+        labels = u.labels()
+        maps["wav.scp"][u.key] = str(paths[u.key])
+        maps["text"][u.key] = u.text
+        maps["utt2spk"][u.key] = u.speaker
+        maps["utt2emo"][u.key] = u.emotion
+        maps["utt2dur"][u.key] = f"{frames / SAMPLE_RATE:.3f}"
+        maps["utt2attr"][u.key] = format_attr(labels)
+        rng = random.Random(f"sedtk-synth-caption:{seed}:{u.key}")
+        maps["utt2desc"][u.key] = caption(labels, u.text, labels["emotion"], rng)
+        settings[u.key] = format_attr(
+            {"voice": u.voice, "pitch": u.pitch, "rate": u.rate, "amplitude": u.amplitude, "range": u.range,
+             "sentence": u.sentence}
+        )  # fmt: skip
+    data = DataDir(maps=maps, emotions=list(EMOTIONS))
+    data.save(out)
+    write_kaldi_map(out / "utt2synth", settings)
+    return data
+
+
+def split_synth(data: DataDir | str | os.PathLike, out: str | os.PathLike) -> dict[str, DataDir]:
+    """Write ``out/train``, ``out/dev`` and ``out/test`` of a synthetic corpus (held-out sentences).
+
+    Dev and test hold the utterances of :data:`DEV_SENTENCES` / :data:`TEST_SENTENCES`; train all
+    others.  Paths in wav.scp are absolute, so the splits may live anywhere.
+    """
+    if not isinstance(data, DataDir):
+        data = DataDir.load(data)
+    if "text" not in data.maps:
+        raise ValueError(f"{data.path}: no text file; split_synth needs the synthetic corpus's transcripts")
+    index = {s: i for i, s in enumerate(SENTENCES)}
+    part_of = {i: "dev" for i in DEV_SENTENCES} | {i: "test" for i in TEST_SENTENCES}
+    keys: dict[str, list[str]] = {s: [] for s in SPLITS}
+    for key, text in data.maps["text"].items():
+        if text not in index:
+            raise ValueError(f"{data.path}/text: {key!r} is not a sentence of the synthetic corpus: {text!r}")
+        keys[part_of.get(index[text], "train")].append(key)
+    data = data.absolute()
+    out = Path(out)
+    splits = {}
+    for name in SPLITS:
+        if not keys[name]:
+            raise ValueError(f"split_synth: the {name} split would be empty ({len(data)} utterances in all)")
+        splits[name] = data.subset(keys[name])
+        splits[name].save(out / name)
+    return splits
