@@ -1,0 +1,449 @@
+"""``sedtk feats dump``: run the frozen upstream once over a data dir and store every hidden state.
+
+Because the upstream is frozen (paper Sec. 2.1), its hidden states can be computed once and read back
+during both training stages instead of running HuBERT-large at every step.  The cost is disk: all
+25 layers of HuBERT-large at 1024 dims and 50 Hz in float16 take 3600 x 50 x 25 x 1024 x 2 bytes
+= 9.2 GB per hour of audio; :func:`dump_features` prints its estimate and refuses to start when the
+disk is short (``check_disk=False`` overrides).
+
+The dump is resumable (see :mod:`sedtk.features.storage` for the layout).  Utterances are planned into
+shards of about ``shard_mb`` megabytes at the first run (``plan.json``).  A shard is written to a
+temporary file, renamed, and only then its index part is written (atomically); a shard without an
+index part is redone, one with it is skipped.  A rerun with another upstream, layer selection, dtype
+or utterance list is refused unless ``force=True``, which deletes the old dump's files first.
+``nj`` worker processes each take every ``nj``-th shard.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sedtk.data.datadir import DataDir, Utterance, atomic_write_text
+from sedtk.features.storage import (
+    DTYPES,
+    FORMAT,
+    INDEX,
+    INDEX_DIR,
+    INDEX_HEADER,
+    META,
+    PLAN,
+    SHARD_DIR,
+    IndexRow,
+    read_index,
+    shard_name,
+)
+
+
+class DiskSpaceError(ValueError):
+    """The dump would not fit on the disk."""
+
+
+@dataclass
+class DumpReport:
+    out_dir: str
+    num_utts: int
+    num_shards: int
+    shards_written: int  # by this run
+    shards_skipped: int  # already complete from an earlier run
+    num_frames: int
+    audio_seconds: float
+    bytes_on_disk: int
+    estimated_bytes: int
+    wall_seconds: float
+
+
+def bytes_per_audio_hour(
+    frame_rate: float, num_layers: int, hidden_size: int, dtype: str = "float16"
+) -> float:
+    """Disk per hour of audio: 3600 x frame_rate x L x D x bytes.
+
+    HuBERT-large, all 25 hidden states, float16: 3600 x 50 x 25 x 1024 x 2 = 9.2e9 bytes.
+    """
+    import numpy as np
+
+    return 3600 * frame_rate * num_layers * hidden_size * np.dtype(dtype).itemsize
+
+
+def utterance_durations(data: DataDir) -> dict[str, float]:
+    """Seconds per utterance from ``utt2dur``, else ``segments``, else the audio headers."""
+    from sedtk.data.audio import audio_info
+
+    out = {}
+    for utt in data:
+        if utt.duration is not None:
+            out[utt.key] = utt.duration
+        elif utt.start is not None and utt.end is not None:
+            out[utt.key] = utt.end - utt.start
+        else:
+            try:
+                sr, frames, _ = audio_info(utt.wav)
+            except ValueError as e:
+                raise ValueError(f"utterance {utt.key}: {e}") from None
+            out[utt.key] = frames / sr
+    return out
+
+
+def estimate_bytes(durations: dict[str, float], upstream_info: dict, dtype: str) -> dict[str, int]:
+    """Exact-formula bytes per utterance: frames(samples) x L x D x itemsize."""
+    import numpy as np
+    import torch
+
+    frames_of = upstream_info["output_lengths"]
+    keys = list(durations)
+    samples = torch.tensor([max(0, round(durations[k] * 16000)) for k in keys], dtype=torch.long)
+    frames = frames_of(samples).clamp(min=0).tolist()
+    per_frame = upstream_info["num_layers"] * upstream_info["hidden_size"] * np.dtype(dtype).itemsize
+    return {k: int(n) * per_frame for k, n in zip(keys, frames, strict=True)}
+
+
+def plan_shards(keys: Sequence[str], sizes: dict[str, int], shard_bytes: float) -> list[list[str]]:
+    """Split sorted keys into consecutive shards of about ``shard_bytes`` bytes each."""
+    shards: list[list[str]] = [[]]
+    acc = 0
+    for k in sorted(keys):
+        if shards[-1] and acc + sizes[k] > shard_bytes:
+            shards.append([])
+            acc = 0
+        shards[-1].append(k)
+        acc += sizes[k]
+    return shards
+
+
+# ----------------------------------------------------------------------------- one worker
+
+
+def _shard_complete(out: Path, i: int, frame_bytes: int) -> bool:
+    """A shard is complete when its index part exists and the shard file has exactly the indexed size."""
+    part, shard = out / INDEX_DIR / f"shard_{i:05d}.tsv", out / SHARD_DIR / shard_name(i)
+    if not (part.is_file() and shard.is_file()):
+        return False
+    rows = read_index(part)
+    return bool(rows) and rows[-1].offset + rows[-1].num_frames * frame_bytes == shard.stat().st_size
+
+
+def _write_shard(
+    out: Path, i: int, utts: list[tuple[Utterance, float]], upstream, dtype: str, batch_size: int, advance
+) -> None:
+    """Compute one shard: temp file -> rename -> index part (atomic).  ``advance(seconds)`` reports progress.
+
+    ``utts`` pairs each utterance with its duration; batches hold utterances of similar length and
+    audio is loaded one batch at a time, so memory is bounded by a batch, not by the shard.
+    """
+    import numpy as np
+
+    from sedtk.data.audio import SAMPLE_RATE, load_utterance
+
+    np_dtype = np.dtype(dtype).newbyteorder("<")
+    name = shard_name(i)
+    tmp = out / SHARD_DIR / f".{name}.tmp"
+    ordered = [u for u, _ in sorted(utts, key=lambda x: -x[1])]
+    rows: list[IndexRow] = []
+    offset = 0
+    with open(tmp, "wb") as f:
+        for b in range(0, len(ordered), batch_size):
+            batch = ordered[b : b + batch_size]
+            wavs = [load_utterance(u) for u in batch]
+            hidden, lengths = upstream(wavs)  # (B, L, T', D), (B,)
+            hidden = hidden.cpu()
+            for utt, wav, h, n in zip(batch, wavs, hidden, lengths.tolist(), strict=True):
+                arr = h[:, :n].float().numpy().astype(np_dtype)  # (L, T, D)
+                if not np.isfinite(arr).all():
+                    raise ValueError(
+                        f"utterance {utt.key}: upstream features overflow {dtype} (values up to "
+                        f"{float(h.float().abs().max()):.3g}); dump with dtype float32"
+                    )
+                f.write(arr.tobytes())
+                rows.append(IndexRow(utt.key, name, offset, n))
+                offset += arr.nbytes
+                advance(wav.numel() / SAMPLE_RATE)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, out / SHARD_DIR / name)
+    _finish_shard(out, i, rows)
+
+
+def _finish_shard(out: Path, i: int, rows: list[IndexRow]) -> None:
+    """Record a written shard: its index part makes it complete."""
+    atomic_write_text(out / INDEX_DIR / f"shard_{i:05d}.tsv", INDEX_HEADER + "".join(r.line() for r in rows))
+
+
+def _run_shards(
+    out: Path, shards: list[tuple[int, list[Utterance]]], upstream, dtype, batch_size, advance
+) -> None:
+    for i, utts in shards:
+        (out / SHARD_DIR / f".{shard_name(i)}.tmp").unlink(missing_ok=True)
+        _write_shard(out, i, utts, upstream, dtype, batch_size, advance)
+
+
+def _worker(out, shards, upstream_spec: dict, dtype, batch_size, num_threads, queue) -> None:
+    """Entry point of a ``nj > 1`` worker process: load the upstream, write its shards."""
+    import torch
+
+    from sedtk.features.upstream import load_upstream
+
+    if upstream_spec["device"] == "cpu":
+        torch.set_num_threads(num_threads)
+    upstream = load_upstream(**upstream_spec)
+    _run_shards(Path(out), shards, upstream, dtype, batch_size, queue.put)
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def _identity(upstream, upstream_arg: str, dtype: str) -> dict:
+    """What must match for a rerun to continue a dump (JSON-normalised)."""
+    d = upstream.describe()
+    local = Path(upstream_arg)
+    d["upstream"] = str(local.resolve()) if local.exists() else upstream_arg
+    d["config"] = {
+        k: v for k, v in d.get("config", {}).items() if not k.startswith("_") and k != "transformers_version"
+    }
+    d["dtype"] = dtype
+    return json.loads(json.dumps(d))
+
+
+def _check_existing(out: Path, identity: dict, keys: list[str], force: bool) -> list[list[str]] | None:
+    """The stored shard plan if ``out`` holds a compatible unfinished/finished dump; None if fresh."""
+    meta_path = out / META
+    if not meta_path.is_file():
+        return None
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    old = meta.get("identity", {})
+    diffs = [k for k in sorted(set(old) | set(identity)) if old.get(k) != identity.get(k)]
+    plan = json.loads((out / PLAN).read_text(encoding="utf-8")) if (out / PLAN).is_file() else None
+    if plan is not None and not diffs and sorted(k for s in plan for k in s) != keys:
+        diffs.append("utterance list (the data dir changed)")
+    if not diffs and plan is not None:
+        return plan
+    if not force:
+        what = ", ".join(diffs) if diffs else "shard plan missing"
+        raise ValueError(
+            f"{out} already holds a feature dump made with different settings ({what}); "
+            "use another output folder or --force to replace it"
+        )
+    for name in (SHARD_DIR, INDEX_DIR):
+        shutil.rmtree(out / name, ignore_errors=True)
+    for name in (META, PLAN, INDEX):
+        (out / name).unlink(missing_ok=True)
+    return None
+
+
+def _free_bytes(path: Path) -> int:
+    while not path.exists():
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def dump_features(
+    data_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    upstream: str,
+    layers: str | Sequence[int] = "all",
+    dtype: str = "float16",
+    nj: int = 1,
+    batch_size: int = 8,
+    device: str = "cpu",
+    force: bool = False,
+    progress: bool = True,
+    shard_mb: float = 1024.0,
+    check_disk: bool = True,
+    model_dtype: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> DumpReport:
+    """Dump the hidden states of ``upstream`` for every utterance of ``data_dir`` into ``out_dir``.
+
+    ``layers`` selects hidden states (``"all"`` or ``"0,3,5"``), ``dtype`` the storage type
+    (float16 or float32), ``model_dtype`` the weights' type (default float32; float16 on GPU halves
+    memory).  ``log`` receives the disk estimate and summary lines (default: printed when
+    ``progress``).  Returns a :class:`DumpReport`.
+    """
+    import numpy as np
+
+    from sedtk.features.upstream import load_upstream
+
+    t0 = time.perf_counter()
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    if nj < 1 or batch_size < 1:
+        raise ValueError("nj and batch_size must be >= 1")
+    if log is None:
+        log = _console_log if progress else (lambda s: None)
+    out = Path(out_dir)
+    data = DataDir.load(data_dir)
+    keys = data.utts
+    if not keys:
+        raise ValueError(f"{data_dir}: no utterances")
+    spec = {"name_or_path": str(upstream), "device": device, "dtype": model_dtype, "layers": layers}
+    model = load_upstream(**spec)
+    identity = _identity(model, str(upstream), dtype)
+    plan = _check_existing(out, identity, keys, force)
+
+    durations = utterance_durations(data)
+    sizes = estimate_bytes(
+        durations,
+        {
+            "output_lengths": model.output_lengths,
+            "num_layers": model.num_layers,
+            "hidden_size": model.hidden_size,
+        },
+        dtype,
+    )
+    if plan is None:
+        plan = plan_shards(keys, sizes, shard_mb * 1e6)
+    frame_bytes = model.num_layers * model.hidden_size * np.dtype(dtype).itemsize
+    todo = [i for i in range(len(plan)) if not _shard_complete(out, i, frame_bytes)]
+    needed = sum(sizes[k] for i in todo for k in plan[i])
+    total = sum(sizes.values())
+    free = _free_bytes(out)
+    hours = sum(durations.values()) / 3600
+    per_hour = bytes_per_audio_hour(model.frame_rate, model.num_layers, model.hidden_size, dtype)
+    log(
+        f"{len(keys)} utterances, {hours:.2f} h of audio -> {model.num_layers} layers x {model.hidden_size} "
+        f"dims x {dtype} at {model.frame_rate:g} Hz ({_size(per_hour)} per audio hour): "
+        f"{_size(total)} in {len(plan)} shards, {_size(needed)} still to write; {_size(free)} free"
+    )
+    if check_disk and needed > free:
+        raise DiskSpaceError(
+            f"{out}: the dump needs {_size(needed)} but only {_size(free)} are free on that disk; "
+            "free some space, dump fewer layers (--layers) or pass --ignore-disk-space"
+        )
+
+    (out / SHARD_DIR).mkdir(parents=True, exist_ok=True)
+    (out / INDEX_DIR).mkdir(parents=True, exist_ok=True)
+    meta = {
+        "format": FORMAT,
+        "toolkit": f"sedtk {_version()}",
+        "identity": identity,
+        "upstream": identity["upstream"],
+        "layers": model.layers,
+        "num_layers": model.num_layers,
+        "hidden_size": model.hidden_size,
+        "frame_rate": model.frame_rate,
+        "dtype": dtype,
+        "data_dir": str(Path(data_dir).resolve()),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "num_utts": len(keys),
+        "num_shards": len(plan),
+        "plan_sha256": hashlib.sha256(json.dumps(plan).encode()).hexdigest(),
+        "complete": False,
+    }
+    if (out / META).is_file():  # resuming: keep the original creation time
+        meta["created"] = json.loads((out / META).read_text(encoding="utf-8")).get("created", meta["created"])
+    atomic_write_text(out / PLAN, json.dumps(plan))
+    atomic_write_text(out / META, json.dumps(meta, indent=2) + "\n")
+
+    work = [(i, [(data.utterance(k), durations[k]) for k in plan[i]]) for i in todo]
+    todo_seconds = sum(durations[k] for i in todo for k in plan[i])
+    with _Progress(progress, todo_seconds) as advance:
+        if nj == 1 or len(work) <= 1:
+            _run_shards(out, work, model, dtype, batch_size, advance)
+        else:
+            del model
+            _run_parallel(out, work, spec, dtype, batch_size, nj, device, advance)
+
+    rows = [r for i in range(len(plan)) for r in read_index(out / INDEX_DIR / f"shard_{i:05d}.tsv")]
+    atomic_write_text(
+        out / INDEX, INDEX_HEADER + "".join(r.line() for r in sorted(rows, key=lambda r: r.utt))
+    )
+    on_disk = sum((out / SHARD_DIR / shard_name(i)).stat().st_size for i in range(len(plan)))
+    meta.update(complete=True, num_frames=sum(r.num_frames for r in rows), bytes=on_disk)
+    atomic_write_text(out / META, json.dumps(meta, indent=2) + "\n")
+    report = DumpReport(
+        out_dir=str(out),
+        num_utts=len(rows),
+        num_shards=len(plan),
+        shards_written=len(todo),
+        shards_skipped=len(plan) - len(todo),
+        num_frames=meta["num_frames"],
+        audio_seconds=sum(durations.values()),
+        bytes_on_disk=on_disk,
+        estimated_bytes=total,
+        wall_seconds=time.perf_counter() - t0,
+    )
+    log(
+        f"wrote {report.shards_written} shards, skipped {report.shards_skipped} complete ones: "
+        f"{report.num_utts} utterances, {report.num_frames} frames, {_size(on_disk)} in {out}"
+    )
+    return report
+
+
+def _run_parallel(
+    out: Path, work, spec: dict, dtype: str, batch_size: int, nj: int, device: str, advance
+) -> None:
+    import multiprocessing as mp
+    import queue as queue_mod
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = mp.get_context("spawn")  # fork is unsafe with torch threads / CUDA
+    nj = min(nj, len(work))
+    threads = max(1, (os.cpu_count() or 1) // nj)
+    with ctx.Manager() as manager, ProcessPoolExecutor(nj, mp_context=ctx) as pool:
+        q = manager.Queue()
+        futures = [
+            pool.submit(_worker, str(out), work[rank::nj], spec, dtype, batch_size, threads, q)
+            for rank in range(nj)
+        ]
+        while not all(f.done() for f in futures):
+            try:
+                advance(q.get(timeout=0.2))
+            except queue_mod.Empty:
+                pass
+        while not q.empty():
+            advance(q.get())
+        for f in futures:
+            f.result()  # re-raises a worker's error
+
+
+class _Progress:
+    """A rich progress bar over seconds of audio (or nothing); the context value is ``advance(seconds)``."""
+
+    def __init__(self, enabled: bool, total: float):
+        self.enabled, self.total = enabled, total
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda seconds: None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self._p = Progress(
+            TextColumn("dumping features"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f} s audio"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        self._p.__enter__()
+        task = self._p.add_task("dump", total=max(self.total, 1e-9))
+        return lambda seconds: self._p.advance(task, seconds)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self._p.__exit__(*exc)
+        return False
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n:.0f} B"
+
+
+def _console_log(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(message)
+
+
+def _version() -> str:
+    from sedtk import __version__
+
+    return __version__
