@@ -52,8 +52,11 @@ def test_reader_equals_direct_forward(data_dir, hubert, tmp_path):
     assert report.num_shards >= 3 and report.shards_written == report.num_shards
     assert report.bytes_on_disk == report.estimated_bytes  # the disk estimate uses the exact frame formula
     reader = FeatureReader(tmp_path / "d")
-    assert sorted(reader.keys()) == [f"utt{i}" for i in range(len(DURATIONS))] and len(reader) == len(DURATIONS)
-    assert reader.meta["num_layers"] == 4 and reader.meta["hidden_size"] == 64 and reader.meta["frame_rate"] == 50
+    assert sorted(reader.keys()) == [f"utt{i}" for i in range(len(DURATIONS))]
+    assert len(reader) == len(DURATIONS)
+    meta = reader.meta
+    assert (meta["num_layers"], meta["hidden_size"], meta["frame_rate"]) == (4, 64, 50)
+    assert meta["dtype"] == "float16" and meta["complete"]
     up = load_upstream(hubert)
     for i in range(len(DURATIONS)):
         ref, n = up([load_audio(data_dir / f"u{i}.wav")])
@@ -127,7 +130,8 @@ def test_changed_settings_refused_unless_force(data_dir, hubert, tmp_path):
     report = _dump(data_dir, out, hubert, layers="0,3", dtype="float32", force=True)
     assert report.shards_skipped == 0
     reader = FeatureReader(out)
-    assert reader.meta["layers"] == [0, 3] and reader["utt0"].dtype == torch.float32 and reader["utt0"].shape[0] == 2
+    assert reader.meta["layers"] == [0, 3]
+    assert reader["utt0"].dtype == torch.float32 and reader["utt0"].shape[0] == 2
 
 
 def test_changed_data_dir_refused(data_dir, hubert, tmp_path):
@@ -171,7 +175,7 @@ def test_cli_dump_and_error(data_dir, hubert, tmp_path):
     from sedtk.cli import app
 
     runner = CliRunner()
-    args = ["feats", "dump", str(data_dir), str(tmp_path / "d"), "--upstream", str(hubert), "--shard-mb", "0.05"]
+    args = ["feats", "dump", str(data_dir), str(tmp_path / "d"), "--upstream", str(hubert)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert len(FeatureReader(tmp_path / "d")) == len(DURATIONS)
