@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sedtk.data.audio import AudioError, audio_info
-from sedtk.data.datadir import DataDir, Utterance, atomic_write_text, format_attr
+from sedtk.data.datadir import DataDir, Utterance, atomic_write_text, format_attr, read_kaldi_map
 
 #: Bumped when a preparer's output changes meaning, so old markers no longer count as done.
 PREP_FORMAT = 1
@@ -285,8 +285,14 @@ def _is_done(out: Path, marker: dict[str, Any]) -> PrepReport | None:
         return None
     if old != marker:
         return None
-    if not all((out / name / "wav.scp").is_file() for name in report.splits):
-        return None
+    for name in report.splits:
+        try:
+            wavs = read_kaldi_map(out / name / "wav.scp").values()
+        except ValueError:
+            return None
+        # audio the preparation wrote itself (MELD's extracted wavs) must still be there
+        if not all(os.path.isfile(w) for w in wavs if w.startswith(f"{out}{os.sep}")):
+            return None
     report.reused = True
     return report
 
