@@ -1,0 +1,141 @@
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from sedtk.data.datadir import DataDir, validate
+from sedtk.data.prep import prepare_corpus
+from sedtk.data.prep.speechcraft import normalise_value, parse_labels, read_annotations
+from tests.data.fixtures import kaldi_file, write_wav
+
+
+def test_parse_labels_and_vocabularies():
+    fields = parse_labels(
+        "age:Youth adult\tgender:Male\tpitch:Low\tEnergy:medium\tspeed:fast\temotion:Happy\t"
+        "transcription: He went from Newgate: first"
+    )
+    assert fields == {
+        "age": "Youth adult", "gender": "Male", "pitch": "Low", "volume": "medium", "speed": "fast",
+        "emotion": "Happy", "transcription": "He went from Newgate: first",
+    }  # fmt: skip
+    assert (
+        normalise_value("age", "Young Adult")
+        == normalise_value("age", "Youth adult")
+        == ("young-adult", True)
+    )
+    assert normalise_value("age", "Middle-aged") == ("middle-aged", True)
+    assert normalise_value("volume", "medium") == ("normal", True)
+    assert normalise_value("gender", "FEMALE") == ("female", True)
+    assert normalise_value("pitch", "Very High") == ("very high", False)  # kept, flagged as unknown
+    assert normalise_value("emphasis", ["two", "words"]) == ("two words", True)
+    with pytest.raises(ValueError, match="not 'name:value'"):
+        parse_labels("age:Child\tjunk")
+
+
+def gigaspeech_dir(root: Path, wav: Path) -> Path:
+    """A Kaldi dir of the source corpus with segments into two recordings (GigaSpeech-style ids)."""
+    d = root / "giga"
+    kaldi_file(d / "wav.scp", {"POD0000000001": str(wav), "POD0000000002": "../audio/missing.wav"})
+    kaldi_file(d / "segments", {
+        "POD0000000001_S0000001": "POD0000000001 0.10 0.60",
+        "POD0000000001_S0000002": "POD0000000001 0.60 0.90",
+        "POD0000000002_S0000001": "POD0000000002 0.00 0.50",
+    })  # fmt: skip
+    kaldi_file(d / "utt2spk", {k: k[:13] for k in ("POD0000000001_S0000001", "POD0000000001_S0000002",
+                                                 "POD0000000002_S0000001")})  # fmt: skip
+    kaldi_file(d / "text", {"POD0000000001_S0000002": "FROM THE KALDI DIR"})
+    return d
+
+
+def test_fixture_with_segments_merged_files(tmp_path: Path):
+    wav = write_wav(tmp_path / "audio" / "rec1.wav", seconds=1.0)
+    audio = gigaspeech_dir(tmp_path, wav)
+    ann = tmp_path / "ann"
+    ann.mkdir()
+    (ann / "Labels.json").write_text(json.dumps([
+        {"id": "POD0000000001_S0000001", "labels": "age:Young Adult\tgender:Female\tpitch:high\tvolume:normal"
+         "\tspeed:slow\temotion:Surprised\temphasis:really big\ttranscription: it was REALLY big",
+         "text_style_target": "She speaks in high pitch.", "topic": "travel"},
+        {"id": "POD0000000001_S0000002", "labels": {"gender": "male", "age": "elderly", "emotion": "angry"}},
+        {"id": "POD0000000002_S0000001", "labels": "gender:male\temotion:neutral\ttranscription: hi"},
+        {"id": "POD0000000009_S0000001", "labels": "gender:male\temotion:sad\ttranscription: no audio"},
+    ]), encoding="utf-8")  # fmt: skip
+    (ann / "Description.json").write_text(json.dumps({
+        "POD0000000001_S0000001": {"llama-description": "A young woman, surprised, high pitch."},
+        "POD0000000001_S0000002": "An elderly man speaks angrily.",
+        "POD0000000002_S0000001": {"description": "A man says hi."},
+        "POD0000000009_S0000001": {"description": "None."},
+    }), encoding="utf-8")  # fmt: skip
+    (ann / "._Labels.json").write_bytes(b"\x00\x05\x16\x07")
+    out = tmp_path / "out"
+    report = prepare_corpus("speechcraft", ann, out, audio=audio, nj=2)
+    assert report.skipped_by_reason() == {"no audio in --audio": 1, "audio file not found": 1}
+    dd = DataDir.load(out / "all")
+    assert dd.utts == ["POD0000000001_S0000001", "POD0000000001_S0000002"]
+    assert dd.maps["segments"]["POD0000000001_S0000001"] == "POD0000000001 0.100 0.600"
+    assert dd.maps["wav.scp"] == {"POD0000000001": str(wav)}
+    assert dd.maps["utt2emo"] == {"POD0000000001_S0000001": "sur", "POD0000000001_S0000002": "ang"}
+    assert dd.emotions == ["neu", "hap", "ang", "sad", "sur", "fea", "dis"]
+    assert dd.get("text", "POD0000000001_S0000002") == "FROM THE KALDI DIR"  # fallback to the source dir
+    assert dd.get("text", "POD0000000001_S0000001") == "it was REALLY big"
+    assert dd.get("utt2desc", "POD0000000001_S0000001") == "A young woman, surprised, high pitch."
+    assert dd.get("utt2desc", "POD0000000001_S0000002") == "An elderly man speaks angrily."
+    u = dd.utterance("POD0000000001_S0000001")
+    assert u.attributes == {"age": "young-adult", "gender": "female", "pitch": "high", "volume": "normal",
+                            "speed": "slow", "emphasis": "really big", "topic": "travel"}  # fmt: skip
+    assert (u.start, u.end, u.duration, u.speaker) == (0.1, 0.6, 0.5, "POD0000000001")
+    assert validate(out / "all") == []
+    # dev holds whole recordings
+    parts = [DataDir.load(out / n).utts for n in ("train", "dev") if (out / n).is_dir()]
+    assert sorted(sum(parts, [])) == dd.utts and all(len(p) in (0, 2) for p in parts)
+
+
+def test_unknown_emotion_names_the_key(tmp_path: Path):
+    wav = write_wav(tmp_path / "a.wav")
+    kaldi_file(tmp_path / "wav.scp", {"u1": str(wav)})
+    (tmp_path / "ann.json").write_text(json.dumps({"u1": {"labels": "emotion:bored\ttranscription: x"}}))
+    with pytest.raises(ValueError, match=r"record 'u1': emotion 'bored' does not map"):
+        prepare_corpus("speechcraft", tmp_path / "ann.json", tmp_path / "out", audio=tmp_path / "wav.scp")
+
+
+def test_audio_option_required(tmp_path: Path):
+    (tmp_path / "ann.json").write_text("{}")
+    with pytest.raises(ValueError, match="speechcraft needs --audio"):
+        prepare_corpus("speechcraft", tmp_path / "ann.json", tmp_path / "out")
+
+
+@pytest.mark.shared
+def test_real_pipeline_output(shared_dir: Path, tmp_path: Path):
+    src = shared_dir / "corpora" / "speechcraft" / "labels_LJspeech_0.json"
+    ann = read_annotations(src)
+    assert len(ann.records) == 220
+    assert ann.source_ids["LJSpeech_LJ010-0227"] == "LJ010-0227"  # from the .scp companion
+    ids = sorted(ann.records)
+    # an LJSpeech wav.scp keyed by the corpus's own ids; 3 clips are missing
+    wav = write_wav(tmp_path / "lj.wav", seconds=0.3, sr=22050)
+    scp = kaldi_file(tmp_path / "lj" / "wav.scp", {ann.source_ids[i]: str(wav) for i in ids[3:]})
+    out = tmp_path / "out"
+    report = prepare_corpus("speechcraft", src, out, audio=scp)
+    assert report.skipped_by_reason() == {"no audio in --audio": 3}
+    dd = DataDir.load(out / "all")
+    assert len(dd) == 217 and dd.utts == ids[3:]
+    assert validate(out / "all") == []
+    truth = Counter(
+        dict(f.split(":", 1) for f in json.loads(src.read_text())[i]["labels"].split("\t"))["emotion"]
+        for i in ids[3:]
+    )
+    mapping = {"neutral": "neu", "happy": "hap", "sad": "sad", "angry": "ang", "surprised": "sur",
+               "disgusted": "dis", "fearful": "fea"}  # fmt: skip
+    assert Counter(dd.maps["utt2emo"].values()) == Counter({mapping[k]: v for k, v in truth.items()})
+    u = dd.utterance("LJSpeech_LJ010-0227")
+    assert u.attributes == {
+        "age": "elderly",
+        "gender": "male",
+        "pitch": "low",
+        "volume": "normal",
+        "speed": "fast",
+    }
+    assert u.text == "He went from Newgate first to Bethlehem, from which he was removed to Broadmoor."
+    assert u.description == "The speaker speaks in low pitch, normal volume and fast speed."
+    assert u.duration == pytest.approx(0.3, abs=1e-3)
