@@ -23,7 +23,8 @@ small; ``z < -0.5`` is low (slow, narrow), ``z > 0.5`` high (fast, wide), otherw
 SpeechCraft's gender-dependent pitch bins.
 
 Existing attributes are kept: a ``pitch``/``volume``/``speed``/``pitch_range`` already in ``utt2attr``
-is only replaced when that line's ``source`` is ``derived`` (left by an earlier run).  The caption
+is only replaced when that line's ``source`` is ``derived`` (left by an earlier run); a line that
+gains derived fields gets ``source=derived`` (``source=<old>+derived`` if it had another).  The caption
 (:func:`sedtk.data.captions.caption`) names gender, age, pitch, volume and pace, the emotion word
 when ``utt2emo`` exists and quotes the transcript when ``text`` exists.
 """
@@ -183,7 +184,7 @@ def measure(wav: np.ndarray, text: str | None, sample_rate: int = SAMPLE_RATE) -
     active = frame_db > frame_db.max() - ACTIVE_DB
     voiced = voiced[:n] & active & (frame_db > -60.0)
     idx = np.flatnonzero(active)
-    speech_dur = ((idx[-1] - idx[0]) * hop + 512) / sample_rate if len(idx) else 0.0
+    speech_dur = (idx[-1] - idx[0] + 1) * hop / sample_rate if len(idx) else 0.0  # first to last active frame
     rms_db = 10 * math.log10(float(np.mean(10 ** (frame_db[active] / 10)))) if len(idx) else -120.0
     if voiced.sum() >= 3:
         semis = 12 * np.log2(f0[:n][voiced] / 100.0)
@@ -355,7 +356,7 @@ def describe(
     for k, u in utts.items():
         old = attrs[k]
         old_source = old.get("source")
-        keep_old = old_source not in (None, "derived")
+        keep_old = old_source != "derived"  # an annotation (or synthesis label) is never replaced
         merged = dict(old)
         filled = False
         if k in gender and "gender" not in merged:
@@ -369,7 +370,7 @@ def describe(
             merged[name] = labels[k]
             filled = True
         if filled:
-            merged["source"] = "derived" if not keep_old else f"{old_source}+derived"
+            merged["source"] = f"{old_source}+derived" if old_source not in (None, "derived") else "derived"
         new_attr[k] = format_attr(merged)
         rng = random.Random(f"sedtk-describe:{seed}:{k}")
         new_desc[k] = caption(merged, u.text, emotion, rng)

@@ -1,0 +1,146 @@
+"""Derived descriptors: YIN accuracy, syllables, within-speaker binning, and describe() on synthetic speech."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from sedtk.data import describe as describe_mod
+from sedtk.data.datadir import DataDir, format_attr, parse_attr, validate
+from sedtk.data.describe import FEATS_FILE, bin_within_groups, count_syllables, describe, gender_of, measure, yin
+from sedtk.data.synth import synthesize
+
+SR = 16000
+
+
+@pytest.mark.parametrize("freq", [82.0, 110.0, 196.5, 261.6, 440.0])
+def test_yin_finds_the_frequency_of_a_sine(freq):
+    t = np.arange(int(0.8 * SR)) / SR
+    f0, voiced, _ = yin(0.3 * np.sin(2 * np.pi * freq * t))
+    assert voiced.mean() > 0.95
+    assert np.median(f0[voiced]) == pytest.approx(freq, rel=0.01)
+
+
+def test_yin_on_a_harmonic_tone_and_on_noise():
+    t = np.arange(SR) / SR
+    tone = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 8))  # rich harmonics: octave-error bait
+    f0, voiced, _ = yin(tone)
+    assert np.median(f0[voiced]) == pytest.approx(150, rel=0.01)
+    noise = np.random.default_rng(0).standard_normal(SR)
+    assert yin(noise)[1].mean() < 0.1
+
+
+def test_measure_reads_level_range_volume_and_duration():
+    t = np.arange(2 * SR) / SR
+    glide = np.sin(2 * np.pi * np.cumsum(np.linspace(120, 240, len(t))) / SR)  # one octave up
+    wav = np.concatenate([np.zeros(SR // 2), 0.1 * glide, np.zeros(SR // 2)])
+    m = measure(wav, "one two three four")
+    assert m.f0_median_hz == pytest.approx(180, rel=0.02)  # F0 is linear in time: median 180 Hz
+    assert m.f0_range_st == pytest.approx(12 * np.log2(228 / 132), abs=0.3)  # 10th..90th percentile
+    assert m.rms_db == pytest.approx(20 * np.log10(0.1 / np.sqrt(2)), abs=0.5)
+    assert m.speech_dur == pytest.approx(2.0, abs=0.06) and m.syllables == 4
+    louder = measure(np.concatenate([np.zeros(SR // 2), 0.4 * glide]), None)
+    assert louder.rms_db - m.rms_db == pytest.approx(12.04, abs=0.3) and np.isnan(louder.syllables)
+
+
+def test_count_syllables():
+    assert count_syllables("The meeting starts at nine tomorrow.") == 9
+    assert count_syllables("[LAUGHTER] Yes, I'm fine.") == 3
+    assert count_syllables("你好世界") == 4
+    assert count_syllables("table 2 apples") == 5
+
+
+def test_gender_from_attributes_or_iemocap_speaker_ids():
+    assert gender_of("Ses01F", {}) == "female" and gender_of("Ses03_M", {}) == "male"
+    assert gender_of("Ross", {}) is None and gender_of("Ross", {"gender": "Male"}) == "male"
+    assert gender_of(None, {}) is None
+
+
+def test_binning_falls_back_from_speaker_to_gender_to_all():
+    values = {f"a{i}": float(i) for i in range(10)} | {"b0": 100.0, "b1": 0.0}
+    speaker = {k: k[0] for k in values}
+    gender = {k: "f" for k in values}
+    labels = bin_within_groups(values, [speaker, gender], ("low", "normal", "high"), min_group=10)
+    assert labels["a0"] == "low" and labels["a9"] == "high" and labels["a5"] in ("normal", "high")
+    assert labels["b0"] == "high"  # b has 2 utterances: binned within gender "f" (all 12)
+    values["c0"] = float("nan")
+    assert "c0" not in bin_within_groups(values, [speaker], ("low", "normal", "high"), min_group=10)
+
+
+@pytest.fixture(scope="module")
+def synth_plain(tmp_path_factory) -> tuple[Path, DataDir]:
+    """64 synthetic utterances whose descriptions and labels are removed (gender kept)."""
+    root = tmp_path_factory.mktemp("describe")
+    truth = synthesize(root / "synth", num_utts=64, seed=11, nj=2)
+    plain = DataDir(maps={k: dict(v) for k, v in truth.maps.items()}, emotions=truth.emotions)
+    del plain.maps["utt2desc"]
+    plain.maps["utt2attr"] = {k: format_attr({"gender": parse_attr(v)["gender"]}) for k, v in truth.maps["utt2attr"].items()}
+    plain.save(root / "plain")
+    return root / "plain", truth
+
+
+def test_describe_recovers_the_synthesis_presets(synth_plain, tmp_path):
+    plain, truth = synth_plain
+    result = describe(plain, out=tmp_path / "described", nj=2, min_group=10)
+    assert validate(tmp_path / "described") == []
+    assert (tmp_path / "described" / FEATS_FILE).exists()
+    assert not (plain / "utt2desc").exists()  # --out leaves the input alone
+    hits = collections.defaultdict(collections.Counter)  # (measure, true label) -> derived labels
+    for key, value in result.maps["utt2attr"].items():
+        got, want = parse_attr(value), parse_attr(truth.maps["utt2attr"][key])
+        assert got["source"] == "derived" and got["gender"] == want["gender"] and got["emotion"] == want["emotion"]
+        for name in ("pitch", "volume", "speed"):
+            hits[name, want[name]][got.get(name)] += 1
+
+    def share(name, true_label, derived_label):
+        c = hits[name, true_label]
+        return c[derived_label] / max(1, sum(c.values()))
+
+    assert share("pitch", "high", "high") > share("pitch", "low", "high") + 0.4
+    assert share("pitch", "low", "low") > share("pitch", "high", "low") + 0.4
+    assert share("volume", "high", "high") > share("volume", "low", "high") + 0.4
+    assert share("speed", "slow", "slow") > share("speed", "fast", "slow") + 0.3
+    for utt in DataDir.load(tmp_path / "described"):
+        assert f'"{utt.text}"' in utt.description and utt.attributes["emotion"] in utt.description
+        assert f"{utt.attributes['pitch']} pitch" in utt.description
+
+
+def test_describe_refuses_existing_descriptions_and_keeps_annotations(synth_plain, tmp_path, monkeypatch):
+    plain, truth = synth_plain
+    truth_dir = truth.path
+    with pytest.raises(FileExistsError, match="--force"):
+        describe(truth_dir, out=tmp_path / "x")
+    result = describe(truth_dir, out=tmp_path / "x", force=True)
+    assert result.maps["utt2attr"] == truth.maps["utt2attr"]  # synthesis labels are never replaced
+    # a second run into the same dir: refused without force; with force, served from the feature cache
+    monkeypatch.setattr(describe_mod, "measure", lambda *a, **k: pytest.fail("cache not used"))
+    with pytest.raises(FileExistsError):
+        describe(tmp_path / "x")
+    again = describe(tmp_path / "x", force=True)
+    assert again.maps["utt2desc"] == result.maps["utt2desc"]
+
+
+def test_describe_in_place_and_rederives_its_own_labels(synth_plain, tmp_path):
+    plain, _ = synth_plain
+    work = tmp_path / "work"
+    DataDir.load(plain).absolute().save(work)
+    first = describe(work)
+    assert (work / "utt2desc").exists() and (work / FEATS_FILE).exists()
+    second = describe(work, force=True, seed=1)  # its own source=derived labels are recomputed
+    assert second.maps["utt2attr"] == first.maps["utt2attr"]
+    assert second.maps["utt2desc"] != first.maps["utt2desc"]  # another seed, other wording
+
+
+def test_cli_describe(synth_plain, tmp_path):
+    from sedtk.cli import app
+
+    plain, truth = synth_plain
+    res = CliRunner().invoke(app, ["data", "describe", str(truth.path), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1 and "utt2desc exists" in res.output
+    res = CliRunner().invoke(app, ["data", "describe", str(plain), "--out", str(tmp_path / "o"), "--nj", "1"])
+    assert res.exit_code == 0, res.output
+    assert validate(tmp_path / "o") == []

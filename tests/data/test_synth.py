@@ -1,0 +1,207 @@
+"""The espeak-ng synthetic corpus: plan balance, data dir completeness, labels, determinism, resume, splits."""
+
+from __future__ import annotations
+
+import collections
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from sedtk.data.datadir import DataDir, parse_attr, read_kaldi_map, validate
+from sedtk.data.describe import yin
+from sedtk.data.emotions import label_word
+from sedtk.data.synth import (
+    DEV_SENTENCES,
+    EMOTIONS,
+    SENTENCES,
+    TEST_SENTENCES,
+    VOICES,
+    SynthUtt,
+    espeak_binary,
+    plan,
+    render,
+    split_synth,
+    synthesize,
+)
+
+TEXT_FILES = ("text", "utt2spk", "spk2utt", "utt2emo", "utt2dur", "utt2attr", "utt2desc", "emotions", "utt2synth")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "corpus"
+    synthesize(out, num_utts=24, seed=7, nj=2)
+    return out
+
+
+# ----------------------------------------------------------------------------- the plan
+
+
+def test_plan_is_balanced_and_prefix_stable():
+    utts = plan(64, seed=3)
+    assert collections.Counter(u.emotion for u in utts) == {e: 16 for e in EMOTIONS}
+    assert collections.Counter(u.speaker for u in utts) == {v.speaker: 8 for v in VOICES}
+    assert set(collections.Counter((u.speaker, u.emotion) for u in utts).values()) == {2}
+    # every 8 consecutive utterances: all speakers, each emotion twice
+    for start in range(0, 64, 8):
+        row = utts[start : start + 8]
+        assert {u.speaker for u in row} == {v.speaker for v in VOICES}
+        assert set(collections.Counter(u.emotion for u in row).values()) == {2}
+    assert plan(20, seed=3) == utts[:20]
+    assert plan(64, seed=4) != utts
+    assert len({u.key for u in utts}) == 64 and all(u.key.startswith(u.speaker + "_") for u in utts)
+
+
+def test_every_emotion_cycles_through_every_sentence():
+    per_emotion = collections.defaultdict(list)
+    for u in plan(len(SENTENCES) * len(EMOTIONS), seed=0):
+        per_emotion[u.emotion].append(u.sentence)
+    for emotion in EMOTIONS:
+        assert sorted(per_emotion[emotion]) == list(range(len(SENTENCES)))  # text says nothing of emotion
+
+
+def test_labels_follow_the_actual_settings():
+    for u in plan(200, seed=1):
+        labels = u.labels()
+        assert labels["pitch"] == ("low" if u.pitch < 42 else "high" if u.pitch > 58 else "normal")
+        assert labels["speed"] == ("slow" if u.rate < 148.5 else "fast" if u.rate > 181.5 else "normal")
+        gain_db = 20 * np.log10(u.amplitude / 70)
+        assert labels["volume"] == ("low" if gain_db < -3 else "high" if gain_db > 3 else "normal")
+        assert labels["gender"] == next(v.gender for v in VOICES if v.speaker == u.speaker)
+        assert labels["emotion"] == label_word(u.emotion)
+        assert u.amplitude <= 125 and 0 <= u.pitch <= 99
+    # the presets make each emotion's typical labels differ
+    by_emo = collections.defaultdict(collections.Counter)
+    for u in plan(400, seed=1):
+        for name in ("pitch", "volume", "speed"):
+            by_emo[u.emotion][(name, u.labels()[name])] += 1
+    assert by_emo["hap"][("pitch", "high")] > 80 and by_emo["sad"][("pitch", "low")] > 80
+    assert by_emo["ang"][("volume", "high")] > 60 and by_emo["sad"][("speed", "slow")] > 70
+
+
+def test_espeak_settings_change_the_audio_as_the_labels_claim(tmp_path):
+    exe = espeak_binary()
+    base = SynthUtt("x", "usm3", "en-us+m3", "male", "neu", 1, pitch=50, rate=165, amplitude=70, range="medium")
+
+    def audio(**changes) -> np.ndarray:
+        u = SynthUtt(**{**base.__dict__, **changes})
+        path = tmp_path / f"{abs(hash(u))}.wav"
+        render(u, path, exe)
+        x, sr = sf.read(path, dtype="float32")
+        assert sr == 16000 and x.ndim == 1 and 0 < np.abs(x).max() < 1.0
+        return x
+
+    def median_f0(x):
+        f0, voiced, _ = yin(x)
+        return np.median(f0[voiced])
+
+    def rms_db(x):
+        return 20 * np.log10(np.sqrt(np.mean(x**2)))
+
+    assert median_f0(audio(pitch=75)) > 1.2 * median_f0(audio(pitch=25))
+    assert len(audio(rate=120)) > 1.4 * len(audio(rate=220))
+    assert rms_db(audio(amplitude=120)) - rms_db(audio(amplitude=40)) == pytest.approx(20 * np.log10(3), abs=1.5)
+
+
+# ----------------------------------------------------------------------------- the data dir
+
+
+def test_corpus_is_a_complete_valid_data_dir(corpus):
+    assert validate(corpus) == []
+    data = DataDir.load(corpus)
+    assert len(data) == 24
+    assert data.emotions == ["neu", "hap", "ang", "sad"]
+    assert set(data.maps) >= {"wav.scp", "text", "utt2spk", "utt2emo", "utt2dur", "utt2attr", "utt2desc"}
+    settings = read_kaldi_map(corpus / "utt2synth")
+    for utt in data:
+        assert Path(utt.wav).is_absolute() and Path(utt.wav).parent == corpus / "wav"
+        info = sf.info(utt.wav)
+        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+        assert utt.duration == pytest.approx(info.frames / 16000, abs=1e-3)
+        assert 0.5 < utt.duration < 4.5
+        x, _ = sf.read(utt.wav, dtype="float32")
+        assert 0.05 < np.abs(x).max() < 1.0
+        assert utt.text in SENTENCES and utt.emotion in EMOTIONS
+        assert utt.key.startswith(utt.speaker + "_")
+        assert utt.attributes["source"] == "synth"
+        assert parse_attr(settings[utt.key])["voice"] == next(v.espeak for v in VOICES if v.speaker == utt.speaker)
+
+
+def test_captions_quote_the_transcript_and_name_every_label(corpus):
+    data = DataDir.load(corpus)
+    frames = set()
+    for utt in data:
+        a, desc = utt.attributes, utt.description
+        assert f'"{utt.text}"' in desc
+        assert f"{a['pitch']} pitch" in desc and f"{a['volume']} volume" in desc and f"{a['speed']} pace" in desc
+        assert f"{a['gender']} speaker" in desc and a["emotion"] == label_word(utt.emotion) and a["emotion"] in desc
+        frames.add(desc.replace(utt.text, "").split()[0])
+    assert len(frames) > 1  # several templates are in use
+
+
+def _tree_bytes(root: Path) -> dict[str, bytes]:
+    out = {name: (root / name).read_bytes() for name in TEXT_FILES}
+    out.update({f"wav/{p.name}": p.read_bytes() for p in sorted((root / "wav").glob("*.wav"))})
+    return out
+
+
+def test_same_seed_gives_the_same_bytes(corpus, tmp_path):
+    again = tmp_path / "again"
+    synthesize(again, num_utts=24, seed=7, nj=1)
+    assert _tree_bytes(again) == _tree_bytes(corpus)
+    wavs = read_kaldi_map(again / "wav.scp")
+    assert wavs == {k: v.replace(str(corpus), str(again.resolve())) for k, v in read_kaldi_map(corpus / "wav.scp").items()}
+    other = tmp_path / "other"
+    synthesize(other, num_utts=24, seed=8, nj=2)
+    assert (other / "utt2synth").read_bytes() != (corpus / "utt2synth").read_bytes()
+
+
+def test_rerun_reuses_complete_wavs_and_refuses_another_seed(tmp_path):
+    out = tmp_path / "c"
+    synthesize(out, num_utts=16, seed=2, nj=2)
+    wavs = sorted((out / "wav").glob("*.wav"))
+    before = {p.name: p.read_bytes() for p in wavs}
+    wavs[0].unlink()
+    os.utime(wavs[1], (1_000_000, 1_000_000))  # an untouched wav keeps this mtime
+    synthesize(out, num_utts=16, seed=2, nj=2)
+    assert {p.name: p.read_bytes() for p in sorted((out / "wav").glob("*.wav"))} == before
+    assert wavs[1].stat().st_mtime == 1_000_000
+    assert not list((out / "wav").glob(".*"))  # no temporary files left
+    with pytest.raises(FileExistsError, match="seed 2"):
+        synthesize(out, num_utts=16, seed=5)
+    synthesize(out, num_utts=16, seed=5, force=True)
+    assert validate(out) == []
+
+
+def test_split_holds_out_sentences(corpus, tmp_path):
+    splits = split_synth(corpus, tmp_path / "splits")
+    sentences = {}
+    for name, part in splits.items():
+        assert validate(tmp_path / "splits" / name) == []
+        sentences[name] = {SENTENCES.index(t) for t in part.maps["text"].values()}
+    assert sentences["dev"] <= set(DEV_SENTENCES) and sentences["test"] <= set(TEST_SENTENCES)
+    assert not sentences["train"] & (set(DEV_SENTENCES) | set(TEST_SENTENCES))
+    assert sum(len(p) for p in splits.values()) == 24 and all(len(p) > 0 for p in splits.values())
+    assert DataDir.load(tmp_path / "splits" / "dev").emotions == list(EMOTIONS)
+
+
+def test_split_needs_a_synthetic_corpus(tmp_path):
+    data = DataDir(maps={"wav.scp": {"a": "/x.wav"}, "text": {"a": "hello world"}})
+    with pytest.raises(ValueError, match="not a sentence of the synthetic corpus"):
+        split_synth(data, tmp_path)
+
+
+def test_cli_synth_with_split(tmp_path):
+    from sedtk.cli import app
+
+    out = tmp_path / "demo"
+    res = CliRunner().invoke(app, ["data", "synth", str(out), "--num-utts", "16", "--seed", "1", "--split"])
+    assert res.exit_code == 0, res.output
+    for name in ("", "train", "dev", "test"):
+        assert validate(out / name) == []
+    res = CliRunner().invoke(app, ["data", "synth", str(out), "--num-utts", "16", "--seed", "9"])
+    assert res.exit_code == 1 and "seed 1" in res.output
