@@ -1,0 +1,248 @@
+"""Speech emotion description (caption) metrics (Sec. 4.5, Table 1): BLEU@4, METEOR, ROUGE-L, CIDEr, SPICE.
+
+All scores come from pycocoevalcap's own scorers on tokenised strings, one reference per
+utterance (data dirs hold one caption per utterance).
+
+Tokenisation (stated in every report):
+
+* English: Stanford PTBTokenizer (CoreNLP 3.4.1 jar shipped with pycocoevalcap, ``-preserveLines
+  -lowerCase``) and pycocoevalcap's punctuation-token filter -- what ``COCOEvalCap`` does.  It is run
+  here with a temporary file outside site-packages (pycocoevalcap writes into its install dir).
+* Chinese: character level -- every CJK ideograph is a token, a run of other letters/digits is one
+  lower-cased token, punctuation and whitespace are dropped.
+
+Notes on the scorers:
+
+* BLEU-4 corpus score uses pycocoevalcap's "closest" reference length; the per-utterance BLEU-4
+  (used by the t-test) is pycocoevalcap's smoothed sentence BLEU, whose mean is not corpus BLEU.
+* METEOR 1.5 runs with ``-l en -norm`` (English stemmer/synonyms/paraphrases; on Chinese characters
+  only exact matches count).  Its corpus score aggregates statistics, not the mean of segments.
+* CIDEr is pycocoevalcap's CIDEr-D (n=4, sigma=6, clipping, x10).  Its IDF is computed from the
+  references of the utterances being scored, so a system's CIDEr depends on the whole test set:
+  systems are comparable only on the same utterance set (which the t-test enforces).
+* ROUGE-L corpus score is the mean of sentence scores (beta=1.2).
+* SPICE needs Stanford CoreNLP 3.6.0 jars in pycocoevalcap's ``spice/lib``; they are downloaded at
+  first use, which cannot work offline, so SPICE is computed only when they are already there
+  (``tools/install_spice.sh``).  SPICE parses English scene graphs; on Chinese it is of little meaning.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+TOKENISATION = {
+    "en": "Stanford PTBTokenizer (pycocoevalcap's CoreNLP 3.4.1, -preserveLines -lowerCase), "
+    "punctuation tokens removed as in pycocoevalcap",
+    "zh": "character level: each CJK character is one token, a run of other letters/digits is one "
+    "lower-cased token, punctuation and whitespace dropped",
+}
+
+#: metric key -> pycocoevalcap scorer name
+SCORERS = {"bleu4": "Bleu", "rouge_l": "Rouge", "cider": "Cider"}
+SPICE_JARS = ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar")
+
+
+# ----------------------------------------------------------------------------- tokenisation
+
+_ZH_TOKEN = re.compile(
+    r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]"
+    r"|[^\W_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]+"
+)
+
+
+def char_tokenise(text: str) -> str:
+    """Chinese character-level tokens separated by spaces: ``"女声，Happy!"`` -> ``"女 声 happy"``."""
+    return " ".join(_ZH_TOKEN.findall(text.lower()))
+
+
+def ptb_tokenise(texts: Sequence[str], java: str = "java") -> list[str]:
+    """pycocoevalcap's PTB tokenisation of each text (one JVM for all of them)."""
+    from pycocoevalcap.tokenizer import ptbtokenizer as ptb
+
+    if not texts:
+        return []
+    jar = Path(ptb.__file__).resolve().parent / ptb.STANFORD_CORENLP_3_4_1_JAR
+    if not jar.exists():
+        raise FileNotFoundError(f"{jar}: PTB tokenizer jar not found (reinstall pycocoevalcap)")
+    body = "\n".join(" ".join(t.split()) for t in texts)  # one line per text, as pycocoevalcap
+    fd, tmp = tempfile.mkstemp(prefix="sedtk-ptb-", suffix=".txt")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(body.encode("utf-8"))
+        cmd = [
+            java,
+            "-cp",
+            str(jar),
+            "edu.stanford.nlp.process.PTBTokenizer",
+            "-preserveLines",
+            "-lowerCase",
+            tmp,
+        ]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, check=False)
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"PTB tokenisation needs a Java runtime: {java!r} is not on PATH"
+            ) from None
+    finally:
+        os.unlink(tmp)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"PTBTokenizer failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-2000:]}"
+        )
+    lines = proc.stdout.decode("utf-8").split("\n")
+    if len(lines) < len(texts) or any(line.strip() for line in lines[len(texts) :]):
+        raise RuntimeError(f"PTBTokenizer returned {len(lines)} lines for {len(texts)} captions")
+    punct = set(ptb.PUNCTUATIONS)
+    return [" ".join(w for w in line.rstrip().split(" ") if w not in punct) for line in lines[: len(texts)]]
+
+
+def tokenise(texts: Sequence[str], lang: str) -> list[str]:
+    """Tokenise captions for the scorers: PTB for ``en``, characters for ``zh``."""
+    if lang == "en":
+        return ptb_tokenise(texts)
+    if lang == "zh":
+        return [char_tokenise(t) for t in texts]
+    raise ValueError(f"unknown caption language {lang!r} (en or zh)")
+
+
+# ----------------------------------------------------------------------------- SPICE
+
+
+def spice_lib_dir() -> Path:
+    import pycocoevalcap.spice as spice_pkg
+
+    return Path(spice_pkg.__file__).resolve().parent / "lib"
+
+
+def spice_status(lib_dir: Path | None = None) -> tuple[bool, str]:
+    """(available, reason): SPICE runs only when its Stanford CoreNLP 3.6.0 jars are installed."""
+    lib_dir = lib_dir or spice_lib_dir()
+    missing = [j for j in SPICE_JARS if not (lib_dir / j).exists()]
+    if missing:
+        return False, (
+            f"SPICE not computed: {', '.join(missing)} missing from {lib_dir} (SPICE would download them "
+            "at first use, which fails offline; run tools/install_spice.sh where there is internet)"
+        )
+    return True, f"SPICE jars found in {lib_dir}"
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class CaptionScores:
+    """Corpus scores (percent) and per-utterance scores (percent) of one system's captions."""
+
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    per_utt: dict[str, np.ndarray] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def run_scorer(
+    name: str, gts: Mapping[str, list[str]], res: Mapping[str, list[str]]
+) -> tuple[float, list[float]]:
+    """One pycocoevalcap scorer (``Bleu``: BLEU-4 only) -> (corpus, per-utterance), unscaled."""
+    if name == "Bleu":
+        from pycocoevalcap.bleu.bleu import Bleu
+
+        score, scores = Bleu(4).compute_score(gts, res, verbose=0)
+        return float(score[3]), [float(s) for s in scores[3]]
+    if name == "Rouge":
+        from pycocoevalcap.rouge.rouge import Rouge
+
+        score, scores = Rouge().compute_score(gts, res)
+    elif name == "Cider":
+        from pycocoevalcap.cider.cider import Cider
+
+        score, scores = Cider().compute_score(gts, res)
+    elif name == "Spice":
+        from pycocoevalcap.spice.spice import Spice
+
+        score, items = Spice().compute_score(gts, res)
+        scores = [item["All"]["f"] for item in items]
+    else:
+        raise ValueError(f"unknown scorer {name!r}")
+    return float(score), [float(s) for s in scores]
+
+
+def as_coco(keys: Sequence[str], texts: Sequence[str]) -> dict[str, list[str]]:
+    return {k: [t] for k, t in zip(keys, texts, strict=True)}
+
+
+def score_caption_sets(
+    sets: Sequence[tuple[Sequence[str], Sequence[str], Sequence[str]]],
+    meteor=None,
+    spice: bool = False,
+    jobs: int = 1,
+) -> list[CaptionScores]:
+    """Score several systems' tokenised ``(keys, refs, hyps)`` with every caption metric.
+
+    BLEU, ROUGE-L, CIDEr (and SPICE) run in ``jobs`` worker processes (spawned, one scorer call per
+    task, results identical to a serial run) while METEOR runs in ``meteor``'s JVM (a
+    :class:`~sedtk.score.meteor.MeteorScorer`; ``None`` skips METEOR).
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    names = ["Cider", "Bleu", "Rouge"] + (["Spice"] if spice else [])
+    coco = [(as_coco(keys, refs), as_coco(keys, hyps)) for keys, refs, hyps in sets]
+    tasks = [(i, name) for name in names for i in range(len(sets))]
+    results: dict[tuple[int, str], tuple[float, list[float]] | BaseException] = {}
+
+    def collect_meteor() -> None:
+        if meteor is None:
+            return
+        for i, (gts, res) in enumerate(coco):
+            results[(i, "Meteor")] = meteor.compute_score(gts, res)
+
+    if jobs > 1 and len(tasks) > 1:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=get_context("spawn")) as pool:
+            futures = {t: pool.submit(run_scorer, t[1], *coco[t[0]]) for t in tasks}
+            collect_meteor()
+            for t, fut in futures.items():
+                try:
+                    results[t] = fut.result()
+                except Exception as e:  # SPICE may fail at run time; the others re-raise below
+                    results[t] = e
+    else:
+        collect_meteor()
+        for t in tasks:
+            try:
+                results[t] = run_scorer(t[1], *coco[t[0]])
+            except Exception as e:
+                results[t] = e
+
+    out = []
+    for i in range(len(sets)):
+        cs = CaptionScores()
+        for key, name in (
+            ("bleu4", "Bleu"),
+            ("meteor", "Meteor"),
+            ("rouge_l", "Rouge"),
+            ("cider", "Cider"),
+            ("spice", "Spice"),
+        ):
+            r = results.get((i, name))
+            if r is None:
+                cs.metrics[key] = None
+                continue
+            if isinstance(r, BaseException):
+                if name != "Spice":
+                    raise r
+                cs.metrics[key] = None
+                cs.notes.append(f"SPICE failed: {type(r).__name__}: {r}")
+                continue
+            corpus, per = r
+            cs.metrics[key] = 100.0 * corpus
+            cs.per_utt[key] = 100.0 * np.asarray(per, dtype=float)
+        out.append(cs)
+    return out
