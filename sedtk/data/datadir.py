@@ -42,6 +42,12 @@ class DataDirError(ValueError):
 # ----------------------------------------------------------------------------- low-level I/O
 
 
+def _lines(content: str) -> list[str]:
+    """Lines split on ``\n`` only (``\r`` stays, so CRLF can be reported; U+0085/U+2028 are not breaks)."""
+    lines = content.split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
 def read_kaldi_map(path: str | os.PathLike, allow_empty_value: bool = True) -> dict[str, str]:
     """Read a ``key value`` file into an insertion-ordered dict.
 
@@ -59,7 +65,7 @@ def read_kaldi_map(path: str | os.PathLike, allow_empty_value: bool = True) -> d
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise DataDirError(f"{path}:{line}: not valid UTF-8 ({e.reason})") from None
-    for lineno, line in enumerate(content.splitlines(), 1):
+    for lineno, line in enumerate(_lines(content), 1):
         line = line.rstrip("\r")
         if not line.strip():
             raise DataDirError(f"{path}:{lineno}: empty line")
@@ -300,12 +306,17 @@ def combine(dirs: Iterable[DataDir]) -> DataDir:
     names = set(dirs[0].maps)
     for d in dirs[1:]:
         names &= set(d.maps)
+    if len({"segments" in d.maps for d in dirs}) > 1:
+        raise DataDirError("combine: some data dirs have segments and others do not")
     maps: dict[str, dict[str, str]] = {n: {} for n in names}
     for d in dirs:
         for n in names:
             clash = maps[n].keys() & d.maps[n].keys()
-            if clash and n != "wav.scp":
-                raise DataDirError(f"combine: key {sorted(clash)[0]!r} appears in more than one data dir ({n})")
+            # with segments, wav.scp lists recordings, which several dirs may share (same audio)
+            shared_rec = n == "wav.scp" and "segments" in names
+            if clash and (not shared_rec or any(maps[n][k] != d.maps[n][k] for k in clash)):
+                key = sorted(clash)[0]
+                raise DataDirError(f"combine: key {key!r} appears in more than one data dir ({n})")
             maps[n].update(d.maps[n])
     emotions = None
     if any(d.emotions for d in dirs):
@@ -319,7 +330,7 @@ def combine(dirs: Iterable[DataDir]) -> DataDir:
 
 def read_label_list(path: str | os.PathLike) -> list[str]:
     labels: list[str] = []
-    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(_lines(Path(path).read_text(encoding="utf-8")), 1):
         label = line.strip()
         if not label:
             continue
@@ -365,7 +376,7 @@ def validate(path: str | os.PathLike, check_audio: bool = True) -> list[Problem]
             continue
         entries: dict[str, tuple[int, str]] = {}
         prev = None
-        for lineno, line in enumerate(text.splitlines(), 1):
+        for lineno, line in enumerate(_lines(text), 1):
             if line.endswith("\r"):
                 problems.append(Problem(str(f), lineno, "CRLF line ending"))
                 line = line.rstrip("\r")

@@ -92,6 +92,20 @@ def build_iemocap(
     return base
 
 
+def iemocap_small_turns() -> list[tuple[str, str, str]]:
+    """Two turns per speaker of each session, plus turns the 4-class setup drops."""
+    labels = ["neu", "hap", "exc", "ang", "sad"]
+    turns = []
+    for s in range(1, 6):
+        for g in "FM":
+            d = f"Ses0{s}{g}_impro01"
+            for i, who in enumerate("FM"):
+                turns.append((f"{d}_{who}{i:03d}", labels[(s + i) % 5], f"Hello [LAUGHTER] {s}{g}{who}."))
+            turns.append((f"{d}_F010", "fru", "Ugh."))
+            turns.append((f"{d}_M011", "xxx", "Hm."))
+    return turns
+
+
 #: Every label of the 10,039 IEMOCAP turns that the 4-class setup drops, with its count (CORPORA.md).
 IEMOCAP_OTHER_LABELS = {"xxx": 2507, "fru": 1849, "sur": 107, "fea": 40, "oth": 3, "dis": 2}
 

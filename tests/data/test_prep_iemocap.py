@@ -7,7 +7,12 @@ import pytest
 from sedtk.data.datadir import DataDir, validate
 from sedtk.data.prep import prepare_corpus
 from sedtk.data.prep.iemocap import dev_speaker, parse_classes, read_evaluation, speaker_of
-from tests.data.fixtures import IEMOCAP_OTHER_LABELS, build_iemocap, iemocap_turns_from_emobox
+from tests.data.fixtures import (
+    IEMOCAP_OTHER_LABELS,
+    build_iemocap,
+    iemocap_small_turns,
+    iemocap_turns_from_emobox,
+)
 
 # CORPORA.md: 4-class counts per test session (total, neu, hap+exc, ang, sad)
 SESSION_TABLE = {
@@ -19,23 +24,9 @@ SESSION_TABLE = {
 }
 
 
-def small_turns() -> list[tuple[str, str, str]]:
-    """Two turns per speaker of each session, plus turns the 4-class setup drops."""
-    labels = ["neu", "hap", "exc", "ang", "sad"]
-    turns = []
-    for s in range(1, 6):
-        for g in "FM":
-            d = f"Ses0{s}{g}_impro01"
-            for i, who in enumerate("FM"):
-                turns.append((f"{d}_{who}{i:03d}", labels[(s + i) % 5], f"Hello [LAUGHTER] {s}{g}{who}."))
-            turns.append((f"{d}_F010", "fru", "Ugh."))
-            turns.append((f"{d}_M011", "xxx", "Hm."))
-    return turns
-
-
 @pytest.fixture()
 def small_corpus(tmp_path: Path) -> Path:
-    turns = small_turns()
+    turns = iemocap_small_turns()
     turns.append(("Ses02F_impro01_F005", "neu", "Caf\u00e9 cr\u00e8me, s'il vous pla\u00eet."))
     no_wav = {"Ses01F_impro01_F000"}
     build_iemocap(

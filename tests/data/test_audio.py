@@ -1,0 +1,86 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from sedtk.data.audio import AudioError, audio_info, load_audio, load_utterance, save_wav
+from sedtk.data.datadir import Utterance
+
+
+def sine(freq: float, sr: int, seconds: float, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(round(seconds * sr))) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def peak_hz(wav: torch.Tensor, sr: int = 16000) -> float:
+    spec = np.abs(np.fft.rfft(wav.numpy()))
+    return float(np.argmax(spec) * sr / len(wav))
+
+
+@pytest.mark.parametrize("sr", [24000, 44100, 16000])
+def test_resampled_to_16k(tmp_path: Path, sr: int):
+    f = tmp_path / f"{sr}.wav"
+    sf.write(str(f), sine(440, sr, 1.0), sr, subtype="PCM_16")
+    wav = load_audio(f)
+    assert wav.dtype == torch.float32 and wav.shape == (16000,)
+    assert peak_hz(wav) == pytest.approx(440, abs=2)
+    assert float(wav.abs().max()) == pytest.approx(0.5, abs=0.02)
+
+
+def test_stereo_is_averaged_not_flattened(tmp_path: Path):
+    x = sine(300, 16000, 0.5)
+    f = tmp_path / "st.wav"
+    sf.write(str(f), np.stack([x, -x], axis=1), 16000, subtype="FLOAT")
+    wav = load_audio(f)
+    assert wav.shape == (8000,) and float(wav.abs().max()) < 1e-6
+    sf.write(str(f), np.stack([x, np.zeros_like(x)], axis=1), 16000, subtype="FLOAT")
+    assert torch.allclose(load_audio(f), torch.from_numpy(x) / 2, atol=1e-6)
+    assert audio_info(f) == (16000, 8000, 2)
+
+
+def test_segments(tmp_path: Path):
+    x = np.arange(32000, dtype=np.float32) / 32000 - 0.5
+    f = tmp_path / "ramp.wav"
+    sf.write(str(f), x, 16000, subtype="FLOAT")
+    seg = load_audio(f, start=0.5, end=1.25)
+    assert seg.shape == (12000,) and float(seg[0]) == pytest.approx(x[8000])
+    assert load_audio(f, start=1.5).shape == (8000,)
+    assert load_audio(f, start=1.5, end=9.0).shape == (8000,)  # end clamped to the file
+    utt = Utterance(key="u", wav=str(f), start=0.0, end=0.25)
+    assert load_utterance(utt).shape == (4000,)
+    with pytest.raises(AudioError, match=r"ramp\.wav: segment start 3\.000s is beyond the end"):
+        load_audio(f, start=3.0)
+
+
+def test_clear_errors_name_the_file(tmp_path: Path):
+    with pytest.raises(AudioError, match=r"nope\.wav: audio file not found"):
+        load_audio(tmp_path / "nope.wav")
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunk")
+    with pytest.raises(AudioError, match=r"corrupt\.wav: unreadable or corrupt audio"):
+        load_audio(corrupt)
+    empty = tmp_path / "empty.wav"
+    sf.write(str(empty), np.zeros(0, dtype=np.float32), 16000)
+    with pytest.raises(AudioError, match=r"empty\.wav: zero-length audio"):
+        load_audio(empty)
+    nan = tmp_path / "nan.wav"
+    sf.write(str(nan), np.array([0.1, np.nan, np.inf, 0.0], dtype=np.float32), 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"nan\.wav: audio holds non-finite samples"):
+        load_audio(nan)
+    long = tmp_path / "long.wav"
+    sf.write(str(long), np.zeros(16000 * 3, dtype=np.float32), 16000)
+    with pytest.raises(AudioError, match=r"long\.wav: 3\.0s is longer than the maximum of 2\.0s"):
+        load_audio(long, max_duration=2.0)
+    assert load_audio(long, max_duration=None).shape == (48000,)
+    with pytest.raises(AudioError, match=r"utterance u7: .*corrupt\.wav"):
+        load_utterance(Utterance(key="u7", wav=str(corrupt)))
+
+
+def test_save_wav_round_trip(tmp_path: Path):
+    x = torch.from_numpy(sine(200, 16000, 0.25))
+    save_wav(tmp_path / "sub" / "x.wav", x)
+    assert audio_info(tmp_path / "sub" / "x.wav") == (16000, 4000, 1)
+    assert torch.allclose(load_audio(tmp_path / "sub" / "x.wav"), x, atol=1e-4)
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["x.wav"]  # no temporary left behind
