@@ -164,6 +164,7 @@ SENTENCES: tuple[str, ...] = (
 DEV_SENTENCES: tuple[int, ...] = (2, 11, 20, 29, 38, 49)
 TEST_SENTENCES: tuple[int, ...] = (6, 15, 24, 33, 42, 50)
 SPLITS = ("train", "dev", "test")
+MAX_UTTS = 99_999  # utterance ids carry a 5-digit index
 
 
 @dataclass(frozen=True)
@@ -238,8 +239,8 @@ def _sentence_cycle(rng: random.Random, dev_first: bool) -> list[int]:
 
 def plan(num_utts: int, seed: int) -> list[SynthUtt]:
     """The first ``num_utts`` utterances of the corpus of ``seed`` (a prefix of any longer plan)."""
-    if num_utts < 1:
-        raise ValueError(f"num_utts must be >= 1, got {num_utts}")
+    if not 1 <= num_utts <= MAX_UTTS:
+        raise ValueError(f"num_utts must be in 1..{MAX_UTTS}, got {num_utts}")
     rng = random.Random(f"sedtk-synth-plan:{seed}")
     n_spk, n_emo = len(VOICES), len(EMOTIONS)
     cycles: dict[str, list[int]] = {e: [] for e in EMOTIONS}
@@ -363,6 +364,8 @@ def synthesize(
     wav_dir = out / "wav"
     manifest = {"seed": seed, "fingerprint": fingerprint(exe), "corpus_version": CORPUS_VERSION}
     manifest_path = out / "synth.json"
+    if (out / "wav.scp").exists() and not manifest_path.exists() and not force:
+        raise FileExistsError(f"{out} is a data dir that synth did not make; refusing to overwrite it")
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text(encoding="utf-8"))
         same = {k: old.get(k) for k in manifest} == manifest

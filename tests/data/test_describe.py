@@ -1,4 +1,4 @@
-"""Derived descriptors: YIN accuracy, syllables, within-speaker binning, and describe() on synthetic speech."""
+"""Derived descriptors: YIN accuracy, syllables, within-speaker binning, describe() on synthetic speech."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ from typer.testing import CliRunner
 
 from sedtk.data import describe as describe_mod
 from sedtk.data.datadir import DataDir, format_attr, parse_attr, validate
-from sedtk.data.describe import FEATS_FILE, bin_within_groups, count_syllables, describe, gender_of, measure, yin
+from sedtk.data.describe import (
+    FEATS_FILE,
+    bin_within_groups,
+    count_syllables,
+    describe,
+    gender_of,
+    measure,
+    yin,
+)
 from sedtk.data.synth import synthesize
 
 SR = 16000
@@ -78,7 +86,9 @@ def synth_plain(tmp_path_factory) -> tuple[Path, DataDir]:
     truth = synthesize(root / "synth", num_utts=64, seed=11, nj=2)
     plain = DataDir(maps={k: dict(v) for k, v in truth.maps.items()}, emotions=truth.emotions)
     del plain.maps["utt2desc"]
-    plain.maps["utt2attr"] = {k: format_attr({"gender": parse_attr(v)["gender"]}) for k, v in truth.maps["utt2attr"].items()}
+    plain.maps["utt2attr"] = {
+        k: format_attr({"gender": parse_attr(v)["gender"]}) for k, v in truth.maps["utt2attr"].items()
+    }
     plain.save(root / "plain")
     return root / "plain", truth
 
@@ -92,7 +102,11 @@ def test_describe_recovers_the_synthesis_presets(synth_plain, tmp_path):
     hits = collections.defaultdict(collections.Counter)  # (measure, true label) -> derived labels
     for key, value in result.maps["utt2attr"].items():
         got, want = parse_attr(value), parse_attr(truth.maps["utt2attr"][key])
-        assert got["source"] == "derived" and got["gender"] == want["gender"] and got["emotion"] == want["emotion"]
+        assert (
+            got["source"] == "derived"
+            and got["gender"] == want["gender"]
+            and got["emotion"] == want["emotion"]
+        )
         for name in ("pitch", "volume", "speed"):
             hits[name, want[name]][got.get(name)] += 1
 

@@ -1,4 +1,4 @@
-"""The espeak-ng synthetic corpus: plan balance, data dir completeness, labels, determinism, resume, splits."""
+"""The espeak-ng corpus: plan balance, data dir completeness, labels, determinism, resume, splits."""
 
 from __future__ import annotations
 
@@ -28,7 +28,17 @@ from sedtk.data.synth import (
     synthesize,
 )
 
-TEXT_FILES = ("text", "utt2spk", "spk2utt", "utt2emo", "utt2dur", "utt2attr", "utt2desc", "emotions", "utt2synth")
+TEXT_FILES = (
+    "text",
+    "utt2spk",
+    "spk2utt",
+    "utt2emo",
+    "utt2dur",
+    "utt2attr",
+    "utt2desc",
+    "emotions",
+    "utt2synth",
+)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +95,9 @@ def test_labels_follow_the_actual_settings():
 
 def test_espeak_settings_change_the_audio_as_the_labels_claim(tmp_path):
     exe = espeak_binary()
-    base = SynthUtt("x", "usm3", "en-us+m3", "male", "neu", 1, pitch=50, rate=165, amplitude=70, range="medium")
+    base = SynthUtt(
+        "x", "usm3", "en-us+m3", "male", "neu", 1, pitch=50, rate=165, amplitude=70, range="medium"
+    )
 
     def audio(**changes) -> np.ndarray:
         u = SynthUtt(**{**base.__dict__, **changes})
@@ -104,7 +116,9 @@ def test_espeak_settings_change_the_audio_as_the_labels_claim(tmp_path):
 
     assert median_f0(audio(pitch=75)) > 1.2 * median_f0(audio(pitch=25))
     assert len(audio(rate=120)) > 1.4 * len(audio(rate=220))
-    assert rms_db(audio(amplitude=120)) - rms_db(audio(amplitude=40)) == pytest.approx(20 * np.log10(3), abs=1.5)
+    assert rms_db(audio(amplitude=120)) - rms_db(audio(amplitude=40)) == pytest.approx(
+        20 * np.log10(3), abs=1.5
+    )
 
 
 # ----------------------------------------------------------------------------- the data dir
@@ -128,7 +142,9 @@ def test_corpus_is_a_complete_valid_data_dir(corpus):
         assert utt.text in SENTENCES and utt.emotion in EMOTIONS
         assert utt.key.startswith(utt.speaker + "_")
         assert utt.attributes["source"] == "synth"
-        assert parse_attr(settings[utt.key])["voice"] == next(v.espeak for v in VOICES if v.speaker == utt.speaker)
+        assert parse_attr(settings[utt.key])["voice"] == next(
+            v.espeak for v in VOICES if v.speaker == utt.speaker
+        )
 
 
 def test_captions_quote_the_transcript_and_name_every_label(corpus):
@@ -137,8 +153,14 @@ def test_captions_quote_the_transcript_and_name_every_label(corpus):
     for utt in data:
         a, desc = utt.attributes, utt.description
         assert f'"{utt.text}"' in desc
-        assert f"{a['pitch']} pitch" in desc and f"{a['volume']} volume" in desc and f"{a['speed']} pace" in desc
-        assert f"{a['gender']} speaker" in desc and a["emotion"] == label_word(utt.emotion) and a["emotion"] in desc
+        assert (
+            f"{a['pitch']} pitch" in desc and f"{a['volume']} volume" in desc and f"{a['speed']} pace" in desc
+        )
+        assert (
+            f"{a['gender']} speaker" in desc
+            and a["emotion"] == label_word(utt.emotion)
+            and a["emotion"] in desc
+        )
         frames.add(desc.replace(utt.text, "").split()[0])
     assert len(frames) > 1  # several templates are in use
 
@@ -154,7 +176,9 @@ def test_same_seed_gives_the_same_bytes(corpus, tmp_path):
     synthesize(again, num_utts=24, seed=7, nj=1)
     assert _tree_bytes(again) == _tree_bytes(corpus)
     wavs = read_kaldi_map(again / "wav.scp")
-    assert wavs == {k: v.replace(str(corpus), str(again.resolve())) for k, v in read_kaldi_map(corpus / "wav.scp").items()}
+    assert wavs == {
+        k: v.replace(str(corpus), str(again.resolve())) for k, v in read_kaldi_map(corpus / "wav.scp").items()
+    }
     other = tmp_path / "other"
     synthesize(other, num_utts=24, seed=8, nj=2)
     assert (other / "utt2synth").read_bytes() != (corpus / "utt2synth").read_bytes()
@@ -175,6 +199,12 @@ def test_rerun_reuses_complete_wavs_and_refuses_another_seed(tmp_path):
         synthesize(out, num_utts=16, seed=5)
     synthesize(out, num_utts=16, seed=5, force=True)
     assert validate(out) == []
+    foreign = tmp_path / "foreign"
+    DataDir(maps={"wav.scp": {"a": "/x.wav"}}).save(foreign)
+    with pytest.raises(FileExistsError, match="did not make"):
+        synthesize(foreign, num_utts=16, seed=0)
+    with pytest.raises(ValueError, match="num_utts"):
+        plan(0, seed=0)
 
 
 def test_split_holds_out_sentences(corpus, tmp_path):
