@@ -1,0 +1,183 @@
+"""Checkpoints: trained weights in safetensors, never the frozen base models.
+
+Layout of ``EXP/checkpoints/<name>/`` (``name`` is ``last``, ``best_loss`` or ``best_ua``)::
+
+    model.safetensors   both branches (content, descriptor: block + adapter) and the LLM's LoRA
+                        (or, for llm_mode full, all LLM) weights -- never the upstream or LLM base
+    config.yaml         the resolved config of the run that wrote it
+    meta.json           stage name, epoch, step, metrics, and the history of earlier stages
+    trainer_state.pt    ('last' only) optimizer, scheduler, RNG states and data position for resume
+    COMPLETE            written last; a folder without it is never loaded
+
+A checkpoint is written into a temporary folder and renamed into place, so a crash leaves either the
+old or the new checkpoint complete (the previous one is kept as ``.old-<name>`` until the new one is in
+place and is used if the new one never arrived).
+
+:func:`load_model` rebuilds a trained :class:`~sedtk.models.sed_model.SEDModel` for decoding from an
+experiment dir or a checkpoint dir, loading the base models named in the saved config (which can be
+overridden, e.g. to point at a local copy of the LLM).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from sedtk.data.datadir import atomic_write_text
+
+WEIGHTS, CONFIG, META, TRAINER_STATE, MARKER = (
+    "model.safetensors",
+    "config.yaml",
+    "meta.json",
+    "trainer_state.pt",
+    "COMPLETE",
+)
+FORMAT = "sedtk-checkpoint-v1"
+#: Checkpoint names tried, in order, when an experiment dir is given without a name.
+PREFERRED = ("best_ua", "best_loss", "last")
+
+
+def is_complete(path: Path) -> bool:
+    return (path / MARKER).is_file() and (path / WEIGHTS).is_file()
+
+
+def _unshared(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses tensors sharing storage (tied weights): clone the repeats."""
+    seen: set[int] = set()
+    out = {}
+    for k, v in state.items():
+        ptr = v.untyped_storage().data_ptr()
+        out[k] = v.clone() if ptr in seen else v
+        seen.add(ptr)
+    return out
+
+
+def save_checkpoint(
+    ckpt_dir: str | os.PathLike,
+    weights: Mapping[str, torch.Tensor],
+    config_yaml: str,
+    meta: Mapping[str, Any],
+    trainer_state: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint atomically (temporary folder + rename, marker file last)."""
+    from safetensors.torch import save_file
+
+    ckpt_dir = Path(ckpt_dir)
+    parent, name = ckpt_dir.parent, ckpt_dir.name
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = parent / f".tmp-{name}-{os.getpid()}"
+    old = parent / f".old-{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_file(_unshared(weights), str(tmp / WEIGHTS), metadata={"format": FORMAT})
+    (tmp / CONFIG).write_text(config_yaml, encoding="utf-8")
+    (tmp / META).write_text(json.dumps({"format": FORMAT, **meta}, indent=2) + "\n", encoding="utf-8")
+    if trainer_state is not None:
+        torch.save(dict(trainer_state), tmp / TRAINER_STATE)
+    for f in tmp.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    (tmp / MARKER).write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"), encoding="utf-8")
+    shutil.rmtree(old, ignore_errors=True)
+    if ckpt_dir.exists():
+        os.replace(ckpt_dir, old)
+    os.replace(tmp, ckpt_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return ckpt_dir
+
+
+def find_checkpoint(path: str | os.PathLike, name: str | None = None) -> Path | None:
+    """A complete checkpoint dir from an experiment dir (+ optional name) or a checkpoint dir."""
+    path = Path(path)
+    if name is None and is_complete(path):
+        return path
+    root = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    for n in [name] if name else PREFERRED:
+        for cand in (root / n, root / f".old-{n}"):
+            if is_complete(cand):
+                return cand
+    return None
+
+
+def require_checkpoint(path: str | os.PathLike, name: str | None = None) -> Path:
+    ckpt = find_checkpoint(path, name)
+    if ckpt is None:
+        what = f"checkpoint {name!r}" if name else f"checkpoint ({', '.join(PREFERRED)})"
+        raise FileNotFoundError(f"{path}: no complete {what} found")
+    return ckpt
+
+
+def read_weights(ckpt: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(ckpt / WEIGHTS))
+
+
+def read_meta(ckpt: Path) -> dict:
+    return json.loads((ckpt / META).read_text(encoding="utf-8"))
+
+
+def read_config_dict(ckpt: Path) -> dict:
+    return yaml.safe_load((ckpt / CONFIG).read_text(encoding="utf-8"))
+
+
+def read_trainer_state(ckpt: Path) -> dict | None:
+    p = ckpt / TRAINER_STATE
+    return torch.load(p, map_location="cpu", weights_only=True) if p.is_file() else None
+
+
+def clean_stale(root: str | os.PathLike) -> None:
+    """Remove temporary folders left by a crash during a write."""
+    root = Path(root)
+    if root.is_dir():
+        for p in root.glob(".tmp-*"):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def load_model(
+    exp_or_ckpt: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    name: str | None = None,
+    overrides: Sequence[str] = (),
+    llm: str | None = None,
+    upstream: str | None = None,
+    online: bool = True,
+):
+    """Load a trained model for decoding: ``(SEDModel in eval mode, Config)``.
+
+    Args:
+        exp_or_ckpt: an experiment dir (uses ``best_ua``, else ``best_loss``, else ``last``, or
+            ``name``) or a checkpoint dir.
+        overrides: ``section.key=value`` changes to the saved config (e.g. ``model.dtype=float32``).
+        llm, upstream: shortcuts for ``model.llm=...`` / ``model.upstream=...`` (local copies).
+        online: load the upstream so the model takes raw audio (False: features from a dump only).
+    """
+    from sedtk.models.sed_model import build_model
+    from sedtk.train.config import apply_override, config_from_dict
+
+    ckpt = require_checkpoint(exp_or_ckpt, name)
+    tree = read_config_dict(ckpt)
+    extra = list(overrides)
+    if llm is not None:
+        extra.append(f"model.llm={llm}")
+    if upstream is not None:
+        extra.append(f"model.upstream={upstream}")
+    for o in extra:
+        apply_override(tree, o)
+    cfg = config_from_dict(tree)
+    model, cfg = build_model(cfg, device=device, online=online)
+    model.load_trained_state(read_weights(ckpt), source=str(ckpt))
+    model.eval()
+    return model, cfg

@@ -1,0 +1,509 @@
+"""The whole network of Figure 1: features -> content / descriptor branches -> prompt -> LLM.
+
+``SEDModel`` reads like Sec. 3:
+
+* :meth:`SEDModel.features`  -- frozen SSL hidden states ``X`` (Sec. 3.1), from a feature dump in the
+  batch or from the online upstream;
+* :meth:`SEDModel.encode`    -- per branch, the disentanglement block (Sec. 3.2, Eq. 2) and the adapter
+  (Sec. 3.3, Eq. 3) giving ``S^Con`` and ``S^Des``;
+* :meth:`SEDModel.forward`   -- the prompt (Sec. 3.4), the LLM cross-entropy ``L_LLM`` (Eq. 4), and the
+  VIB loss ``L_LLM + beta_con KL_con + beta_des KL_des`` (Eq. 2) over the branches being trained;
+* :meth:`SEDModel.generate` and :meth:`SEDModel.label_logprobs` -- inference primitives for decoding.
+
+What fills the ``<Speech descriptor>`` slot is ``descriptor_input``: ``features`` (the descriptor
+branch), ``zeros`` (stage 1 of Sec. 3.5: "emotion descriptor tokens set to zero", as many zero vectors
+as content tokens) or ``omit`` (an empty slot).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+
+from sedtk.models.adapter import Adapter
+from sedtk.models.disentangle import DisentanglementBlock, PlainBlock
+from sedtk.models.llm import LoraSettings, load_llm, torch_dtype, trainable_llm_state
+from sedtk.models.prompt import IGNORE_INDEX, PromptBuilder
+from sedtk.train.config import Config, ModelConfig, PromptConfig
+
+BRANCHES = ("content", "descriptor")
+DESCRIPTOR_INPUTS = ("features", "zeros", "omit")
+
+
+# ----------------------------------------------------------------------------- batches
+
+
+@dataclass
+class SpeechBatch:
+    """A batch of utterances: either padded features ``(B, L, T, D)`` or raw waveforms.
+
+    ``targets`` (answer texts) are needed for :meth:`SEDModel.forward` only.
+    """
+
+    keys: list[str]
+    feats: torch.Tensor | None = None  # (B, L, T, D)
+    feat_lengths: torch.Tensor | None = None  # (B,)
+    wavs: list[torch.Tensor] | None = None  # B x (T_i,) 16 kHz
+    targets: list[str] | None = None
+    emotions: list[str | None] | None = None
+    task: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def to(self, device: torch.device | str) -> SpeechBatch:
+        return replace(
+            self,
+            feats=self.feats.to(device, non_blocking=True) if self.feats is not None else None,
+            feat_lengths=self.feat_lengths.to(device) if self.feat_lengths is not None else None,
+            wavs=[w.to(device) for w in self.wavs] if self.wavs is not None else None,
+        )
+
+    @classmethod
+    def from_features(cls, keys: Sequence[str], feats: Sequence[torch.Tensor], **kw) -> SpeechBatch:
+        """Pad per-utterance ``(L, T_i, D)`` features into ``(B, L, T, D)`` with lengths."""
+        lengths = torch.tensor([f.shape[1] for f in feats], dtype=torch.long)
+        l_, _, d = feats[0].shape
+        out = feats[0].new_zeros(len(feats), l_, int(lengths.max()), d)  # (B, L, T, D)
+        for i, f in enumerate(feats):
+            out[i, :, : f.shape[1]] = f
+        return cls(keys=list(keys), feats=out, feat_lengths=lengths, **kw)
+
+    @classmethod
+    def from_wavs(cls, keys: Sequence[str], wavs: Sequence[torch.Tensor], **kw) -> SpeechBatch:
+        return cls(keys=list(keys), wavs=list(wavs), **kw)
+
+
+@dataclass
+class SpeechEmbeddings:
+    """``S^Con`` and ``S^Des`` for a batch, with their token counts and the branches' KL terms."""
+
+    content: torch.Tensor  # (B, Nc, H)
+    content_lengths: torch.Tensor  # (B,)
+    descriptor: torch.Tensor | None  # (B, Nd, H), None when the slot is omitted
+    descriptor_lengths: torch.Tensor | None
+    kl: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def repeat(self, n: int) -> SpeechEmbeddings:
+        """Each example repeated ``n`` times in a row (for scoring ``n`` continuations)."""
+
+        def rep(t):
+            return None if t is None else t.repeat_interleave(n, dim=0)
+
+        return SpeechEmbeddings(
+            rep(self.content),
+            rep(self.content_lengths),
+            rep(self.descriptor),
+            rep(self.descriptor_lengths),
+            dict(self.kl),
+        )
+
+
+# ----------------------------------------------------------------------------- branches
+
+
+class Branch(nn.Module):
+    """One path of Figure 1: disentanglement block (or plain weighted sum) -> adapter."""
+
+    def __init__(self, block: nn.Module, adapter: Adapter):
+        super().__init__()
+        self.block = block
+        self.adapter = adapter
+
+    def forward(self, hidden: torch.Tensor, lengths: torch.Tensor):
+        out = self.block(hidden, lengths)  # z: (B, T, Z)
+        emb, emb_lengths = self.adapter(out.z, out.lengths)  # (B, T', H)
+        return emb, emb_lengths, out.kl
+
+
+def make_branch(cfg: ModelConfig, num_layers: int, feature_dim: int, llm_dim: int) -> Branch:
+    if cfg.feature_disentanglement:
+        block: nn.Module = DisentanglementBlock(
+            num_layers,
+            feature_dim,
+            cfg.encoder_dim,
+            cfg.latent_dim,
+            cfg.sigma_floor,
+            cfg.layers,
+            cfg.layer_norm,
+        )
+    else:
+        block = PlainBlock(num_layers, feature_dim, cfg.layers, cfg.layer_norm)
+    return Branch(block, Adapter(block.output_dim, cfg.adapter_dim, llm_dim, cfg.downsample))
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+class SEDModel(nn.Module):
+    """HuBERT features -> two disentanglement blocks -> two adapters -> prompt -> LLM (Figure 1)."""
+
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        prompt_cfg: PromptConfig,
+        llm: nn.Module,
+        tokenizer,
+        upstream: nn.Module | None = None,
+    ):
+        super().__init__()
+        if cfg.num_layers is None or cfg.feature_dim is None:
+            raise ValueError(
+                "model.num_layers and model.feature_dim must be known (from the features) to build"
+            )
+        self.cfg = cfg
+        self.prompt_cfg = prompt_cfg
+        llm_dim = llm.get_input_embeddings().embedding_dim
+        self.content = make_branch(cfg, cfg.num_layers, cfg.feature_dim, llm_dim)
+        self.descriptor = make_branch(cfg, cfg.num_layers, cfg.feature_dim, llm_dim)
+        self.llm = llm
+        self.tokenizer = tokenizer
+        self.prompt = PromptBuilder(tokenizer, prompt_cfg.system, prompt_cfg.instructions)
+        self.upstream = upstream
+        self.descriptor_input = "features"
+        self.trainable_branches: tuple[str, ...] = ()
+        self.train_llm = False
+        self.configure_training((), False)
+
+    # -- set-up -------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.content.parameters()).device
+
+    def branch(self, name: str) -> Branch:
+        if name not in BRANCHES:
+            raise KeyError(f"unknown branch {name!r} ({', '.join(BRANCHES)})")
+        return getattr(self, name)
+
+    def configure_training(
+        self, train_branches: Sequence[str], train_llm: bool, descriptor_input: str | None = None
+    ):
+        """Choose what trains (Sec. 3.5): the named branches, and the LLM's LoRA (or all) weights."""
+        if descriptor_input is not None:
+            if descriptor_input not in DESCRIPTOR_INPUTS:
+                raise ValueError(
+                    f"descriptor_input {descriptor_input!r}: use one of {', '.join(DESCRIPTOR_INPUTS)}"
+                )
+            self.descriptor_input = descriptor_input
+        self.trainable_branches = tuple(self.branch(b) and b for b in train_branches)
+        for b in BRANCHES:
+            self.branch(b).requires_grad_(b in self.trainable_branches)
+        self.train_llm = bool(train_llm) and self.cfg.llm_mode != "frozen"
+        for name, p in self.llm.named_parameters():
+            if self.cfg.llm_mode == "full":
+                p.requires_grad_(self.train_llm)
+            elif self.cfg.llm_mode == "lora":
+                p.requires_grad_(self.train_llm and "lora_" in name)
+            else:
+                p.requires_grad_(False)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> SEDModel:
+        """Frozen parts stay in eval mode (no VIB sampling or dropout in them)."""
+        super().train(mode)
+        for b in BRANCHES:
+            if b not in self.trainable_branches:
+                self.branch(b).eval()
+        if not self.train_llm:
+            self.llm.eval()
+        if self.upstream is not None:
+            self.upstream.eval()
+        return self
+
+    def trainable_parameter_counts(self) -> dict[str, int]:
+        out = {}
+        for name in (*BRANCHES, "llm"):
+            out[name] = sum(p.numel() for p in getattr(self, name).parameters() if p.requires_grad)
+        return out
+
+    def layer_weights(self) -> dict[str, torch.Tensor]:
+        """Softmax layer weights of each branch's weighted sum (for logging)."""
+        return {b: self.branch(b).block.weighted_sum.normalized_weights().cpu() for b in BRANCHES}
+
+    # -- Sec. 3.1 - 3.3 -----------------------------------------------------------------------
+    def features(self, batch: SpeechBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """SSL hidden states ``X``: ``(B, L, T, D)`` float32 and lengths ``(B,)``."""
+        dev = self.device
+        if batch.feats is not None:
+            return batch.feats.to(dev, torch.float32), batch.feat_lengths.to(dev)
+        if batch.wavs is None:
+            raise ValueError("batch holds neither features nor audio")
+        if self.upstream is None:
+            raise ValueError(
+                "batch holds audio but the model has no upstream (train with data.online_features)"
+            )
+        hidden, lengths = self.upstream([w.to(dev) for w in batch.wavs])
+        return hidden.to(torch.float32), lengths.to(dev)
+
+    def _run_branch(self, name: str, hidden: torch.Tensor, lengths: torch.Tensor):
+        grad = torch.is_grad_enabled() and name in self.trainable_branches
+        with torch.set_grad_enabled(grad):
+            return self.branch(name)(hidden, lengths)
+
+    def encode(self, batch: SpeechBatch) -> SpeechEmbeddings:
+        """``S^Con`` and ``S^Des`` (Eq. 3) for a batch."""
+        hidden, lengths = self.features(batch)  # (B, L, T, D)
+        c, c_len, kl_c = self._run_branch("content", hidden, lengths)  # (B, Nc, H)
+        kl = {"content": kl_c} if kl_c is not None else {}
+        if self.descriptor_input == "features":
+            d, d_len, kl_d = self._run_branch("descriptor", hidden, lengths)  # (B, Nd, H)
+            if kl_d is not None:
+                kl["descriptor"] = kl_d
+        elif self.descriptor_input == "zeros":
+            d, d_len = torch.zeros_like(c), c_len.clone()  # stage 1: descriptor tokens set to zero
+        else:
+            d = d_len = None
+        return SpeechEmbeddings(c, c_len, d, d_len, kl)
+
+    # -- Sec. 3.4 and Eq. 2 / 4 ---------------------------------------------------------------
+    def _llm_inputs(self, task, emb: SpeechEmbeddings, answers=None, label_from=None, padding_side="right"):
+        return self.prompt.assemble(
+            task,
+            self.llm.get_input_embeddings(),
+            emb.content,
+            emb.content_lengths,
+            emb.descriptor,
+            emb.descriptor_lengths,
+            answers=answers,
+            label_from=label_from,
+            padding_side=padding_side,
+        )
+
+    def forward(
+        self, batch: SpeechBatch, task: str | None = None, beta: Mapping[str, float] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Training loss terms for a batch of one task.
+
+        Returns ``loss`` (= ``ce`` + sum over trained branches of ``beta[b] * kl_b``), ``ce`` (Eq. 4,
+        mean over answer tokens) and ``kl_content`` / ``kl_descriptor`` where computed.
+        """
+        task = task or batch.task
+        if task is None or batch.targets is None:
+            raise ValueError("forward needs a task and target texts")
+        beta = dict(beta or {})
+        emb = self.encode(batch)
+        answers = [self.prompt.answer_ids(t) for t in batch.targets]
+        inputs = self._llm_inputs(task, emb, answers)
+        out = self.llm(
+            inputs_embeds=inputs.inputs_embeds,
+            attention_mask=inputs.attention_mask,
+            position_ids=inputs.position_ids,
+            labels=inputs.labels,
+            use_cache=False,
+        )
+        terms = {"ce": out.loss}
+        loss = out.loss
+        for b, kl in emb.kl.items():
+            terms[f"kl_{b}"] = kl
+            if b in self.trainable_branches:
+                loss = loss + float(beta.get(b, 0.0)) * kl
+        terms["loss"] = loss
+        return terms
+
+    # -- inference ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _eval_mode(self):
+        was = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.train(was)
+
+    def generate(
+        self,
+        batch: SpeechBatch,
+        task: str,
+        max_new_tokens: int = 256,
+        num_beams: int = 1,
+        **generate_kwargs,
+    ) -> list[str]:
+        """Greedy / beam-search answers for a batch (left-padded; equal to one-by-one decoding)."""
+        from transformers import GenerationConfig
+
+        with self._eval_mode():
+            emb = self.encode(batch)
+            inputs = self._llm_inputs(task, emb, padding_side="left")
+            gen = GenerationConfig(
+                max_new_tokens=max_new_tokens,
+                num_beams=num_beams,
+                do_sample=False,
+                eos_token_id=self.prompt.stop_ids(),
+                pad_token_id=self.prompt.pad_id,
+                **generate_kwargs,
+            )
+            out = self.llm.generate(
+                inputs_embeds=inputs.inputs_embeds,
+                attention_mask=inputs.attention_mask,
+                generation_config=gen,
+            )  # (B, N) new tokens only (no input_ids were given)
+        return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+    def _continuation(self, prefix: str, candidate: str) -> tuple[list[int], int]:
+        """Token ids of ``prefix + candidate`` and where the candidate's tokens start.
+
+        As lm-evaluation-harness: trailing whitespace of the prefix moves to the candidate, the joint
+        string is tokenised once, and the candidate is what follows the prefix's own token count.
+        """
+        stripped = prefix.rstrip()
+        candidate = prefix[len(stripped) :] + candidate
+        ctx = self.prompt.encode(stripped) if stripped else []
+        whole = self.prompt.encode(stripped + candidate)
+        return whole, len(ctx)
+
+    def label_logprobs(
+        self,
+        batch: SpeechBatch,
+        task: str,
+        candidates: Sequence[str],
+        prefix: str | Sequence[str] = "",
+    ) -> torch.Tensor:
+        """``(B, K)`` log-probabilities of each candidate continuation after ``prefix`` in the answer.
+
+        E.g. ``candidates = ["angry.", "sad.", ...]`` after ``prefix = "<description> Emotion: "`` gives
+        a constrained label posterior (softmax over K) for SER.  ``prefix`` is one string or one per
+        example.
+        """
+        prefixes = [prefix] * len(batch) if isinstance(prefix, str) else list(prefix)
+        if len(prefixes) != len(batch):
+            raise ValueError(f"label_logprobs: {len(prefixes)} prefixes for a batch of {len(batch)}")
+        if not candidates:
+            raise ValueError("label_logprobs: no candidates")
+        scores = torch.zeros(len(batch), len(candidates))
+        with self._eval_mode():
+            emb = self.encode(batch)
+            for k, cand in enumerate(candidates):
+                seqs = [self._continuation(p, cand) for p in prefixes]
+                inputs = self._llm_inputs(task, emb, [s for s, _ in seqs], [n for _, n in seqs])
+                logits = self.llm(
+                    inputs_embeds=inputs.inputs_embeds,
+                    attention_mask=inputs.attention_mask,
+                    position_ids=inputs.position_ids,
+                    use_cache=False,
+                ).logits  # (B, S, V)
+                target = inputs.labels[:, 1:]  # token t is predicted at position t - 1
+                mask = target != IGNORE_INDEX  # (B, S - 1)
+                picked = logits[:, :-1][mask].float().log_softmax(-1)  # (N, V)
+                lp = picked.gather(-1, target[mask].unsqueeze(-1)).squeeze(-1)  # (N,)
+                per_row = torch.zeros(len(batch), device=lp.device).index_add_(0, mask.nonzero()[:, 0], lp)
+                scores[:, k] = per_row.cpu()
+        return scores
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def trained_state_dict(self) -> dict[str, torch.Tensor]:
+        """Every module training may change: both branches and the LLM's LoRA (or full) weights.
+
+        Never the frozen base weights (upstream, LLM base).
+        """
+        out = {}
+        for b in BRANCHES:
+            out.update({f"{b}.{k}": v for k, v in self.branch(b).state_dict().items()})
+        out.update({f"llm.{k}": v for k, v in trainable_llm_state(self.llm, self.cfg.llm_mode).items()})
+        return {k: v.detach().to("cpu").contiguous() for k, v in out.items()}
+
+    def load_trained_state(self, state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+        """Load what :meth:`trained_state_dict` saved; every key must fit this model."""
+        groups: dict[str, dict[str, torch.Tensor]] = {"content": {}, "descriptor": {}, "llm": {}}
+        for k, v in state.items():
+            head, _, rest = k.partition(".")
+            if head not in groups:
+                raise ValueError(f"{source}: unexpected weight {k!r}")
+            groups[head][rest] = v
+        for b in BRANCHES:
+            try:
+                self.branch(b).load_state_dict(groups[b], strict=True)
+            except RuntimeError as e:
+                raise ValueError(f"{source}: {b} branch does not fit this model config: {e}") from None
+        own = self.llm.state_dict()
+        for k, v in groups["llm"].items():
+            if k not in own:
+                raise ValueError(
+                    f"{source}: LLM weight {k!r} is not in this model (llm_mode {self.cfg.llm_mode!r}, "
+                    f"LoRA targets {self.cfg.lora.target_modules})"
+                )
+            if own[k].shape != v.shape:
+                raise ValueError(
+                    f"{source}: LLM weight {k!r} has shape {tuple(v.shape)}, model has {tuple(own[k].shape)}"
+                )
+        expected = trainable_llm_state(self.llm, self.cfg.llm_mode).keys()
+        missing = [k for k in expected if k not in groups["llm"]]
+        if groups["llm"] and missing:
+            raise ValueError(f"{source}: {len(missing)} trained LLM weights missing, e.g. {missing[0]!r}")
+        self.llm.load_state_dict(groups["llm"], strict=False)
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def resolve_feature_shape(cfg: Config, meta: Mapping | None) -> Config:
+    """Fill ``model.num_layers`` / ``feature_dim`` / ``upstream_layers`` from a dump's ``meta.json``.
+
+    Values already in the config (e.g. from a stage-1 checkpoint) must agree with the dump.
+    """
+    if meta is None:
+        return cfg
+    m = cfg.model
+    num_layers, dim = int(meta["num_layers"]), int(meta["hidden_size"])
+    layers = list(meta.get("layers") or range(num_layers))
+    total = int(meta.get("num_hidden_states") or meta.get("identity", {}).get("num_hidden_states") or num_layers)
+    up_layers = None if layers == list(range(total)) else layers
+    for key, have, new in (("num_layers", m.num_layers, num_layers), ("feature_dim", m.feature_dim, dim)):
+        if have is not None and have != new:
+            raise ValueError(f"model.{key} is {have} but the features have {new}")
+    if m.upstream_layers is not None and up_layers is not None and list(m.upstream_layers) != up_layers:
+        raise ValueError(
+            f"model.upstream_layers is {m.upstream_layers} but the dump holds layers {up_layers}"
+        )
+    model = replace(m, num_layers=num_layers, feature_dim=dim, upstream_layers=up_layers or m.upstream_layers)
+    return replace(cfg, model=model)
+
+
+def load_model_upstream(cfg: ModelConfig, device: torch.device | str):
+    from sedtk.features.upstream import load_upstream
+
+    layers = cfg.upstream_layers if cfg.upstream_layers is not None else "all"
+    return load_upstream(cfg.upstream, device=device, dtype=torch_dtype(cfg.upstream_dtype), layers=layers)
+
+
+def build_model(
+    cfg: Config,
+    device: torch.device | str = "cpu",
+    feature_meta: Mapping | None = None,
+    online: bool | None = None,
+) -> tuple[SEDModel, Config]:
+    """Build an :class:`SEDModel` from a config (loading the LLM and, online, the upstream).
+
+    ``feature_meta`` is a dump's ``meta.json`` (features read from disk); with ``online`` (default
+    ``cfg.data.online_features``) the upstream is loaded and defines the feature shape.  Returns the
+    model and the config with ``model.num_layers`` / ``feature_dim`` filled in.
+    """
+    online = cfg.data.online_features if online is None else online
+    upstream = None
+    if online:
+        upstream = load_model_upstream(cfg.model, device)
+        meta = {
+            "num_layers": upstream.num_layers,
+            "hidden_size": upstream.hidden_size,
+            "layers": list(upstream.layers),
+            "num_hidden_states": upstream.num_hidden_states,
+        }
+        cfg = resolve_feature_shape(cfg, meta)
+    elif feature_meta is not None:
+        cfg = resolve_feature_shape(cfg, feature_meta)
+    m = cfg.model
+    llm, tokenizer = load_llm(
+        m.llm,
+        mode=m.llm_mode,
+        dtype=m.dtype,
+        lora=LoraSettings(m.lora.r, m.lora.alpha, m.lora.dropout, list(m.lora.target_modules)),
+        gradient_checkpointing=m.gradient_checkpointing,
+        attn_implementation=m.attn_implementation,
+    )
+    model = SEDModel(m, cfg.prompt, llm, tokenizer, upstream=upstream)
+    model.configure_training((), False, cfg.train.descriptor_input)
+    return model.to(device), cfg

@@ -1,0 +1,364 @@
+"""Typed training configuration: YAML -> dataclasses, with ``base:`` inheritance and ``--set`` overrides.
+
+A config file has four sections, ``model``, ``prompt``, ``data`` and ``train`` (see
+``docs/training.md`` for every key).  Rules:
+
+* an unknown key is an error naming the key and its section; a value of the wrong type is an error
+  naming the key;
+* ``base: other.yaml`` inherits from another file (resolved relative to the including file), or
+  ``base: paper/sys7_stage1`` from the configs packaged in ``sedtk/conf/paper/``; sections are merged
+  key by key, lists are replaced;
+* ``--set train.lr=1e-4`` overrides one key; the value is parsed as YAML and then type-checked;
+* floats may be written ``1e-4`` (YAML 1.1 reads that as a string; it is converted).
+
+The fully resolved config (no ``base:``) is written as ``EXP/config.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sedtk.models.prompt import DEFAULT_INSTRUCTIONS, DEFAULT_TARGETS, SYSTEM_PROMPT, TASKS
+
+PACKAGED_CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+class ConfigError(ValueError):
+    """A bad config file or override; the message names the file and key."""
+
+
+@dataclass
+class LoraConfig:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+@dataclass
+class ModelConfig:
+    """The network (paper Sec. 3, Figure 1)."""
+
+    upstream: str = "facebook/hubert-large-ls960-ft"  # SSL encoder (hub id, local path, or "fbank")
+    upstream_layers: list[int] | None = None  # hidden states the upstream supplies (None: all; from the dump)
+    llm: str = "meta-llama/Llama-3.1-8B-Instruct"
+    llm_mode: str = "lora"  # lora | full | frozen
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    dtype: str = "bfloat16"  # LLM weights; the speech branches always run in float32
+    upstream_dtype: str = "float32"  # online upstream only
+    gradient_checkpointing: bool = False
+    attn_implementation: str | None = None  # e.g. sdpa, flash_attention_2; None = transformers' default
+    feature_disentanglement: bool = True  # False: weighted sum -> adapter, no VIB (Tab. 2 Sys. 4)
+    layers: list[int] | None = None  # input layers (indices into the supplied L) both weighted sums mix
+    layer_norm: bool = False  # normalise every layer before the weighted sum (s3prl option)
+    encoder_dim: int = 1024  # width of the Linear-GELU-Linear-GELU encoder
+    latent_dim: int = 512  # size of z
+    sigma_floor: float = 1e-5
+    downsample: int = 5  # frames stacked per LLM token (LLaMA-Omni)
+    adapter_dim: int = 2048  # hidden width of the Linear-ReLU-Linear adapter
+    num_layers: int | None = None  # filled from the features (dump meta or upstream); checked if set
+    feature_dim: int | None = None  # likewise
+
+
+@dataclass
+class PromptConfig:
+    """Chat prompt and answer formats (Sec. 3.4); see ``sedtk.models.prompt``."""
+
+    system: str = SYSTEM_PROMPT
+    instructions: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_INSTRUCTIONS))
+    targets: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TARGETS))
+
+
+@dataclass
+class DataConfig:
+    online_features: bool = False  # True: run model.upstream on the audio; False: read a feature dump
+    num_workers: int = 2
+    bucket_by_length: bool = True  # batch utterances of similar length together (less padding)
+    bucket_batches: int = 50  # batches per sorting pool when bucketing
+    max_duration: float = 30.0  # seconds; longer utterances are skipped (counted and logged)
+
+
+@dataclass
+class BetaConfig:
+    """KL weights of the VIB (Eq. 2) per branch; paper's best: 1e-4 (Tab. 3 Sys. 4)."""
+
+    content: float = 1e-4
+    descriptor: float = 1e-4
+    warmup_steps: int = 0  # linear warm-up of beta from 0 over this many optimizer steps (0: constant)
+
+
+@dataclass
+class TrainConfig:
+    """One training run (a stage of Sec. 3.5, or a one-stage joint run)."""
+
+    stage: str = "stage1"  # a name recorded in the checkpoint metadata
+    tasks: list[str] = field(default_factory=lambda: ["asr"])  # alternated in this order
+    alternate_every: int = 1  # batches of one task before switching to the next
+    train_branches: list[str] = field(default_factory=lambda: ["content"])  # content / descriptor
+    train_llm: bool = True  # train the LLM (its LoRA adapters in lora mode)
+    descriptor_input: str = "zeros"  # zeros | omit | features: what fills the <Speech descriptor> slot
+    epochs: int = 4
+    max_steps: int = 0  # stop after this many optimizer steps (0: run all epochs)
+    batch_size: int = 8  # per process
+    grad_accum: int = 1
+    lr: float = 2e-4
+    scheduler: str = "constant"  # constant | cosine (both after a linear warm-up)
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    adam_eps: float = 1e-8
+    max_grad_norm: float = 1.0  # 0 disables clipping
+    seed: int = 0
+    log_every: int = 10  # optimizer steps
+    save_every: int = 200  # optimizer steps between 'last' checkpoints (and at every epoch end)
+    eval_every: int = 0  # optimizer steps between dev evaluations (0: at every epoch end only)
+    dev_ua: bool = True  # dev UA by constrained label scoring when the stage has an emotion task
+    dev_max_utts: int = 200  # dev utterances used for UA (0: all)
+    dev_max_new_tokens: int = 128  # generation length for the description before the label
+    beta: BetaConfig = field(default_factory=BetaConfig)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "model.llm_mode": ("lora", "full", "frozen"),
+    "model.dtype": ("bfloat16", "float16", "float32"),
+    "model.upstream_dtype": ("bfloat16", "float16", "float32"),
+    "train.descriptor_input": ("zeros", "omit", "features"),
+    "train.scheduler": ("constant", "cosine"),
+}
+
+
+# ----------------------------------------------------------------------------- typed conversion
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(value, a, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a section (mapping), got {value!r}")
+        return from_dict(tp, value, key)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        kt, vt = typing.get_args(tp)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {_convert(k, kt, f"{key}"): _convert(v, vt, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    raise ConfigError(f"{key}: unsupported config type {tp!r}")  # a bug in this module, not in the file
+
+
+def from_dict(cls: type, data: Mapping[str, Any], section: str = "") -> Any:
+    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types raise :class:`ConfigError`."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for k, v in data.items():
+        key = f"{section}.{k}" if section else str(k)
+        if k not in hints:
+            where = f"in section '{section}'" if section else "at the top level"
+            raise ConfigError(f"unknown config key '{key}' {where} (known: {', '.join(names)})")
+        kwargs[k] = _convert(v, hints[k], key)
+    return cls(**kwargs)
+
+
+def validate(cfg: Config) -> None:
+    """Value checks beyond types: enumerations, task names, positive sizes."""
+    for key, choices in CHOICES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if value not in choices:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(choices)}")
+    t = cfg.train
+    if not t.tasks:
+        raise ConfigError("train.tasks: at least one task is needed")
+    for task in t.tasks:
+        if task not in TASKS:
+            raise ConfigError(f"train.tasks: unknown task {task!r} (known: {', '.join(TASKS)})")
+        if task not in cfg.prompt.instructions:
+            raise ConfigError(f"prompt.instructions: no instruction for task {task!r}")
+        if task not in cfg.prompt.targets:
+            raise ConfigError(f"prompt.targets: no target template for task {task!r}")
+    for b in t.train_branches:
+        if b not in ("content", "descriptor"):
+            raise ConfigError(f"train.train_branches: unknown branch {b!r} (content, descriptor)")
+    if "descriptor" in t.train_branches and t.descriptor_input != "features":
+        raise ConfigError(
+            "train.train_branches: the descriptor branch is trained only with descriptor_input: features"
+        )
+    for key, v in (
+        ("train.batch_size", t.batch_size),
+        ("train.grad_accum", t.grad_accum),
+        ("train.alternate_every", t.alternate_every),
+        ("model.downsample", cfg.model.downsample),
+        ("model.latent_dim", cfg.model.latent_dim),
+        ("model.encoder_dim", cfg.model.encoder_dim),
+        ("model.adapter_dim", cfg.model.adapter_dim),
+    ):
+        if v < 1:
+            raise ConfigError(f"{key}: must be >= 1, got {v}")
+    if not 0 <= t.warmup_ratio < 1:
+        raise ConfigError(f"train.warmup_ratio: must be in [0, 1), got {t.warmup_ratio}")
+    if len(t.adam_betas) != 2:
+        raise ConfigError(f"train.adam_betas: expected two numbers, got {t.adam_betas}")
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def resolve_config_path(name: str | Path, relative_to: Path | None = None) -> Path:
+    """A config file: a path (relative to ``relative_to`` first), else a packaged ``paper/NAME``."""
+    name = str(name)
+    candidates = []
+    if relative_to is not None and not Path(name).is_absolute():
+        candidates.append(relative_to / name)
+    candidates.append(Path(name))
+    for stem in (name, f"{name}.yaml"):
+        candidates.append(PACKAGED_CONF / stem)
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+    raise FileNotFoundError(
+        f"config {name!r} not found (a path, or a packaged name such as 'paper/sys7_stage1')"
+    )
+
+
+def _merge(base: dict, child: Mapping) -> dict:
+    out = dict(base)
+    for k, v in child.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(dict(out[k]), v)
+        else:
+            out[k] = v
+    return out
+
+
+def read_yaml_tree(path: Path, _seen: tuple[Path, ...] = ()) -> dict:
+    """Read a config file with its ``base:`` chain merged in (no typing yet)."""
+    if path in _seen:
+        raise ConfigError(
+            f"{path}: 'base:' inheritance loops ({' -> '.join(str(p) for p in (*_seen, path))})"
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of sections")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: 'base' must be a file name, got {base!r}")
+    try:
+        base_path = resolve_config_path(base, path.parent)
+    except FileNotFoundError as e:
+        raise ConfigError(f"{path}: base {e}") from None
+    return _merge(read_yaml_tree(base_path, (*_seen, path)), data)
+
+
+def apply_override(tree: dict, assignment: str) -> None:
+    """Apply ``section.key=value`` (value parsed as YAML) to a raw config tree."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected section.key=value")
+    dotted, raw = assignment.split("=", 1)
+    parts = dotted.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {assignment!r}: bad key {dotted!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    node = tree
+    for p in parts[:-1]:
+        child = node.get(p)
+        if child is None:
+            child = node[p] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {assignment!r}: {p!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:
+    """Load a config file (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
+    tree: dict = {}
+    source = "defaults"
+    if path is not None:
+        p = resolve_config_path(path)
+        source = str(p)
+        tree = read_yaml_tree(p)
+    for o in overrides:
+        apply_override(tree, o)
+    try:
+        cfg = from_dict(Config, tree)
+        validate(cfg)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    return cfg
+
+
+def config_from_dict(data: Mapping[str, Any]) -> Config:
+    cfg = from_dict(Config, data)
+    validate(cfg)
+    return cfg
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True, width=1000)

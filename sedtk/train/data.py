@@ -1,0 +1,200 @@
+"""Training examples, datasets and the seeded, resumable batch plan (paper Sec. 3.5, 4.4).
+
+* :func:`build_examples` turns a data dir into per-task examples (``asr``: the transcript;
+  ``ser_sed``: description + label; ``ser``: label).  An utterance lacking a field a task needs is
+  skipped *for that task* and counted -- never trained on an empty target.
+* :func:`epoch_plan` is the batch order of one epoch: per task a seeded shuffle (optionally
+  length-bucketed), then the tasks' batches interleaved ``alternate_every`` at a time (``ser_sed``,
+  ``asr``, ``ser_sed``, ...).  When one task runs out of batches the others finish the epoch.  The plan
+  is a pure function of ``(seed, epoch)``, so a resumed run needs only the epoch and batch index.
+* Under DDP every rank builds the same plan of *global* batches (``batch_size * world_size``) and
+  takes every ``world_size``-th example of each.
+* :class:`SpeechDataset` reads features from a dump (:class:`~sedtk.features.storage.FeatureReader`)
+  or audio (online upstream); :func:`collate` pads ``(B, L, T, D)`` and keeps the lengths.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from sedtk.data.audio import load_utterance
+from sedtk.data.datadir import DataDir
+from sedtk.models.prompt import make_target
+from sedtk.models.sed_model import SpeechBatch
+
+
+@dataclass(frozen=True)
+class Example:
+    key: str
+    task: str
+    target: str
+    emotion: str | None
+    length: float  # frames or seconds: only compared with other examples' lengths
+
+
+@dataclass
+class ExampleSet:
+    """All examples of a run, grouped by task (``index`` runs over the concatenation)."""
+
+    examples: list[Example]
+    by_task: dict[str, list[int]]
+    skipped: dict[str, int]  # "task: reason" -> count
+
+
+def build_examples(
+    data: DataDir,
+    tasks: Sequence[str],
+    targets: Mapping[str, str],
+    lengths: Mapping[str, float],
+    max_length: float | None = None,
+) -> ExampleSet:
+    """Examples of ``tasks`` for every utterance of ``data`` that has the fields the task needs.
+
+    ``lengths`` gives every utterance's length (frames of a dump, or seconds); utterances missing from
+    it or longer than ``max_length`` are skipped and counted.
+    """
+    examples: list[Example] = []
+    by_task: dict[str, list[int]] = {t: [] for t in tasks}
+    skipped: dict[str, int] = {}
+
+    def skip(task: str, reason: str) -> None:
+        skipped[f"{task}: {reason}"] = skipped.get(f"{task}: {reason}", 0) + 1
+
+    for utt in data:
+        for task in tasks:
+            if utt.key not in lengths:
+                skip(task, "no features")
+                continue
+            if max_length is not None and lengths[utt.key] > max_length:
+                skip(task, "too long")
+                continue
+            target = make_target(
+                targets[task], text=utt.text, description=utt.description, emotion=utt.emotion
+            )
+            if target is None:
+                skip(task, "missing field")
+                continue
+            by_task[task].append(len(examples))
+            examples.append(Example(utt.key, task, target, utt.emotion, float(lengths[utt.key])))
+    return ExampleSet(examples, by_task, skipped)
+
+
+# ----------------------------------------------------------------------------- batch plan
+
+
+def _task_batches(
+    indices: Sequence[int],
+    lengths: Sequence[float],
+    batch_size: int,
+    rng: random.Random,
+    bucket: bool,
+    bucket_batches: int,
+) -> list[list[int]]:
+    order = list(indices)
+    rng.shuffle(order)
+    if bucket:
+        pool = batch_size * max(1, bucket_batches)
+        batches = []
+        for start in range(0, len(order), pool):
+            chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
+            batches += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
+        rng.shuffle(batches)
+        return batches
+    return [order[j : j + batch_size] for j in range(0, len(order), batch_size)]
+
+
+def epoch_plan(
+    examples: ExampleSet,
+    tasks: Sequence[str],
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    alternate_every: int = 1,
+    bucket: bool = True,
+    bucket_batches: int = 50,
+) -> list[tuple[str, list[int]]]:
+    """The ``(task, example indices)`` batches of one epoch, in training order."""
+    lengths = [e.length for e in examples.examples]
+    queues = []
+    for t in tasks:
+        rng = random.Random(f"sedtk-plan:{seed}:{epoch}:{t}")
+        queues.append(
+            (t, _task_batches(examples.by_task[t], lengths, batch_size, rng, bucket, bucket_batches))
+        )
+    plan: list[tuple[str, list[int]]] = []
+    pos = [0] * len(queues)
+    while any(pos[i] < len(q) for i, (_, q) in enumerate(queues)):
+        for i, (t, q) in enumerate(queues):
+            take = q[pos[i] : pos[i] + alternate_every]
+            plan += [(t, b) for b in take]
+            pos[i] += len(take)
+    return plan
+
+
+def shard_plan(plan: list[tuple[str, list[int]]], rank: int, world: int) -> list[tuple[str, list[int]]]:
+    """This rank's part of every global batch; batches too small to give every rank an example are dropped."""
+    return [(t, b[rank::world]) for t, b in plan if len(b) >= world]
+
+
+# ----------------------------------------------------------------------------- dataset
+
+
+class SpeechDataset(torch.utils.data.Dataset):
+    """Examples with their features (from a dump) or waveforms (for the online upstream)."""
+
+    def __init__(self, examples: ExampleSet, data: DataDir, reader=None, max_duration: float | None = None):
+        self.examples = examples.examples
+        self.data = data
+        self.reader = reader
+        self.max_duration = max_duration
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: int) -> dict:
+        ex = self.examples[i]
+        item = {"key": ex.key, "task": ex.task, "target": ex.target, "emotion": ex.emotion}
+        if self.reader is not None:
+            item["feats"] = self.reader[ex.key]  # (L, T, D)
+        else:
+            item["wav"] = load_utterance(self.data.utterance(ex.key), max_duration=None)  # (T,)
+        return item
+
+
+def collate(items: list[dict]) -> SpeechBatch:
+    """Pad a list of dataset items into a :class:`SpeechBatch` (all of one task)."""
+    tasks = {it["task"] for it in items}
+    if len(tasks) != 1:
+        raise ValueError(f"a batch mixes tasks {sorted(tasks)}")
+    meta = dict(
+        targets=[it["target"] for it in items], emotions=[it["emotion"] for it in items], task=tasks.pop()
+    )
+    keys = [it["key"] for it in items]
+    if "feats" in items[0]:
+        return SpeechBatch.from_features(keys, [it["feats"] for it in items], **meta)
+    return SpeechBatch.from_wavs(keys, [it["wav"] for it in items], **meta)
+
+
+def make_loader(
+    dataset: SpeechDataset,
+    batches: list[list[int]],
+    num_workers: int,
+    seed: int,
+    pin_memory: bool = False,
+    collate_fn: Callable = collate,
+) -> torch.utils.data.DataLoader:
+    """A DataLoader over fixed batches; its own generator keeps the global RNG untouched (exact resume)."""
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=batches,
+        collate_fn=collate_fn,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        generator=torch.Generator().manual_seed(seed),
+        persistent_workers=False,
+        prefetch_factor=4 if num_workers > 0 else None,
+    )
