@@ -53,6 +53,9 @@ def meld_src(tmp_path_factory) -> Path:
     make_clip(te / "final_videos_testdia0_utt0.mp4", [1.0])
     (te / "._dia0_utt0.mp4").write_bytes(b"\x00\x05\x16\x07Mac OS X")
     meld_csv(raw / "test_sent_emo.csv", [(0, 0, "Hi.", "Monica", "fear")])
+    junk = raw.parent / "__MACOSX" / "train_sent_emo.csv"  # shallower than the real one, must be ignored
+    junk.parent.mkdir()
+    junk.write_bytes(b"\x00\x05\x16\x07Mac OS X")
     return raw
 
 

@@ -41,6 +41,8 @@ REPORT_JSON = "prep_report.json"
 REPORT_TXT = "prep_report.txt"
 #: Options that change how fast a preparation runs but not what it writes.
 SPEED_OPTIONS = frozenset({"nj"})
+#: Options naming files; recorded as absolute paths.
+PATH_OPTIONS = frozenset({"audio"})
 
 
 # ----------------------------------------------------------------------------- the report
@@ -271,7 +273,7 @@ def _normalise_options(
         value = given.get(name, p.default)
         if value is inspect.Parameter.empty:
             raise ValueError(f"{corpus} needs --{name}")
-        if isinstance(value, os.PathLike):
+        if name in PATH_OPTIONS or isinstance(value, os.PathLike):
             value = str(Path(value).resolve())
         resolved[name] = value
     return resolved

@@ -109,7 +109,10 @@ def read_csv(path: str | os.PathLike, split: str) -> list[Row]:
 
 
 def _shallowest(src: Path, name: str, want_dir: bool) -> Path | None:
-    found = [p for p in src.rglob(name) if p.is_dir() == want_dir and not p.name.startswith(".")]
+    def hidden(p: Path) -> bool:  # macOS ``._`` files and ``__MACOSX`` folders of unpacked archives
+        return any(part.startswith((".", "__MACOSX")) for part in p.relative_to(src).parts)
+
+    found = [p for p in src.rglob(name) if p.is_dir() == want_dir and not hidden(p)]
     return min(found, key=lambda p: (len(p.parts), str(p))) if found else None
 
 
