@@ -139,3 +139,24 @@ def test_real_pipeline_output(shared_dir: Path, tmp_path: Path):
     assert u.text == "He went from Newgate first to Bethlehem, from which he was removed to Broadmoor."
     assert u.description == "The speaker speaks in low pitch, normal volume and fast speed."
     assert u.duration == pytest.approx(0.3, abs=1e-3)
+
+
+def test_json_lines_and_bad_records(tmp_path: Path):
+    f = tmp_path / "ann.jsonl"
+    f.write_text(
+        '{"id": "u1", "labels": "gender:male\\temotion:sad\\ttranscription: a\u2028b", "score": {"x": 1}}\n'
+        '{"u2": {"instruction": "Say \\"b\\" sadly."}}\n',
+        encoding="utf-8",
+    )
+    ann = read_annotations(f)
+    assert ann.records == {
+        "u1": {"gender": "male", "emotion": "sad", "transcription": "a\u2028b"},
+        "u2": {"_instruction": 'Say "b" sadly.'},
+    }
+    assert ann.dropped == {"score": 1}
+    f.write_text('[{"name": "u1"}]')
+    with pytest.raises(ValueError, match=r"ann.jsonl: record 0 has no id field"):
+        read_annotations(f)
+    f.write_text('{"u 1": {"labels": "gender:male"}}')
+    with pytest.raises(ValueError, match=r"id 'u 1' is not usable as a Kaldi key"):
+        read_annotations(f)

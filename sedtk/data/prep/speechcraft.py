@@ -145,7 +145,7 @@ def _records(path: Path) -> Iterator[tuple[str, Any]]:
         if path.suffix != ".jsonl" and not text.lstrip().startswith("{"):
             raise ValueError(f"{path}: not JSON ({e})") from None
         items = []
-        for lineno, line in enumerate(text.splitlines(), 1):
+        for lineno, line in enumerate(text.split("\n"), 1):  # not splitlines: U+2028 may sit in strings
             if line.strip():
                 try:
                     items.append(json.loads(line))
