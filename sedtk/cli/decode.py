@@ -1,9 +1,180 @@
-"""``sedtk decode``."""
+"""``sedtk decode``: transcript, description and emotion (with its posterior) from audio."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from sedtk.cli.common import user_errors
+
+DEFAULT_TASKS_HELP = "the tasks the model was trained on"
+
+
+def decode_cmd(
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="More audio files (same as --wav).", show_default=False)
+    ] = None,
+    wav: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--wav", help="Audio file(s) to decode: any sample rate, any channel count.", show_default=False
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Experiment or checkpoint dir. Default: $SEDTK_MODEL, else the demo's model.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per file instead of panels.")
+    ] = False,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Decode a whole data dir (needs --out).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Decode dir to write (with --data).")
+    ] = None,
+    feats: Annotated[
+        Path | None,
+        typer.Option("--feats", help="Read features from this 'sedtk feats dump' dir, not the audio."),
+    ] = None,
+    tasks: Annotated[
+        str | None,
+        typer.Option(
+            "--tasks", help=f"Comma-separated tasks: asr, ser_sed, ser (default: {DEFAULT_TASKS_HELP})."
+        ),
+    ] = None,
+    label_method: Annotated[
+        str,
+        typer.Option(
+            "--label-method", help="parse | score | parse+score (parse, scoring where parsing fails)."
+        ),
+    ] = "parse+score",
+    emotions: Annotated[
+        str | None,
+        typer.Option(
+            "--emotions",
+            help="Label inventory: a file (one per line) or 'neu,hap,ang,sad'. "
+            "Default: the data dir's 'emotions', else the model's training labels.",
+        ),  # fmt: skip
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Utterances per batch.")] = 8,
+    nj: Annotated[
+        int, typer.Option("--nj", help="Parallel processes (each loads the model), with --data.")
+    ] = 1,
+    num_beams: Annotated[int, typer.Option("--num-beams", help="Beam size (1: greedy).")] = 1,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest answer, in tokens.")] = 256,
+    max_duration: Annotated[
+        float, typer.Option("--max-duration", help="Refuse longer utterances (seconds); segment them first.")
+    ] = 30.0,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")] = "auto",
+    checkpoint: Annotated[
+        str | None,
+        typer.Option("--checkpoint", help="best_ua | best_loss | last (default: first that exists)."),
+    ] = None,
+    llm: Annotated[
+        str | None, typer.Option("--llm", help="Local copy of the base LLM (overrides the saved path).")
+    ] = None,
+    upstream: Annotated[
+        str | None, typer.Option("--upstream", help="Local copy of the SSL upstream.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --data: discard earlier results in --out.")
+    ] = False,
+) -> None:
+    """Decode audio files (a panel per file) or a whole data dir (Kaldi-style files, resumable).
+
+    \b
+    sedtk decode --wav a.wav b.flac                 # the demo's model, or $SEDTK_MODEL
+    sedtk decode --wav a.wav --model exp/sys7_stage2 --json
+    sedtk decode --model EXP --data data/test --out EXP/decode_test --batch-size 16
+    """
+    import sys
+
+    from sedtk.cli.common import console
+    from sedtk.decode.decoder import DecodeOptions, read_inventory_arg
+    from sedtk.decode.model_ref import resolve_model
+
+    paths = [str(p) for p in (wav or []) + (files or [])]
+    with user_errors():
+        if data is None and not paths:
+            raise ValueError(
+                "nothing to decode: give audio files (--wav a.wav ...) or a data dir (--data DIR --out DIR)"
+            )
+        if data is not None and paths:
+            raise ValueError("give either audio files or --data, not both")
+        if data is not None and out is None:
+            raise ValueError("--data needs --out DIR (where the decode is written)")
+        if data is None and (out is not None or feats is not None or nj != 1):
+            raise ValueError("--out, --feats and --nj go with --data")
+        options = DecodeOptions(
+            tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else None,
+            label_method=label_method, num_beams=num_beams, max_new_tokens=max_new_tokens,
+            batch_size=batch_size, max_duration=max_duration, device=device, llm=llm, upstream=upstream,
+            checkpoint=checkpoint,
+        )  # fmt: skip
+        options.check()
+        inventory = read_inventory_arg(emotions) if emotions else None
+        ref = resolve_model(model)
+        typer.secho(f"model: {ref.describe()}", err=True, fg="cyan")
+        if data is not None:
+            from sedtk.decode.run import decode_data_dir
+
+            summary = decode_data_dir(
+                ref.path, data, out, options, feats=feats, nj=nj, emotions=inventory, force=force
+            )
+            _print_summary(summary, out)
+            if summary["failed"] or summary["missing"]:
+                raise typer.Exit(1)
+            return
+        from sedtk.decode.display import result_json, result_panel
+        from sedtk.decode.run import decode_files
+
+        con = console()
+        failed = 0
+        for r in decode_files(paths, ref.path, options, inventory=inventory):
+            if not r.ok:
+                failed += 1
+                typer.secho(f"error: {r.error}", fg="red", err=True)
+                if as_json:
+                    sys.stdout.write(result_json(r) + "\n")
+                continue
+            if as_json:
+                sys.stdout.write(result_json(r, str(ref.path)) + "\n")
+                sys.stdout.flush()
+            else:
+                con.print(result_panel(r))
+    if failed:
+        typer.secho(f"{failed} of {len(set(paths))} file(s) could not be decoded", fg="red", err=True)
+        raise typer.Exit(1)
+
+
+def _print_summary(s: dict, out: Path) -> None:
+    rate = s["parse_failure_rate"]
+    lines = [f"decoded {s['decoded']}/{s['utterances']} utterances into {out}"]
+    if rate is not None:
+        lines.append(
+            f"label parse failures: {s['parse_failures']}/{s['decoded']} ({100 * rate:.1f}%); "
+            f"label method {s['label_method']}"
+        )
+    if s["real_time_factor"] is not None:
+        lines.append(f"real-time factor {s['real_time_factor']:.3f} ({s['audio_seconds']:.1f} s of audio)")
+    for line in lines:
+        typer.echo(line, err=True)
+    if s["failed"]:
+        typer.secho(
+            f"{s['failed']} utterance(s) failed (listed in {out}/decode_summary.json):", fg="red", err=True
+        )
+        for k, e in list(s["errors"].items())[:10]:
+            typer.secho(f"  {k}: {e}", fg="red", err=True)
+    if s["missing"]:
+        typer.secho(f"{s['missing']} utterance(s) have no result", fg="red", err=True)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("decode")(decode_cmd)

@@ -1,0 +1,211 @@
+"""Decoding a batch of utterances with a trained model: generation, parsing, label posterior.
+
+For each utterance and each task (``asr``, ``ser_sed``, ``ser``; Sec. 3.5, the tasks the model was
+trained on by default) the answer is generated greedily or with beam search from the left-padded
+batch (:meth:`SEDModel.generate`, equal to one-by-one decoding).  The ASR answer is the transcript;
+the SER-SED answer ``"{description} Emotion: {word}."`` gives the description and the parsed label;
+every label of the inventory is also scored as the continuation of the answer's head
+(:meth:`SEDModel.label_logprobs`), giving the posterior ``softmax`` over the K labels
+(:mod:`sedtk.decode.labels`).  In inference ``z = mu`` (Sec. 3.2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sedtk.decode.labels import (
+    DEFAULT_LABEL_METHOD,
+    LabelDecision,
+    check_label_method,
+    decide_label,
+    split_description,
+)
+from sedtk.decode.outputs import UttResult
+
+EMOTION_TASKS = ("ser_sed", "ser")
+#: Utterances longer than this are refused (not windowed): the paper's model describes and labels a
+#: whole utterance, and a caption or label of an arbitrary 30 s window would mean something else.
+DEFAULT_MAX_DURATION = 30.0
+
+
+@dataclass
+class DecodeOptions:
+    """Generation and labelling options (``sedtk decode --help``)."""
+
+    tasks: list[str] | None = None  # None: the tasks the model was trained on
+    label_method: str = DEFAULT_LABEL_METHOD
+    num_beams: int = 1
+    max_new_tokens: int = 256
+    batch_size: int = 8
+    max_duration: float = DEFAULT_MAX_DURATION
+    device: str = "auto"
+    llm: str | None = None  # a local copy of the base LLM (overrides the checkpoint's config)
+    upstream: str | None = None  # likewise for the SSL upstream
+    checkpoint: str | None = None  # best_ua | best_loss | last (default: the first that exists)
+
+    def check(self) -> None:
+        check_label_method(self.label_method)
+        for name in ("num_beams", "max_new_tokens", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.max_duration <= 0:
+            raise ValueError(f"--max-duration must be > 0, got {self.max_duration}")
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: CUDA is not available on this machine")
+    return device
+
+
+def checkpoint_identity(ckpt: Path) -> dict:
+    """What identifies a checkpoint's weights (a resumed decode must use the same)."""
+    from sedtk.models.checkpoint import WEIGHTS, read_meta
+
+    w = ckpt / WEIGHTS
+    h = hashlib.sha256()
+    with open(w, "rb") as f:  # the safetensors header and the first MiB: cheap and changes with the weights
+        h.update(f.read(1 << 20))
+    st = w.stat()
+    meta = read_meta(ckpt)
+    return {
+        "path": str(ckpt.resolve()),
+        "stage": meta.get("stage"),
+        "step": meta.get("step"),
+        "weights_bytes": st.st_size,
+        "weights_sha256_head": h.hexdigest()[:16],
+    }
+
+
+class Decoder:
+    """A loaded model with its label inventory and decoding options."""
+
+    def __init__(
+        self, model, config, inventory: Sequence[str], options: DecodeOptions, checkpoint: Path | None = None
+    ):
+        options.check()
+        self.model = model
+        self.config = config
+        self.inventory = list(inventory)
+        self.options = options
+        self.checkpoint = checkpoint
+        trained = list(getattr(config.train, "tasks", []) or [])
+        self.tasks = list(options.tasks) if options.tasks else trained or ["asr"]
+        known = set(config.prompt.instructions)
+        for t in self.tasks:
+            if t not in known:
+                raise ValueError(
+                    f"task {t!r}: the model has no prompt for it (it knows {', '.join(sorted(known))})"
+                )
+        from sedtk.models.prompt import label_scoring
+
+        #: the task whose answer gives the label: SER-SED when decoded, else SER
+        self.emotion_task = next((t for t in EMOTION_TASKS if t in self.tasks), None)
+        self.marker = None
+        if "ser_sed" in self.tasks:
+            self.marker = label_scoring(config.prompt.targets["ser_sed"]).marker
+        if self.emotion_task is not None:
+            if not self.inventory:
+                raise ValueError("an emotion task is decoded but the label inventory is empty")
+            self.scoring = label_scoring(config.prompt.targets[self.emotion_task])
+            self.candidates = [self.scoring.candidate(label) for label in self.inventory]
+
+    # -- loading --------------------------------------------------------------------------------
+    @classmethod
+    def load(
+        cls,
+        model_path: str | os.PathLike,
+        options: DecodeOptions,
+        inventory: Sequence[str] | None = None,
+        online: bool = True,
+    ) -> Decoder:
+        """Load a trained model (experiment or checkpoint dir) for decoding raw audio (``online``) or dumps.
+
+        ``inventory`` defaults to the model's training inventory (checkpoint ``meta.json``).
+        """
+        from sedtk.models.checkpoint import load_model, read_meta, require_checkpoint
+
+        options.check()
+        ckpt = require_checkpoint(model_path, options.checkpoint)
+        device = pick_device(options.device)
+        model, cfg = load_model(
+            ckpt, device=device, llm=options.llm, upstream=options.upstream, online=online
+        )
+        if inventory is None:
+            inventory = model_inventory(read_meta(ckpt))
+            tasks = options.tasks or cfg.train.tasks
+            if inventory is None and any(t in EMOTION_TASKS for t in tasks):
+                raise ValueError(
+                    f"{ckpt}: the checkpoint records no emotion inventory; give one with --emotions "
+                    "(a file with one label per line, or labels separated by commas)"
+                )
+        return cls(model, cfg, inventory or [], options, checkpoint=ckpt)
+
+    # -- decoding -------------------------------------------------------------------------------
+    def decode_batch(self, batch, durations: Sequence[float | None]) -> list[UttResult]:
+        """Decode one :class:`~sedtk.models.sed_model.SpeechBatch` into one result per utterance."""
+        o = self.options
+        n = len(batch)
+        results = [UttResult(key=k, duration=d) for k, d in zip(batch.keys, durations, strict=True)]
+        for task in self.tasks:
+            t0 = time.perf_counter()
+            answers = self.model.generate(batch, task, max_new_tokens=o.max_new_tokens, num_beams=o.num_beams)
+            share = (time.perf_counter() - t0) / n
+            for r, a in zip(results, answers, strict=True):
+                r.raw[task] = a
+                r.seconds[task] = round(share, 6)
+                if task == "asr":
+                    r.transcript = a
+                elif task == "ser_sed":
+                    r.description = split_description(a, self.marker)
+        if self.emotion_task is not None:
+            answers = [r.raw[self.emotion_task] for r in results]
+            t0 = time.perf_counter()
+            prefixes = [self.scoring.prefix(a) for a in answers]
+            scores = self.model.label_logprobs(batch, self.emotion_task, self.candidates, prefixes)  # (B, K)
+            share = (time.perf_counter() - t0) / n
+            for i, r in enumerate(results):
+                d: LabelDecision = decide_label(
+                    answers[i], self.inventory, o.label_method, scores[i].tolist()
+                )
+                r.emotion, r.emotion_parsed, r.emotion_scored = d.label, d.parsed, d.scored
+                r.posterior = {k: round(v, 6) for k, v in d.posterior.items()}
+                r.parse_failed = d.parse_failed
+                r.seconds["label_scoring"] = round(share, 6)
+        return results
+
+
+def model_inventory(meta: dict) -> list[str] | None:
+    """The emotion labels a checkpoint was trained with (``meta.json``), or None if it records none."""
+    for key in ("emotions", "inventory"):
+        v = meta.get(key)
+        if isinstance(v, list) and v:
+            return [str(x) for x in v]
+    return None
+
+
+def read_inventory_arg(value: str) -> list[str]:
+    """``--emotions``: a file with one label per line, or labels separated by commas."""
+    from sedtk.data.datadir import read_label_list
+
+    if Path(value).is_file():
+        labels = read_label_list(value)
+    else:
+        labels = [x.strip() for x in value.split(",") if x.strip()]
+    if not labels:
+        raise ValueError(f"--emotions {value!r}: no labels (give a file or a comma-separated list)")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"--emotions {value!r}: a label is repeated")
+    return labels
+
+
+ProgressFn = Callable[[str], None]

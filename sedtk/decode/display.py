@@ -1,0 +1,74 @@
+"""How ``sedtk decode --wav`` shows a result: a rich panel per file, or one JSON object per file."""
+
+from __future__ import annotations
+
+import json
+
+from sedtk.decode.outputs import UttResult
+
+BAR_WIDTH = 30
+
+
+def result_record(r: UttResult, model: str | None = None) -> dict:
+    """The JSON object printed for one file by ``sedtk decode --wav ... --json``."""
+    if not r.ok:
+        return {"file": r.key, "error": r.error}
+    out = {
+        "file": r.key,
+        "transcript": r.transcript,
+        "description": r.description,
+        "emotion": r.emotion,
+        "probability": r.probability,
+        "posterior": r.posterior,
+        "emotion_parsed": r.emotion_parsed,
+        "parse_failed": r.parse_failed,
+        "raw": r.raw,
+        "duration": r.duration,
+    }
+    if model is not None:
+        out["model"] = model
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def result_json(r: UttResult, model: str | None = None) -> str:
+    return json.dumps(result_record(r, model), ensure_ascii=False)
+
+
+def result_panel(r: UttResult):
+    """A rich renderable for one successfully decoded file."""
+    from rich import box
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    fields = Table.grid(padding=(0, 2))
+    fields.add_column(style="bold cyan", no_wrap=True)
+    fields.add_column(overflow="fold")
+    if r.transcript is not None:
+        fields.add_row("transcript", r.transcript or "(empty)")
+    if r.description is not None:
+        fields.add_row("description", r.description or "(empty)")
+    if r.emotion is not None:
+        p = r.probability
+        how = (
+            "parsed from the answer" if not r.parse_failed else "by label scoring (the answer named no label)"
+        )
+        emo = Text(r.emotion, style="bold magenta")
+        if p is not None:
+            emo.append(f"  p={p:.3f}", style="magenta")
+        emo.append(f"  ({how})", style="dim")
+        fields.add_row("emotion", emo)
+    parts = [fields]
+    if r.posterior:
+        dist = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title_justify="left")
+        dist.add_column("label")
+        dist.add_column("probability", justify="right")
+        dist.add_column("")
+        for label, p in sorted(r.posterior.items(), key=lambda kv: -kv[1]):
+            style = "bold magenta" if label == r.emotion else ""
+            bar = "█" * round(p * BAR_WIDTH)
+            dist.add_row(Text(label, style=style), f"{p:.3f}", Text(bar, style="magenta"))
+        parts += [Text(""), Text("label distribution (constrained scoring)", style="bold"), dist]
+    title = f"{r.key}" + (f"  ({r.duration:.2f} s)" if r.duration else "")
+    return Panel(Group(*parts), title=title, title_align="left", border_style="green")

@@ -1,0 +1,298 @@
+"""``sedtk decode`` as library functions: a data dir into a decode dir (resumable), or audio files.
+
+:func:`decode_data_dir` writes the files listed in :mod:`sedtk.decode.outputs`.  It is resumable:
+results are appended per finished batch (flush + fsync), a rerun skips utterances already decoded
+(a truncated last line from a killed run is ignored), and the Kaldi files are rewritten from all
+results at the end.  Options that change the outputs are recorded in ``decode_config.json``; a rerun
+with different ones is refused unless ``force`` (which starts again).
+
+``nj > 1`` splits the remaining utterances into ``nj`` parts decoded by ``nj`` processes, each with
+its own copy of the model (on CPU each gets ``cpu_count // nj`` torch threads; with several GPUs, job
+``i`` uses ``cuda:i % n_gpus``), writing ``parts/job<i>.jsonl``, merged at the end.  On one GPU,
+prefer ``nj=1`` and a larger batch size: processes would each hold the whole LLM.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from sedtk.data.datadir import DataDir
+from sedtk.decode.decoder import EMOTION_TASKS, DecodeOptions, Decoder, model_inventory
+from sedtk.decode.labels import resolve_inventory, unreachable_labels
+from sedtk.decode.outputs import (
+    CONFIG,
+    PARTS_DIR,
+    RESULTS,
+    SUMMARY,
+    ResultsWriter,
+    UttResult,
+    load_results,
+    merge_parts,
+    result_files,
+    summarize,
+    write_json,
+    write_kaldi_outputs,
+)
+from sedtk.decode.sources import AudioSource, FeatureSource, FileSource, InputError
+
+Log = Callable[[str], None]
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- batches
+
+
+def batches_by_length(keys: Sequence[str], durations: dict[str, float | None], size: int) -> list[list[str]]:
+    """Batches of ``size`` keys, longest first (little padding; unknown lengths last)."""
+    order = sorted(keys, key=lambda k: (durations.get(k) is None, -(durations.get(k) or 0.0), k))
+    return [order[i : i + size] for i in range(0, len(order), size)]
+
+
+def decode_keys(
+    decoder: Decoder,
+    source,
+    keys: Sequence[str],
+    on_batch: Callable[[list[UttResult]], None],
+    log: Log | None = None,
+) -> None:
+    """Decode ``keys`` batch by batch; each batch's results (failures included) go to ``on_batch``."""
+    durations = {k: source.duration(k) for k in keys}
+    batches = batches_by_length(keys, durations, decoder.options.batch_size)
+    done, t_start = 0, time.perf_counter()
+    for batch_keys in batches:
+        results: dict[str, UttResult] = {}
+        good_keys, items = [], []
+        for k in batch_keys:
+            try:
+                items.append(source.load(k))
+                good_keys.append(k)
+            except InputError as e:
+                results[k] = UttResult(key=k, error=str(e))
+                if log:
+                    log(f"error: {e}")
+        if good_keys:
+            batch = source.batch(good_keys, items)
+            secs = [round(source.seconds(x), 3) for x in items]
+            for r in decoder.decode_batch(batch, secs):
+                results[r.key] = r
+        on_batch([results[k] for k in batch_keys])
+        done += len(batch_keys)
+        if log:
+            rate = done / max(time.perf_counter() - t_start, 1e-9)
+            log(f"decoded {done}/{len(keys)} utterances ({rate:.2f} utt/s)")
+
+
+# ----------------------------------------------------------------------------- audio files
+
+
+def decode_files(
+    paths: Sequence[str],
+    model: str | os.PathLike,
+    options: DecodeOptions,
+    inventory: Sequence[str] | None = None,
+) -> Iterator[UttResult]:
+    """Decode audio files (any sample rate, any channels) in the given order; failures are results too."""
+    decoder = Decoder.load(model, options, inventory=inventory, online=True)
+    source = FileSource(options.max_duration, decoder.model.upstream.min_samples)
+    order = list(dict.fromkeys(str(p) for p in paths))  # a file named twice is decoded once
+    for i in range(0, len(order), options.batch_size):
+        chunk = order[i : i + options.batch_size]
+        got: list[UttResult] = []
+        decode_keys(decoder, source, chunk, got.extend)
+        by_key = {r.key: r for r in got}
+        yield from (by_key[k] for k in chunk)
+
+
+# ----------------------------------------------------------------------------- data dirs
+
+
+def _worker(job: int, nj: int, model: str, opts: dict, inventory: list[str], data_dir: str,
+            feats: str | None, keys: list[str], part: str) -> int:  # fmt: skip
+    """One ``--nj`` job (a separate process): load the model, decode ``keys`` into ``part``."""
+    import torch
+
+    options = DecodeOptions(**opts)
+    if options.device.startswith("cuda") and torch.cuda.device_count() > 1 and ":" not in options.device:
+        options.device = f"cuda:{job % torch.cuda.device_count()}"
+    elif not options.device.startswith("cuda"):
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // nj))
+    decoder = Decoder.load(model, options, inventory=inventory, online=feats is None)
+    source = _source(decoder, DataDir.load(data_dir), feats, None)
+
+    def log(m: str) -> None:
+        _stderr(f"[job {job + 1}/{nj}] {m}")
+
+    with ResultsWriter(part) as w:
+        decode_keys(decoder, source, keys, w.write, log)
+    return len(keys)
+
+
+def _source(decoder: Decoder, data: DataDir, feats: str | None, log: Log | None):
+    if feats is not None:
+        return FeatureSource(feats, decoder.config.model, decoder.options.max_duration, warn=log)
+    return AudioSource(data, decoder.options.max_duration, decoder.model.upstream.min_samples)
+
+
+def _planned_identity(model: str, options: DecodeOptions, inventory: list[str], data: Path, feats) -> dict:
+    """The decode's identity without loading the model (from the checkpoint's files)."""
+    from sedtk.decode.decoder import checkpoint_identity
+    from sedtk.models.checkpoint import read_config_dict, require_checkpoint
+
+    ckpt = require_checkpoint(model, options.checkpoint)
+    tasks = list(options.tasks or read_config_dict(ckpt).get("train", {}).get("tasks") or ["asr"])
+    o = asdict(options)
+    for k in ("batch_size", "device"):  # they do not change the outputs (batched == one-by-one)
+        o.pop(k)
+    return {
+        "checkpoint": checkpoint_identity(ckpt),
+        "tasks": tasks,
+        "inventory": inventory,
+        "options": o,
+        "data": str(data.resolve()),
+        "feats": str(Path(feats).resolve()) if feats else None,
+    }
+
+
+def decode_data_dir(
+    model: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    options: DecodeOptions,
+    feats: str | os.PathLike | None = None,
+    nj: int = 1,
+    emotions: Sequence[str] | None = None,
+    force: bool = False,
+    log: Log = _stderr,
+) -> dict:
+    """Decode every utterance of a data dir into ``out_dir``; returns the summary (also written).
+
+    The labels are parsed into ``emotions`` if given, else the data dir's ``emotions``, else the
+    model's training inventory (see :func:`sedtk.decode.labels.resolve_inventory`).
+    """
+    from sedtk.models.checkpoint import read_meta, require_checkpoint
+
+    options.check()
+    if nj < 1:
+        raise ValueError(f"--nj must be >= 1, got {nj}")
+    data_dir, out = Path(data_dir), Path(out_dir)
+    data = DataDir.load(data_dir)
+    keys = data.utts
+    if not keys:
+        raise ValueError(f"{data_dir}: no utterances")
+    ckpt = require_checkpoint(model, options.checkpoint)
+    trained_inv = model_inventory(read_meta(ckpt))
+    inventory, origin = _inventory(emotions, data, trained_inv, options, ckpt)
+    if inventory:
+        log(f"emotion labels ({origin}): {' '.join(inventory)}")
+        never = unreachable_labels(inventory, trained_inv)
+        if never:
+            log(f"warning: the model was not trained on labels like {never} (trained on {trained_inv})")
+
+    identity = _planned_identity(str(model), options, inventory, data_dir, feats)
+    _check_resume(out, identity, force, log)
+    write_json(out / CONFIG, identity)
+
+    previous = load_results(result_files(out))
+    todo = [k for k in keys if not (k in previous and previous[k].ok)]
+    if len(todo) < len(keys):
+        log(f"resuming: {len(keys) - len(todo)} of {len(keys)} utterances already decoded in {out}")
+    del previous
+    if todo:
+        log(f"model: {ckpt}")
+        if nj == 1:
+            decoder = Decoder.load(ckpt, options, inventory=inventory, online=feats is None)
+            source = _source(decoder, data, str(feats) if feats else None, log)
+            with ResultsWriter(out / RESULTS) as w:
+                decode_keys(decoder, source, todo, w.write, log)
+            del decoder
+        else:
+            _run_jobs(ckpt, options, inventory, data_dir, feats, todo, out, nj, log)
+    results = merge_parts(out, keys)
+    write_kaldi_outputs(out, results, inventory)
+    tasks = identity["tasks"] + (
+        ["label_scoring"] if any(t in EMOTION_TASKS for t in identity["tasks"]) else []
+    )
+    summary = summarize(results, keys, tasks, options.label_method)
+    summary["inventory"] = inventory
+    summary["inventory_source"] = origin
+    write_json(out / SUMMARY, summary)
+    return summary
+
+
+def _inventory(emotions, data: DataDir, trained, options: DecodeOptions, ckpt) -> tuple[list[str], str]:
+    from sedtk.models.checkpoint import read_config_dict
+
+    tasks = options.tasks or read_config_dict(ckpt).get("train", {}).get("tasks") or []
+    if emotions:
+        return list(emotions), "--emotions"
+    if not any(t in EMOTION_TASKS for t in tasks):
+        return list(data.emotions or trained or []), "data dir" if data.emotions else "model"
+    inv, origin = resolve_inventory(data.emotions, trained)
+    return inv, {"data": f"the data dir's {data.path}/emotions", "model": "the model's training labels"}[
+        origin
+    ]
+
+
+def _check_resume(out: Path, identity: dict, force: bool, log: Log) -> None:
+    import json
+
+    cfg = out / CONFIG
+    if force and out.exists():
+        for name in (RESULTS, CONFIG):
+            (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
+        return
+    if not cfg.exists():
+        if result_files(out):
+            raise ValueError(f"{out}: holds results but no {CONFIG}; use --force to decode again")
+        return
+    old = json.loads(cfg.read_text(encoding="utf-8"))
+    if old != identity:
+        changed = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
+        raise ValueError(
+            f"{out}: holds a decode with different settings (changed: {', '.join(changed)}); "
+            "use another --out, or --force to decode again"
+        )
+
+
+def _run_jobs(ckpt, options, inventory, data_dir, feats, todo, out: Path, nj: int, log: Log) -> None:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from sedtk.decode.decoder import pick_device
+
+    nj = min(nj, len(todo))
+    parts_dir = out / PARTS_DIR
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    opts = asdict(options)
+    opts["device"] = pick_device(options.device)
+    bounds = [round(i * len(todo) / nj) for i in range(nj + 1)]
+    log(f"decoding {len(todo)} utterances in {nj} processes")
+    with ProcessPoolExecutor(max_workers=nj, mp_context=mp.get_context("spawn")) as pool:
+        futures = [
+            pool.submit(
+                _worker,
+                i,
+                nj,
+                str(ckpt),
+                opts,
+                list(inventory),
+                str(data_dir),
+                str(feats) if feats else None,
+                todo[bounds[i] : bounds[i + 1]],
+                str(parts_dir / f"{stamp}.job{i}.jsonl"),
+            )  # fmt: skip
+            for i in range(nj)
+        ]
+        for f in futures:
+            f.result()  # re-raises a job's error here (its finished batches are kept)

@@ -1,0 +1,171 @@
+"""Where the inputs of a decode come from: raw audio (any rate, any channels) or a feature dump.
+
+A source loads one utterance at a time (an error names the utterance and stays with it, so the other
+utterances of its batch still decode) and pads a list of loaded inputs into a ``SpeechBatch``.
+Utterances longer than ``max_duration`` seconds are refused with a message saying how to proceed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from sedtk.data.audio import SAMPLE_RATE, AudioError, audio_info, load_audio, load_utterance
+from sedtk.data.datadir import DataDir
+
+
+class InputError(ValueError):
+    """One utterance cannot be decoded; the message names it and says why."""
+
+
+def _too_long(what: str, seconds: float, limit: float) -> InputError:
+    return InputError(
+        f"{what}: {seconds:.1f}s is longer than the maximum of {limit:.1f}s; segment it first "
+        "(a data dir 'segments' file), or raise --max-duration if the model was trained on such lengths"
+    )
+
+
+class AudioSource:
+    """Utterances of a data dir read from their audio (``wav.scp`` / ``segments``) at 16 kHz mono."""
+
+    kind = "audio"
+
+    def __init__(self, data: DataDir, max_duration: float, min_samples: int = 0):
+        self.data = data
+        self.max_duration = max_duration
+        self.min_samples = min_samples
+
+    def duration(self, key: str) -> float | None:
+        """Seconds (``utt2dur``, ``segments`` or the header); None when unknown (the load says why)."""
+        utt = self.data.utterance(key)
+        if utt.duration is not None:
+            return utt.duration
+        if utt.start is not None and utt.end is not None:
+            return utt.end - utt.start
+        try:
+            sr, frames, _ = audio_info(utt.wav)
+        except AudioError:
+            return None
+        return frames / sr
+
+    def load(self, key: str):
+        try:
+            utt = self.data.utterance(key)
+            wav = load_utterance(utt, max_duration=self.max_duration)
+        except AudioError as e:
+            raise InputError(str(e)) from None
+        except (KeyError, ValueError) as e:
+            raise InputError(f"utterance {key}: {e}") from None
+        check_length(f"utterance {key}", wav, self.min_samples)
+        return wav
+
+    @staticmethod
+    def batch(keys: Sequence[str], items: Sequence):
+        from sedtk.models.sed_model import SpeechBatch
+
+        return SpeechBatch.from_wavs(keys, items)
+
+    @staticmethod
+    def seconds(item) -> float:
+        return item.numel() / SAMPLE_RATE
+
+
+class FileSource(AudioSource):
+    """Audio files named on the command line; the key is the path as given."""
+
+    def __init__(self, max_duration: float, min_samples: int = 0):
+        super().__init__(DataDir(), max_duration, min_samples)
+
+    def duration(self, key: str) -> float | None:
+        try:
+            sr, frames, _ = audio_info(key)
+        except AudioError:
+            return None
+        return frames / sr
+
+    def load(self, key: str):
+        try:
+            wav = load_audio(key, max_duration=self.max_duration)
+        except AudioError as e:
+            raise InputError(str(e)) from None
+        check_length(key, wav, self.min_samples)
+        return wav
+
+
+def check_length(what: str, wav, min_samples: int) -> None:
+    if wav.numel() < min_samples:
+        raise InputError(
+            f"{what}: {wav.numel() / SAMPLE_RATE * 1000:.0f} ms of audio is too short for the upstream "
+            f"(it needs at least {min_samples / SAMPLE_RATE * 1000:.0f} ms)"
+        )
+
+
+class FeatureSource:
+    """Utterances read from a ``sedtk feats dump`` folder (the layers the model was trained on)."""
+
+    kind = "features"
+
+    def __init__(self, dump: str | os.PathLike, model_cfg, max_duration: float, warn=None):
+        from sedtk.features.storage import FeatureReader
+
+        self.reader = FeatureReader(dump)
+        self.max_duration = max_duration
+        self.positions = layer_positions(self.reader, model_cfg, dump)
+        up = self.reader.meta.get("upstream")
+        if (
+            warn is not None
+            and up
+            and os.path.basename(str(up).rstrip("/")) != os.path.basename(str(model_cfg.upstream).rstrip("/"))
+        ):
+            warn(f"warning: the dump's upstream {up!r} differs from the model's {model_cfg.upstream!r}")
+
+    def duration(self, key: str) -> float | None:
+        if key not in self.reader:
+            return None
+        return self.reader.num_frames(key) / self.reader.frame_rate
+
+    def load(self, key: str):
+        if key not in self.reader:
+            raise InputError(f"utterance {key}: not in the feature dump {self.reader.dump_dir}")
+        seconds = self.reader.num_frames(key) / self.reader.frame_rate
+        if seconds > self.max_duration:
+            raise _too_long(f"utterance {key}", seconds, self.max_duration)
+        if self.reader.num_frames(key) < 1:
+            raise InputError(f"utterance {key}: no frames in the feature dump")
+        try:
+            return self.reader.get(key, self.positions)  # (L, T, D)
+        except ValueError as e:
+            raise InputError(f"utterance {key}: {e}") from None
+
+    @staticmethod
+    def batch(keys: Sequence[str], items: Sequence):
+        from sedtk.models.sed_model import SpeechBatch
+
+        return SpeechBatch.from_features(keys, items)
+
+    def seconds(self, item) -> float:
+        return item.shape[1] / self.reader.frame_rate
+
+
+def layer_positions(reader, model_cfg, dump) -> list[int] | None:
+    """Positions, among the dump's stored layers, of the hidden states the model reads (None: all)."""
+    if reader.hidden_size != model_cfg.feature_dim:
+        raise ValueError(
+            f"{dump}: features of size {reader.hidden_size}, "
+            f"but the model was trained on size {model_cfg.feature_dim}"
+        )
+    wanted = model_cfg.upstream_layers
+    if wanted is None:
+        if reader.num_layers != model_cfg.num_layers:
+            raise ValueError(
+                f"{dump}: holds {reader.num_layers} layers {reader.layers}, but the model reads all "
+                f"{model_cfg.num_layers} hidden states; dump them with --layers all"
+            )
+        return None
+    missing = [i for i in wanted if i not in reader.layers]
+    if missing:
+        raise ValueError(
+            f"{dump}: lacks hidden states {missing} that the model reads (it holds {reader.layers})"
+        )
+    positions = [reader.layers.index(i) for i in wanted]
+    return None if positions == list(range(reader.num_layers)) else positions
