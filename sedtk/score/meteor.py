@@ -14,7 +14,6 @@ one score per segment and the corpus score), so the numbers are the library's ow
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -40,17 +39,17 @@ class MeteorScorer:
         from pycocoevalcap.meteor import meteor as pycoco_meteor
 
         if shutil.which(java) is None:
-            raise MeteorError(
+            raise FileNotFoundError(
                 f"METEOR needs a Java runtime: {java!r} is not on PATH (or skip it with --no-meteor)"
             )
         self._cwd = Path(pycoco_meteor.__file__).resolve().parent
         jar = self._cwd / pycoco_meteor.METEOR_JAR
         if not jar.exists():
-            raise MeteorError(f"{jar}: METEOR jar not found (reinstall pycocoevalcap)")
-        cmd = [java, "-jar", f"-Xmx{max_heap}", str(jar), "-", "-", "-stdio", "-l", "en", "-norm"]
+            raise FileNotFoundError(f"{jar}: METEOR jar not found (reinstall pycocoevalcap)")
+        self.cmd = [java, "-jar", f"-Xmx{max_heap}", str(jar), "-", "-", "-stdio", "-l", "en", "-norm"]
         self._stderr = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(
-            cmd, cwd=self._cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr
+            self.cmd, cwd=self._cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr
         )
         self._lock = threading.Lock()
 
@@ -146,7 +145,3 @@ class MeteorScorer:
     def __del__(self) -> None:
         if getattr(self, "_proc", None) is not None and self._proc.poll() is None:
             self._proc.kill()
-
-
-def java_available(java: str = "java") -> bool:
-    return shutil.which(java) is not None and os.access(shutil.which(java), os.X_OK)

@@ -16,6 +16,7 @@ rate = sum(errors) / sum(reference length).  Two-sided level 1 - alpha.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,9 +107,13 @@ def paired_test(
     if np.array_equal(a_, b_):
         res.note = "identical per-utterance scores"
     else:
-        t = ttest_rel(a_, b_, alternative="greater")
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # constant differences: t = +-inf
+            t = ttest_rel(a_, b_, alternative="greater")
         res.t, res.p = _finite(t.statistic), _finite(t.pvalue)
         res.significant = res.p is not None and res.p < alpha
+        if res.t is None and np.isinf(t.statistic):
+            res.note = "constant per-utterance difference (t infinite)"
     if bootstrap > 0:
         rng = np.random.default_rng(seed)
         if higher:
@@ -120,16 +125,18 @@ def paired_test(
                 return 100.0 * (bs.sum(axis) - ss.sum(axis)) / r.sum(axis)
 
             data = (b, s, ref_len)
-        ci = scipy_bootstrap(
-            data,
-            stat,
-            paired=True,
-            vectorized=True,
-            n_resamples=bootstrap,
-            batch=max(1, min(bootstrap, 2_000_000 // max(n, 1))),
-            confidence_level=1 - alpha,
-            method="percentile",
-            random_state=rng,
-        ).confidence_interval
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # degenerate resampling distributions are reported as they are
+            ci = scipy_bootstrap(
+                data,
+                stat,
+                paired=True,
+                vectorized=True,
+                n_resamples=bootstrap,
+                batch=max(1, min(bootstrap, 2_000_000 // max(n, 1))),
+                confidence_level=1 - alpha,
+                method="percentile",
+                random_state=rng,
+            ).confidence_interval
         res.ci_low, res.ci_high = _finite(ci.low), _finite(ci.high)
     return res
