@@ -239,7 +239,10 @@ def score_caption_sets(
                 if name != "Spice":
                     raise r
                 cs.metrics[key] = None
-                cs.notes.append(f"SPICE failed: {type(r).__name__}: {r}")
+                cs.notes.append(
+                    f"SPICE failed ({type(r).__name__}: {r}); SPICE 1.0 needs Java 8 or 11 and a writable "
+                    "pycocoevalcap/spice dir; the other metrics are unaffected"
+                )
                 continue
             corpus, per = r
             cs.metrics[key] = 100.0 * corpus
