@@ -29,7 +29,7 @@ die() { log "error: $*"; exit 1; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --zip) [ $# -ge 2 ] || die "--zip needs a file"; ZIP="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
