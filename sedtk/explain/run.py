@@ -1,0 +1,275 @@
+"""``sedtk explain``: make a trained model's explainability visible.
+
+Writes into ``OUT`` (fixed names):
+
+====================  ===================================================================
+``explain.md``        the report: what each figure and table shows, with the definitions
+``explain.json``      the same numbers, machine-readable
+``layer_weights.tsv`` softmax weighted-sum weight of every SSL hidden state, per branch
+``layer_weights.png`` the same as bar plots
+``latent_units.tsv``  per branch and latent dimension: mean KL, Var_x[mu_d], active (with --data)
+``latent_units.png``  sorted per-dimension KL and Var_x[mu_d] with the 0.01 threshold (with --data)
+``utterances.tsv``    reference vs predicted emotion / description / attributes (with --decode)
+``utterances.md``     the first rows of the same, as a table (with --decode)
+====================  ===================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from sedtk.data.datadir import DataDir, atomic_write_text
+from sedtk.explain.latent import (
+    ACTIVE_THRESHOLD,
+    BranchBlocks,
+    LatentStats,
+    latent_statistics,
+    layer_weights,
+    load_blocks,
+)
+from sedtk.explain.utterances import (
+    agreement_summary,
+    emotion_summary,
+    pair_utterances,
+    rows_markdown,
+    rows_tsv,
+)
+
+Log = Callable[[str], None]
+
+
+def _stderr(m: str) -> None:
+    print(m, file=sys.stderr, flush=True)
+
+
+def pick_keys(keys: list[str], max_utts: int) -> list[str]:
+    """At most ``max_utts`` keys spread evenly over the sorted list (all when ``max_utts`` is 0)."""
+    if max_utts <= 0 or len(keys) <= max_utts:
+        return list(keys)
+    step = len(keys) / max_utts
+    return [keys[int(i * step)] for i in range(max_utts)]
+
+
+def _feature_batches(
+    bb: BranchBlocks,
+    data: DataDir,
+    keys: list[str],
+    feats,
+    batch_size: int,
+    device: str,
+    upstream: str | None,
+    errors: dict[str, str],
+) -> Iterator:
+    """``(hidden (B, L, T, D), lengths (B,))`` batches from a dump or from the audio through the upstream."""
+    from sedtk.decode.run import batches_by_length
+    from sedtk.decode.sources import AudioSource, FeatureSource, InputError
+
+    m = bb.config.model
+    up = None
+    if feats is not None:
+        source = FeatureSource(feats, m, max_duration=math.inf)
+    else:
+        from dataclasses import replace
+
+        from sedtk.models.sed_model import load_model_upstream
+
+        up = load_model_upstream(replace(m, upstream=upstream) if upstream else m, device)
+        source = AudioSource(data, max_duration=math.inf, min_samples=up.min_samples)
+    durations = {k: source.duration(k) for k in keys}
+    for chunk in batches_by_length(keys, durations, batch_size):
+        good, items = [], []
+        for k in chunk:
+            try:
+                items.append(source.load(k))
+                good.append(k)
+            except InputError as e:
+                errors[k] = str(e)
+        if not good:
+            continue
+        if up is not None:
+            hidden, lengths = up([w.to(device) for w in items])
+        else:
+            batch = source.batch(good, items)
+            hidden, lengths = batch.feats, batch.feat_lengths
+        yield hidden.to(device).float(), lengths.to(device)
+
+
+def explain(
+    model: str | os.PathLike,
+    out: str | os.PathLike,
+    data: str | os.PathLike | None = None,
+    decode: str | os.PathLike | None = None,
+    feats: str | os.PathLike | None = None,
+    checkpoint: str | None = None,
+    max_utts: int = 1000,
+    batch_size: int = 8,
+    device: str = "auto",
+    upstream: str | None = None,
+    log: Log = _stderr,
+) -> dict:
+    """Write the explanation of ``model`` into ``out`` (see the module docstring); returns its summary."""
+    from sedtk.decode.decoder import pick_device
+    from sedtk.explain.plots import plot_latents, plot_layer_weights
+
+    if decode is not None and data is None:
+        raise ValueError("--decode needs --data (the reference data dir the decode is compared with)")
+    if feats is not None and data is None:
+        raise ValueError("--feats needs --data (the utterances to run the blocks over)")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = pick_device(device)
+    bb = load_blocks(model, checkpoint)
+    log(f"model: {bb.checkpoint}")
+    summary: dict = {
+        "checkpoint": str(bb.checkpoint),
+        "feature_disentanglement": bb.config.model.feature_disentanglement,
+    }
+
+    # -- layer weights -------------------------------------------------------------------------
+    lw = layer_weights(bb)
+    summary["layer_weights"] = {b: {str(i): round(w, 6) for i, w in v} for b, v in lw.items()}
+    atomic_write_text(out / "layer_weights.tsv", _layer_tsv(lw))
+    plot_layer_weights(lw, out / "layer_weights.png")
+
+    # -- latent units --------------------------------------------------------------------------
+    stats: dict[str, LatentStats] = {}
+    data_dir = DataDir.load(data) if data is not None else None
+    if data_dir is not None and bb.config.model.feature_disentanglement:
+        keys = pick_keys(data_dir.utts, max_utts)
+        log(f"running both blocks over {len(keys)} utterances of {data} ...")
+        for block in bb.blocks.values():
+            block.to(device)
+        errors: dict[str, str] = {}
+        stats = latent_statistics(
+            bb, _feature_batches(bb, data_dir, keys, feats, batch_size, device, upstream, errors)
+        )
+        for e in list(errors.values())[:10]:
+            log(f"skipped: {e}")
+        if errors:
+            log(f"skipped {len(errors)} utterance(s) that could not be read")
+        summary["latent"] = {
+            b: {
+                "dim": st.dim,
+                "frames": st.frames,
+                "utterances": st.utterances,
+                "active_units": sum(st.active()),
+                "total_mean_kl": round(sum(st.mean_kl()), 6),
+            }
+            for b, st in stats.items()
+        }
+        summary["latent_skipped"] = len(errors)
+        if stats and all(st.frames > 0 for st in stats.values()):
+            atomic_write_text(out / "latent_units.tsv", _latent_tsv(stats))
+            plot_latents(stats, out / "latent_units.png")
+
+    # -- utterances ----------------------------------------------------------------------------
+    rows = []
+    if decode is not None:
+        rows = pair_utterances(data_dir, decode)
+        atomic_write_text(out / "utterances.tsv", rows_tsv(rows))
+        atomic_write_text(out / "utterances.md", rows_markdown(rows))
+        summary["utterances"] = len(rows)
+        summary["emotion"] = emotion_summary(rows)
+        summary["attributes"] = agreement_summary(rows)
+
+    atomic_write_text(out / "explain.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out / "explain.md", _report(summary, lw, stats, rows, data, decode))
+    return summary
+
+
+def _layer_tsv(lw: dict[str, list[tuple[int, float]]]) -> str:
+    ids = sorted({i for v in lw.values() for i, _ in v})
+    lines = ["hidden_state\t" + "\t".join(lw)]
+    for i in ids:
+        lines.append(f"{i}\t" + "\t".join(f"{dict(v).get(i, float('nan')):.6f}" for v in lw.values()))
+    return "\n".join(lines) + "\n"
+
+
+def _latent_tsv(stats: dict[str, LatentStats]) -> str:
+    lines = ["branch\tdim\tmean_kl\tvar_mu\tactive"]
+    for b, st in stats.items():
+        for d, (kl, var, act) in enumerate(zip(st.mean_kl(), st.var_mu(), st.active(), strict=True)):
+            lines.append(f"{b}\t{d}\t{kl:.6g}\t{var:.6g}\t{int(act)}")
+    return "\n".join(lines) + "\n"
+
+
+def _report(summary: dict, lw, stats, rows, data, decode) -> str:
+    md = ["# sedtk explain", "", f"Checkpoint: `{summary['checkpoint']}`", ""]
+    md += [
+        "## Layer weights (Sec. 3.2)",
+        "",
+        "Each branch mixes the frozen SSL hidden states with `softmax(w)` (hidden state 0 is the CNN "
+        "output, *i* the output of Transformer layer *i*; all weights start equal at 1/L). Where the two "
+        "branches put their weight shows which layers carry content and which carry speech descriptors.",
+        "",
+        "![layer weights](layer_weights.png)",
+        "",
+        "| hidden state | " + " | ".join(lw) + " |",
+        "|---|" + "---|" * len(lw),
+    ]
+    ids = sorted({i for v in lw.values() for i, _ in v})
+    for i in ids:
+        md.append(f"| {i} | " + " | ".join(f"{dict(v).get(i, float('nan')):.4f}" for v in lw.values()) + " |")
+    md.append("")
+    for b, v in lw.items():
+        top = sorted(v, key=lambda iv: -iv[1])[:3]
+        md.append(f"- {b}: heaviest hidden states " + ", ".join(f"{i} ({w:.3f})" for i, w in top))
+    md += ["", "## Latent units (Sec. 2.2, Eq. 2)", ""]
+    if stats:
+        md += [
+            "- **Per-dimension KL**: "
+            "`KL(N(mu_d, sigma_d^2) || N(0,1)) = (mu_d^2 + sigma_d^2 - 1)/2 - log sigma_d`, "
+            "averaged over every valid frame.",
+            "- **Active unit** (Burda et al., 2016): dimension *d* is active when "
+            f"`Var_x[mu_d(x)] > {ACTIVE_THRESHOLD}`, the variance taken over every valid frame *x* of the "
+            "data dir (z is a per-frame latent).",
+            f"- Data: `{data}`.",
+            "",
+            "![latent units](latent_units.png)",
+            "",
+            "| branch | latent dim | active units | total mean KL (nats/frame) | frames | utterances |",
+            "|---|---|---|---|---|---|",
+        ]
+        for b, s in summary["latent"].items():
+            md.append(
+                f"| {b} | {s['dim']} | {s['active_units']} | {s['total_mean_kl']:.4f} | {s['frames']} "
+                f"| {s['utterances']} |"
+            )
+    elif not summary["feature_disentanglement"]:
+        md.append("This model has no disentanglement blocks (weighted sum only): no latent units to report.")
+    else:
+        md.append(
+            "Not computed: give `--data DATA_DIR` (optionally `--feats DUMP`) to run the blocks over data."
+        )
+    md += ["", "## Utterances: reference vs predicted descriptors", ""]
+    if decode is not None:
+        e = summary["emotion"]
+        if e["accuracy"] is not None:
+            md.append(f"Emotion: {e['correct']}/{e['utterances']} correct ({100 * e['accuracy']:.1f}%).")
+        if summary["attributes"]:
+            md += [
+                "",
+                "Attributes named in the generated description (string match of the caption phrases, e.g. "
+                "'high pitch'; a paraphrase counts as silent):",
+                "",
+                "| attribute | agree | disagree | silent | agreement when mentioned |",
+                "|---|---|---|---|---|",
+            ]
+            for a, d in summary["attributes"].items():
+                rate = d["agreement_when_mentioned"]
+                rate_s = f"{100 * rate:.1f}%" if rate is not None else "n/a"
+                md.append(f"| {a} | {d['agree']} | {d['disagree']} | {d['silent']} | {rate_s} |")
+        md += [
+            "",
+            f"Reference `{data}` vs decode `{decode}` (all rows: utterances.tsv):",
+            "",
+            rows_markdown(rows, 20),
+        ]
+    else:
+        md.append("Not computed: give `--data DATA_DIR --decode DECODE_DIR` (a `sedtk decode --out` dir).")
+    return "\n".join(md) + "\n"
