@@ -286,6 +286,14 @@ def _write_cache(path: Path, rows: dict[str, tuple[str, Measures]]) -> None:
     atomic_write_text(path, "\n".join(body) + "\n")
 
 
+def _attributes(data: DataDir, key: str) -> dict[str, str]:
+    value = data.get("utt2attr", key)
+    try:
+        return parse_attr(value) if value is not None else {}
+    except ValueError as e:
+        raise ValueError(f"{data.path}/utt2attr: utterance {key!r}: {e}") from None
+
+
 def _audio_spec(utt) -> str:
     return f"{utt.wav}:{utt.start if utt.start is not None else ''}:{utt.end if utt.end is not None else ''}"
 
@@ -316,6 +324,7 @@ def describe(
         raise ValueError(f"{data}: the data dir has no utterances")
     cache_path = dst / FEATS_FILE
     cache = _read_cache(cache_path)
+    attrs = {k: _attributes(src, k) for k in src.utts}  # first: a malformed line is reported with its file
     utts = {u.key: u for u in src}
     feats: dict[str, tuple[str, Measures]] = {}
     todo = []
@@ -339,7 +348,6 @@ def describe(
             _write_cache(cache_path, feats)
 
     # -- labels ----------------------------------------------------------------------------
-    attrs = {k: (parse_attr(src.get("utt2attr", k)) if src.has("utt2attr") else {}) for k in utts}
     speaker = {k: u.speaker for k, u in utts.items() if u.speaker}
     gender = {k: g for k in utts if (g := gender_of(utts[k].speaker, attrs[k]))}
     groups = [speaker, gender]

@@ -158,3 +158,13 @@ def test_cli_describe(synth_plain, tmp_path):
     res = CliRunner().invoke(app, ["data", "describe", str(plain), "--out", str(tmp_path / "o"), "--nj", "1"])
     assert res.exit_code == 0, res.output
     assert validate(tmp_path / "o") == []
+
+
+def test_describe_names_the_file_of_a_malformed_attribute(synth_plain, tmp_path):
+    plain, _ = synth_plain
+    bad = DataDir.load(plain).absolute()
+    key = bad.utts[0]
+    bad.maps["utt2attr"][key] = "gender=male oops"
+    bad.save(tmp_path / "bad")
+    with pytest.raises(ValueError, match=f"utt2attr: utterance '{key}'"):
+        describe(tmp_path / "bad")
