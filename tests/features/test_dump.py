@@ -95,7 +95,7 @@ def test_resume_after_crash_skips_finished_shards(data_dir, hubert, tmp_path, mo
 
     def counting_write(out_dir, i, *args):
         written.append(i)
-        real_write(out_dir, i, *args)
+        return real_write(out_dir, i, *args)
 
     monkeypatch.setattr(dump_mod, "_write_shard", counting_write)
     report = _dump(data_dir, out, hubert)
@@ -181,3 +181,18 @@ def test_cli_dump_and_error(data_dir, hubert, tmp_path):
     assert len(FeatureReader(tmp_path / "d")) == len(DURATIONS)
     result = runner.invoke(app, [*args, "--dtype", "float32"])
     assert result.exit_code == 1 and "error:" in result.output and "--force" in result.output
+
+
+def test_float16_overflow_names_the_utterance(data_dir, hubert, tmp_path, monkeypatch):
+    from sedtk.features.upstream import HFUpstream
+
+    real_forward = HFUpstream.forward
+
+    def loud_forward(self, wavs):
+        hidden, lengths = real_forward(self, wavs)
+        return hidden * 1e6, lengths
+
+    monkeypatch.setattr(HFUpstream, "forward", loud_forward)
+    with pytest.raises(ValueError, match=r"utterance utt\d: upstream features overflow float16"):
+        _dump(data_dir, tmp_path / "d", hubert, batch_size=1)
+    assert not (tmp_path / "d" / "index" / "shard_00000.tsv").exists()
