@@ -92,16 +92,17 @@ def utterance_durations(data: DataDir) -> dict[str, float]:
     return out
 
 
-def estimate_bytes(durations: dict[str, float], upstream_info: dict, dtype: str) -> dict[str, int]:
-    """Exact-formula bytes per utterance: frames(samples) x L x D x itemsize."""
+def estimate_bytes(durations: dict[str, float], upstream, dtype: str) -> dict[str, int]:
+    """Bytes per utterance by the upstream's exact frame formula: frames(samples) x L x D x itemsize."""
     import numpy as np
     import torch
 
-    frames_of = upstream_info["output_lengths"]
     keys = list(durations)
-    samples = torch.tensor([max(0, round(durations[k] * 16000)) for k in keys], dtype=torch.long)
-    frames = frames_of(samples).clamp(min=0).tolist()
-    per_frame = upstream_info["num_layers"] * upstream_info["hidden_size"] * np.dtype(dtype).itemsize
+    samples = torch.tensor(
+        [max(0, round(durations[k] * upstream.sample_rate)) for k in keys], dtype=torch.long
+    )
+    frames = upstream.output_lengths(samples).clamp(min=0).tolist()
+    per_frame = upstream.num_layers * upstream.hidden_size * np.dtype(dtype).itemsize
     return {k: int(n) * per_frame for k, n in zip(keys, frames, strict=True)}
 
 
@@ -230,7 +231,7 @@ def _worker(out, shards, upstream_spec: dict, dtype, batch_size, num_threads, qu
 # ----------------------------------------------------------------------------- driver
 
 
-def _identity(upstream, upstream_arg: str, dtype: str) -> dict:
+def _identity(upstream, upstream_arg: str, dtype: str, model_dtype: str | None) -> dict:
     """What must match for a rerun to continue a dump (JSON-normalised)."""
     d = upstream.describe()
     local = Path(upstream_arg)
@@ -239,6 +240,7 @@ def _identity(upstream, upstream_arg: str, dtype: str) -> dict:
         k: v for k, v in d.get("config", {}).items() if not k.startswith("_") and k != "transformers_version"
     }
     d["dtype"] = dtype
+    d["model_dtype"] = str(model_dtype or "float32")
     return json.loads(json.dumps(d))
 
 
@@ -314,20 +316,13 @@ def dump_features(
     if not keys:
         raise ValueError(f"{data_dir}: no utterances")
     spec = {"name_or_path": str(upstream), "device": device, "dtype": model_dtype, "layers": layers}
-    model = load_upstream(**spec)
-    identity = _identity(model, str(upstream), dtype)
+    # with workers, the main process only needs the upstream's shape: keep it off the GPU
+    model = load_upstream(**{**spec, "device": device if nj == 1 else "cpu"})
+    identity = _identity(model, str(upstream), dtype, model_dtype)
     plan = _check_existing(out, identity, keys, force)
 
     durations = utterance_durations(data)
-    sizes = estimate_bytes(
-        durations,
-        {
-            "output_lengths": model.output_lengths,
-            "num_layers": model.num_layers,
-            "hidden_size": model.hidden_size,
-        },
-        dtype,
-    )
+    sizes = estimate_bytes(durations, model, dtype)
     if plan is None:
         plan = plan_shards(keys, sizes, shard_mb * 1e6)
     frame_bytes = model.num_layers * model.hidden_size * np.dtype(dtype).itemsize
@@ -376,7 +371,7 @@ def dump_features(
     todo_seconds = sum(durations[k] for i in todo for k in plan[i])
     with _Progress(progress, todo_seconds) as advance:
         if nj == 1 or len(work) <= 1:
-            forward_seconds = _run_shards(out, work, model, dtype, batch_size, advance)
+            forward_seconds = _run_shards(out, work, model.to(device), dtype, batch_size, advance)
         else:
             del model
             forward_seconds = _run_parallel(out, work, spec, dtype, batch_size, nj, device, advance)
