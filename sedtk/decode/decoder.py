@@ -119,6 +119,10 @@ class Decoder:
             self.scoring = label_scoring(config.prompt.targets[self.emotion_task])
             self.candidates = [self.scoring.candidate(label) for label in self.inventory]
 
+    def with_inventory(self, inventory: Sequence[str]) -> Decoder:
+        """The same loaded model, decoding into another label inventory."""
+        return Decoder(self.model, self.config, inventory, self.options, self.checkpoint)
+
     # -- loading --------------------------------------------------------------------------------
     @classmethod
     def load(
@@ -155,6 +159,15 @@ class Decoder:
         """Decode one :class:`~sedtk.models.sed_model.SpeechBatch` into one result per utterance."""
         o = self.options
         n = len(batch)
+        if batch.feats is None:
+            # Run the frozen upstream once for all tasks and the label scoring (Sec. 3.1).
+            import torch
+
+            from sedtk.models.sed_model import SpeechBatch
+
+            with torch.no_grad():
+                hidden, lengths = self.model.features(batch)  # (B, L, T, D), (B,)
+            batch = SpeechBatch(keys=list(batch.keys), feats=hidden, feat_lengths=lengths)
         results = [UttResult(key=k, duration=d) for k, d in zip(batch.keys, durations, strict=True)]
         for task in self.tasks:
             t0 = time.perf_counter()

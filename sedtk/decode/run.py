@@ -99,9 +99,17 @@ def decode_files(
     model: str | os.PathLike,
     options: DecodeOptions,
     inventory: Sequence[str] | None = None,
+    decoder: Decoder | None = None,
 ) -> Iterator[UttResult]:
-    """Decode audio files (any sample rate, any channels) in the given order; failures are results too."""
-    decoder = Decoder.load(model, options, inventory=inventory, online=True)
+    """Decode audio files (any sample rate, any channels) in the given order; failures are results too.
+
+    ``decoder``: an already loaded model to use (then ``model`` and ``options`` are not read).
+    """
+    if decoder is None:
+        decoder = Decoder.load(model, options, inventory=inventory, online=True)
+    elif inventory is not None:
+        decoder = decoder.with_inventory(inventory)
+    options = decoder.options
     source = FileSource(options.max_duration, decoder.model.upstream.min_samples)
     order = list(dict.fromkeys(str(p) for p in paths))  # a file named twice is decoded once
     for i in range(0, len(order), options.batch_size):
@@ -172,14 +180,19 @@ def decode_data_dir(
     emotions: Sequence[str] | None = None,
     force: bool = False,
     log: Log = _stderr,
+    decoder: Decoder | None = None,
 ) -> dict:
     """Decode every utterance of a data dir into ``out_dir``; returns the summary (also written).
 
     The labels are parsed into ``emotions`` if given, else the data dir's ``emotions``, else the
     model's training inventory (see :func:`sedtk.decode.labels.resolve_inventory`).
+    ``decoder``: an already loaded model to use with ``nj=1`` (its checkpoint and options replace
+    ``model`` and ``options``), e.g. to decode several data dirs with one load.
     """
     from sedtk.models.checkpoint import read_meta, require_checkpoint
 
+    if decoder is not None:
+        model, options = decoder.checkpoint, decoder.options
     options.check()
     if nj < 1:
         raise ValueError(f"--nj must be >= 1, got {nj}")
@@ -209,7 +222,10 @@ def decode_data_dir(
     if todo:
         log(f"model: {ckpt}")
         if nj == 1:
-            decoder = Decoder.load(ckpt, options, inventory=inventory, online=feats is None)
+            if decoder is None:
+                decoder = Decoder.load(ckpt, options, inventory=inventory, online=feats is None)
+            else:
+                decoder = decoder.with_inventory(inventory)
             source = _source(decoder, data, str(feats) if feats else None, log)
             with ResultsWriter(out / RESULTS) as w:
                 decode_keys(decoder, source, todo, w.write, log)

@@ -1,0 +1,129 @@
+"""Decoding with a tiny SEDModel checkpoint: batched == one-by-one, data dirs, resuming, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sedtk.data.datadir import DataDir, read_kaldi_map
+from sedtk.decode.outputs import RESULTS, SUMMARY, iter_results
+from sedtk.decode.run import decode_data_dir
+from sedtk.decode.sources import AudioSource
+
+KALDI = ("text", "utt2desc", "utt2emo", "utt2emo_post")
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+def test_batched_decode_equals_one_by_one(decoder, data4):
+    data = DataDir.load(data4)
+    src = AudioSource(data, 30.0, decoder.model.upstream.min_samples)
+    keys = data.utts
+    wavs = [src.load(k) for k in keys]
+    assert len({w.numel() for w in wavs}) > 1  # different lengths: the batch is padded
+    batched = decoder.decode_batch(src.batch(keys, wavs), [1.0] * len(keys))
+    for k, w, b in zip(keys, wavs, batched, strict=True):
+        (single,) = decoder.decode_batch(src.batch([k], [w]), [1.0])
+        assert b.raw == single.raw and b.emotion == single.emotion
+        for label, p in single.posterior.items():
+            assert b.posterior[label] == pytest.approx(p, abs=1e-4)
+    for r in batched:
+        assert set(r.raw) == {"ser_sed", "asr"} and r.transcript == r.raw["asr"]
+        assert math.isclose(sum(r.posterior.values()), 1.0, abs_tol=1e-5)
+        assert list(r.posterior) == decoder.inventory
+
+
+def test_data_dir_decode_outputs_summary_and_resume(decoder, data4, tmp_path, monkeypatch):
+    out = tmp_path / "decode"
+    summary = decode_data_dir(None, data4, out, None, decoder=decoder, log=_quiet)
+    keys = DataDir.load(data4).utts
+    for name in KALDI:
+        assert sorted(read_kaldi_map(out / name)) == keys, name
+    assert (out / "emotions").read_text().split() == DataDir.load(data4).emotions
+    assert summary["decoded"] == 4 and summary["failed"] == 0
+    # the random model never writes "Emotion: <word>": every label came from scoring, and it is said
+    on_disk = json.loads((out / SUMMARY).read_text())
+    assert on_disk["parse_failure_rate"] == summary["parse_failure_rate"] == 1.0
+    assert on_disk["parse_failures"] == 4 and on_disk["label_method"] == "parse+score"
+    first = {r.key: r for r in iter_results(out / RESULTS)}
+    for r in first.values():
+        assert math.isclose(sum(r.posterior.values()), 1.0, abs_tol=1e-5)
+        assert r.emotion == r.emotion_scored and set(r.seconds) == {"ser_sed", "asr", "label_scoring"}
+
+    # Kill simulated mid-way: one result kept, the second cut mid-line, the Kaldi files gone.
+    lines = (out / RESULTS).read_text().splitlines(keepends=True)
+    (out / RESULTS).write_text("".join(lines[:1]) + lines[1][:25])
+    for name in KALDI:
+        (out / name).unlink()
+    seen: list[str] = []
+    real = type(decoder).decode_batch
+
+    def spy(self, batch, durations):
+        seen.extend(batch.keys)
+        return real(self, batch, durations)
+
+    monkeypatch.setattr(type(decoder), "decode_batch", spy)
+    messages: list[str] = []
+    decode_data_dir(None, data4, out, None, decoder=decoder, log=messages.append)
+    assert sorted(seen) == sorted(k for k in keys if k != json.loads(lines[0])["key"])
+    assert any("resuming: 1 of 4" in m for m in messages)
+    again = {r.key: r for r in iter_results(out / RESULTS)}
+    assert sorted(again) == keys
+    assert {k: (r.raw, r.emotion) for k, r in again.items()} == {
+        k: (r.raw, r.emotion) for k, r in first.items()
+    }
+    assert sorted(read_kaldi_map(out / "utt2emo")) == keys
+
+    # A finished decode re-run decodes nothing; other settings are refused; --force starts again.
+    seen.clear()
+    decode_data_dir(None, data4, out, None, decoder=decoder, log=_quiet)
+    assert seen == []
+    with pytest.raises(ValueError, match="different settings.*inventory"):
+        decode_data_dir(None, data4, out, None, decoder=decoder, emotions=["neu", "ang"], log=_quiet)
+    decode_data_dir(None, data4, out, None, decoder=decoder, emotions=["neu", "ang"], force=True, log=_quiet)
+    assert len(seen) == 4 and set(read_kaldi_map(out / "utt2emo").values()) <= {"neu", "ang"}
+
+
+def test_bad_utterances_fail_alone(decoder, data4, tmp_path):
+    d = DataDir.load(data4).absolute()
+    keys = d.utts
+    stereo = tmp_path / "stereo44k.wav"
+    t = np.arange(44100) / 44100
+    two = np.stack([0.3 * np.sin(2 * np.pi * 220 * t), 0.1 * np.sin(2 * np.pi * 330 * t)], 1)  # (T, 2)
+    sf.write(stereo, two, 44100)
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    d.maps["wav.scp"][keys[0]] = str(tmp_path / "missing.wav")
+    d.maps["wav.scp"][keys[1]] = str(corrupt)
+    d.maps["wav.scp"][keys[2]] = str(stereo)
+    d.maps.pop("utt2dur")
+    d.save(tmp_path / "data")
+    out = tmp_path / "decode"
+    s = decode_data_dir(None, tmp_path / "data", out, None, decoder=decoder, log=_quiet)
+    assert (s["decoded"], s["failed"]) == (2, 2)
+    assert "missing.wav: audio file not found" in s["errors"][keys[0]]
+    assert "corrupt" in s["errors"][keys[1]]
+    assert sorted(read_kaldi_map(out / "utt2emo")) == keys[2:]  # stereo 44.1 kHz is fine
+
+
+def test_too_long_audio_is_refused_with_advice(decoder, data4, tmp_path):
+    from sedtk.decode.decoder import DecodeOptions
+
+    short = decoder.with_inventory(decoder.inventory)
+    short.options = DecodeOptions(**{**decoder.options.__dict__, "max_duration": 0.5})
+    s = decode_data_dir(None, data4, tmp_path / "d", None, decoder=short, log=_quiet)
+    assert s["failed"] == 4
+    assert all("longer than the maximum of 0.5s" in e for e in s["errors"].values())
+
+
+def test_decode_from_feature_dump(decoder, assets, data4, tmp_path):
+    s = decode_data_dir(None, data4, tmp_path / "d", None, decoder=decoder, feats=assets.dump, log=_quiet)
+    assert s["decoded"] == 4
+    cfg = json.loads((tmp_path / "d" / "decode_config.json").read_text())
+    assert cfg["feats"] == str(assets.dump.resolve())
