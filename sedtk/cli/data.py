@@ -17,7 +17,9 @@ DataDirArg = Annotated[Path, typer.Argument(help="A Kaldi-style data dir.")]
 @app.command("validate")
 def validate_cmd(
     data: DataDirArg,
-    no_audio: Annotated[bool, typer.Option("--no-audio", help="Skip checking that audio files exist.")] = False,
+    no_audio: Annotated[
+        bool, typer.Option("--no-audio", help="Skip checking that audio files exist.")
+    ] = False,
 ) -> None:
     """Report every problem of a data dir with file and line; exit non-zero if there is any."""
     from sedtk.data.datadir import validate
@@ -51,5 +53,4 @@ def export_jsonl_cmd(
 
 
 # Corpus preparation, the synthetic corpus and descriptor pseudo-labels register their commands here.
-from sedtk.cli import data_prep  # noqa: E402,F401
-from sedtk.cli import data_synth  # noqa: E402,F401
+from sedtk.cli import data_prep, data_synth  # noqa: E402,F401,I001

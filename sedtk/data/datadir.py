@@ -237,7 +237,9 @@ class DataDir:
             rec, start, end = seg.split()
             wav = self.maps["wav.scp"].get(rec)
             if wav is None:
-                raise DataDirError(f"segments: utterance {key!r} refers to recording {rec!r} absent from wav.scp")
+                raise DataDirError(
+                    f"segments: utterance {key!r} refers to recording {rec!r} absent from wav.scp"
+                )
             start_f, end_f = float(start), float(end)
         else:
             wav = self.maps["wav.scp"][key]
@@ -275,7 +277,9 @@ class DataDir:
                 maps[name] = {k: v for k, v in m.items() if k in recs}
             else:
                 maps[name] = {k: v for k, v in m.items() if k in keep}
-        return DataDir(maps=maps, emotions=list(self.emotions) if self.emotions else self.emotions, path=self.path)
+        return DataDir(
+            maps=maps, emotions=list(self.emotions) if self.emotions else self.emotions, path=self.path
+        )
 
     def split(self, n: int) -> list[DataDir]:
         """Split into ``n`` contiguous parts of near-equal size (speakers are not kept together)."""
@@ -291,7 +295,9 @@ class DataDir:
         """A copy whose wav.scp paths are absolute (for saving the dir somewhere else)."""
         maps = {k: dict(v) for k, v in self.maps.items()}
         if "wav.scp" in maps:
-            maps["wav.scp"] = {k: str(Path(self.resolve_audio(v)).resolve()) for k, v in maps["wav.scp"].items()}
+            maps["wav.scp"] = {
+                k: str(Path(self.resolve_audio(v)).resolve()) for k, v in maps["wav.scp"].items()
+            }
         return DataDir(maps=maps, emotions=self.emotions, path=self.path)
 
 
@@ -386,7 +392,9 @@ def validate(path: str | os.PathLike, check_audio: bool = True) -> list[Problem]
             parts = line.split(maxsplit=1)
             key, value = parts[0], (parts[1].strip() if len(parts) > 1 else "")
             if key in entries:
-                problems.append(Problem(str(f), lineno, f"duplicate key {key!r} (first on line {entries[key][0]})"))
+                problems.append(
+                    Problem(str(f), lineno, f"duplicate key {key!r} (first on line {entries[key][0]})")
+                )
                 continue
             if prev is not None and key < prev:
                 problems.append(Problem(str(f), lineno, f"keys not sorted: {key!r} after {prev!r}"))
@@ -399,7 +407,7 @@ def validate(path: str | os.PathLike, check_audio: bool = True) -> list[Problem]
     if "segments" in maps:
         utts = set(maps["segments"])
         recs = set(maps.get("wav.scp", {}))
-        for key, (lineno, value) in maps["segments"].items():
+        for _key, (lineno, value) in maps["segments"].items():
             parts = value.split()
             if len(parts) != 3:
                 problems.append(Problem(str(path / "segments"), lineno, "expected 'utt rec start end'"))
@@ -411,7 +419,9 @@ def validate(path: str | os.PathLike, check_audio: bool = True) -> list[Problem]
             except ValueError:
                 problems.append(Problem(str(path / "segments"), lineno, f"times are not numbers: {value!r}"))
             if parts[0] not in recs:
-                problems.append(Problem(str(path / "segments"), lineno, f"recording {parts[0]!r} not in wav.scp"))
+                problems.append(
+                    Problem(str(path / "segments"), lineno, f"recording {parts[0]!r} not in wav.scp")
+                )
     else:
         utts = set(maps.get("wav.scp", {}))
     for name in UTT_FILES:
@@ -419,12 +429,16 @@ def validate(path: str | os.PathLike, check_audio: bool = True) -> list[Problem]
             continue
         for key, (lineno, _) in maps[name].items():
             if key not in utts:
-                problems.append(Problem(str(path / name), lineno, f"key {key!r} is not an utterance of wav.scp/segments"))
+                problems.append(
+                    Problem(str(path / name), lineno, f"key {key!r} is not an utterance of wav.scp/segments")
+                )
         missing = utts - set(maps[name])
         for key in sorted(missing)[:20]:
             problems.append(Problem(str(path / name), None, f"utterance {key!r} has no entry"))
         if len(missing) > 20:
-            problems.append(Problem(str(path / name), None, f"... and {len(missing) - 20} more utterances missing"))
+            problems.append(
+                Problem(str(path / name), None, f"... and {len(missing) - 20} more utterances missing")
+            )
     emotions = None
     if (path / "emotions").exists():
         try:
@@ -438,7 +452,11 @@ def validate(path: str | os.PathLike, check_audio: bool = True) -> list[Problem]
             for key, (lineno, label) in maps["utt2emo"].items():
                 if label and label not in emotions:
                     problems.append(
-                        Problem(str(path / "utt2emo"), lineno, f"label {label!r} of {key!r} not in the inventory {emotions}")
+                        Problem(
+                            str(path / "utt2emo"),
+                            lineno,
+                            f"label {label!r} of {key!r} not in the inventory {emotions}",
+                        )
                     )
     if "utt2attr" in maps:
         for key, (lineno, value) in maps["utt2attr"].items():
@@ -452,14 +470,20 @@ def validate(path: str | os.PathLike, check_audio: bool = True) -> list[Problem]
                 if float(value) <= 0:
                     raise ValueError
             except ValueError:
-                problems.append(Problem(str(path / "utt2dur"), lineno, f"{key!r}: duration {value!r} is not a positive number"))
+                problems.append(
+                    Problem(
+                        str(path / "utt2dur"), lineno, f"{key!r}: duration {value!r} is not a positive number"
+                    )
+                )
     if "utt2spk" in maps and "spk2utt" in maps:
         derived: dict[str, set[str]] = {}
         for utt, (_, spk) in maps["utt2spk"].items():
             derived.setdefault(spk, set()).add(utt)
         for spk, (lineno, value) in maps["spk2utt"].items():
             if set(value.split()) != derived.get(spk, set()):
-                problems.append(Problem(str(path / "spk2utt"), lineno, f"speaker {spk!r} disagrees with utt2spk"))
+                problems.append(
+                    Problem(str(path / "spk2utt"), lineno, f"speaker {spk!r} disagrees with utt2spk")
+                )
         for spk in sorted(set(derived) - set(maps["spk2utt"])):
             problems.append(Problem(str(path / "spk2utt"), None, f"speaker {spk!r} of utt2spk is missing"))
     if check_audio and "wav.scp" in maps:
@@ -469,5 +493,7 @@ def validate(path: str | os.PathLike, check_audio: bool = True) -> list[Problem]
                 continue
             audio = value if os.path.isabs(value) else str(path / value)
             if value and not os.path.isfile(audio):
-                problems.append(Problem(str(path / "wav.scp"), lineno, f"audio file of {key!r} not found: {audio}"))
+                problems.append(
+                    Problem(str(path / "wav.scp"), lineno, f"audio file of {key!r} not found: {audio}")
+                )
     return problems
