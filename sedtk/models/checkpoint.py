@@ -45,6 +45,13 @@ FORMAT = "sedtk-checkpoint-v1"
 PREFERRED = ("best_ua", "best_loss", "last")
 
 
+def respect_umask(path: Path) -> None:
+    """Give a file made through a temporary file the permissions a plain ``open`` would give it."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def is_complete(path: Path) -> bool:
     return (path / MARKER).is_file() and (path / WEIGHTS).is_file()
 
@@ -85,9 +92,10 @@ def save_checkpoint(
     for f in tmp.iterdir():
         with open(f, "rb") as fh:
             os.fsync(fh.fileno())
+        respect_umask(f)
     (tmp / MARKER).write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"), encoding="utf-8")
-    shutil.rmtree(old, ignore_errors=True)
-    if ckpt_dir.exists():
+    if ckpt_dir.exists():  # keep the current checkpoint as .old-<name> until the new one is in place
+        shutil.rmtree(old, ignore_errors=True)
         os.replace(ckpt_dir, old)
     os.replace(tmp, ckpt_dir)
     shutil.rmtree(old, ignore_errors=True)
@@ -144,6 +152,7 @@ def clean_stale(root: str | os.PathLike) -> None:
 
 def write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+    respect_umask(path)
 
 
 def load_model(

@@ -333,6 +333,9 @@ class SEDModel(nn.Module):
                 max_new_tokens=max_new_tokens,
                 num_beams=num_beams,
                 do_sample=False,
+                temperature=1.0,  # neutral values: the LLM's own sampling defaults must not leak in
+                top_p=1.0,
+                top_k=50,
                 eos_token_id=self.prompt.stop_ids(),
                 pad_token_id=self.prompt.pad_id,
                 **generate_kwargs,

@@ -9,6 +9,7 @@ A config file has four sections, ``model``, ``prompt``, ``data`` and ``train`` (
   ``base: paper/sys7_stage1`` from the configs packaged in ``sedtk/conf/paper/``; sections are merged
   key by key, lists are replaced;
 * ``--set train.lr=1e-4`` overrides one key; the value is parsed as YAML and then type-checked;
+* mapping-valued keys (``prompt.instructions``, ``prompt.targets``) add to their defaults key by key;
 * floats may be written ``1e-4`` (YAML 1.1 reads that as a string; it is converted).
 
 The fully resolved config (no ``base:``) is written as ``EXP/config.yaml``.
@@ -211,6 +212,9 @@ def from_dict(cls: type, data: Mapping[str, Any], section: str = "") -> Any:
             where = f"in section '{section}'" if section else "at the top level"
             raise ConfigError(f"unknown config key '{key}' {where} (known: {', '.join(names)})")
         kwargs[k] = _convert(v, hints[k], key)
+        if typing.get_origin(hints[k]) is dict:  # a mapping adds to / replaces keys of the default one
+            default = next(f for f in dataclasses.fields(cls) if f.name == k).default_factory()
+            kwargs[k] = {**default, **kwargs[k]}
     return cls(**kwargs)
 
 

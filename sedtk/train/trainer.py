@@ -262,6 +262,7 @@ def _train(
         ckpt_root.mkdir(parents=True, exist_ok=True)
         ckpt_io.clean_stale(ckpt_root)
         atomic_write_text(exp / "config.yaml", config_text)
+        ckpt_io.respect_umask(exp / "config.yaml")
     mon = Monitor(exp, enabled=info.is_main, console=console)
 
     plan0 = shard_plan(
@@ -471,7 +472,7 @@ def _train(
                 terms = net(batch, batch.task, beta)
                 (terms["loss"] / t.grad_accum).backward()
             for k, v in terms.items():
-                running.setdefault(f"{batch.task}/{k}", []).append(float(v))
+                running.setdefault(f"{batch.task}/{k}", []).append(float(v.detach()))
             micro += 1
             timing["micro_batches"] += 1
             if last_of_group:
@@ -479,7 +480,7 @@ def _train(
                 micro = 0
                 state["step"] += 1
                 state["batch"] = i + 1
-                mon.advance(f"loss {float(terms['loss']):.3f}")
+                mon.advance(f"loss {float(terms['loss'].detach()):.3f}")
                 if state["step"] % t.log_every == 0 or state["step"] == total_steps:
                     row = {k: sum(v) / len(v) for k, v in running.items()}
                     row.update(

@@ -1,0 +1,194 @@
+"""``sedtk train`` on tiny models: two stages, exact resume, crashes, half-written checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from sedtk.models import checkpoint as ckpt_io
+from sedtk.train import trainer as trainer_mod
+from sedtk.train.trainer import train
+from tests.models.test_sed_model import shared_assets
+
+STAGE2_JOINT = [  # VIB sampling + LoRA dropout + alternation: everything that needs RNG state on resume
+    "train.stage=joint", "train.tasks=[ser_sed,asr]", "train.train_branches=[content,descriptor]",
+    "train.descriptor_input=features", "train.batch_size=2", "train.epochs=2", "train.lr=5e-3",
+    "train.scheduler=cosine", "train.warmup_ratio=0.2", "train.save_every=3",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def assets():
+    return shared_assets()
+
+
+def weights(exp: Path, name: str = "last") -> dict[str, torch.Tensor]:
+    return ckpt_io.read_weights(ckpt_io.require_checkpoint(exp, name))
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    diff = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not diff, f"{len(diff)} tensors differ, e.g. {diff[0]}"
+
+
+def test_stage1_then_stage2_losses_fall_and_only_the_right_modules_train(assets, tmp_path):
+    tr, dev = assets.subset("train", 8), assets.subset("train", 4)
+    common = dict(dev_dir=dev, feats_train=assets.dump, feats_dev=assets.dump, console=False)
+    # a random tiny Llama's logits span about +-1 nats; LoRA on lm_head lets its loss visibly fall
+    fast = ("train.batch_size=2", "train.lr=1e-2", "train.warmup_ratio=0",
+            "model.lora.target_modules=[q_proj,v_proj,lm_head]")  # fmt: skip
+    s1 = train(
+        "paper/sys7_stage1",
+        tr,
+        tmp_path / "s1",
+        overrides=assets.overrides(*fast, "train.epochs=3"),
+        **common,
+    )
+    assert s1.finished and s1.steps == 12
+    ce = [h["asr/ce"] for h in s1.history]
+    assert sum(ce[-4:]) / 4 < sum(ce[:4]) / 4 - 1.0, ce
+    assert s1.dev[-1]["dev_ce_asr"] < s1.dev[0]["dev_ce_asr"]
+    for name in ("last", "best_loss"):
+        assert ckpt_io.is_complete(tmp_path / "s1" / "checkpoints" / name)
+    assert not (tmp_path / "s1" / "checkpoints" / "best_ua").exists()  # no emotion task in stage 1
+    assert (tmp_path / "s1" / "config.yaml").is_file() and (tmp_path / "s1" / "train.log").is_file()
+    w1 = weights(tmp_path / "s1", "best_loss")
+
+    s2 = train("paper/sys7_stage2", tr, tmp_path / "s2", init=tmp_path / "s1",
+               overrides=assets.overrides(*fast, "train.epochs=2"), **common)  # fmt: skip
+    assert s2.steps == 16
+    tasks = [next(k.split("/")[0] for k in h if k.endswith("/ce")) for h in s2.history]
+    assert tasks[:4] == ["ser_sed", "asr", "ser_sed", "asr"]  # alternating batches (Sec. 3.5)
+    sed = [h["ser_sed/ce"] for h in s2.history if "ser_sed/ce" in h]
+    assert sum(sed[-2:]) / 2 < sum(sed[:2]) / 2 - 0.5, sed
+    assert "dev_ua" in s2.dev[-1] and 0 <= s2.dev[-1]["dev_ua"] <= 100
+    w2 = weights(tmp_path / "s2")
+    content = [k for k in w1 if k.startswith("content.")]
+    descriptor = [k for k in w1 if k.startswith("descriptor.")]
+    lora = [k for k in w1 if k.startswith("llm.")]
+    assert all(torch.equal(w1[k], w2[k]) for k in content)  # stage 2: content branch frozen
+    assert any(not torch.equal(w1[k], w2[k]) for k in descriptor)
+    assert any(not torch.equal(w1[k], w2[k]) for k in lora)
+    meta = ckpt_io.read_meta(ckpt_io.require_checkpoint(tmp_path / "s2", "best_ua"))
+    assert [s["stage"] for s in meta["stages"]] == ["stage1", "stage2"]
+    assert meta["init"]["path"].endswith("best_loss")
+
+
+@pytest.fixture(scope="module")
+def reference(assets, tmp_path_factory):
+    """An uninterrupted joint run (8 steps over 2 epochs) to compare resumed runs with."""
+    exp = tmp_path_factory.mktemp("ref")
+    res = train("paper/sys7_stage2", assets.subset("train", 4), exp, feats_train=assets.dump,
+                overrides=assets.overrides(*STAGE2_JOINT), console=False)  # fmt: skip
+    assert res.steps == 8
+    return weights(exp)
+
+
+def test_exception_then_resume_equals_uninterrupted_run(assets, tmp_path, monkeypatch, reference):
+    real_step = trainer_mod._optimizer_step
+    calls = {"n": 0}
+
+    def crashing_step(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise RuntimeError("injected crash")
+        return real_step(*args, **kw)
+
+    monkeypatch.setattr(trainer_mod, "_optimizer_step", crashing_step)
+    kw = dict(feats_train=assets.dump, overrides=assets.overrides(*STAGE2_JOINT), console=False)
+    with pytest.raises(RuntimeError, match="injected crash"):
+        train("paper/sys7_stage2", assets.subset("train", 4), tmp_path, **kw)
+    meta = ckpt_io.read_meta(ckpt_io.require_checkpoint(tmp_path, "last"))
+    assert meta["step"] == 6  # saved every 3 steps; step 7 was lost with the crash, nothing before it
+    monkeypatch.setattr(trainer_mod, "_optimizer_step", real_step)
+    res = train("paper/sys7_stage2", assets.subset("train", 4), tmp_path, **kw)
+    assert res.steps == 8
+    assert (
+        "resuming from" in (tmp_path / "train.log").read_text()
+        and "step 6" in (tmp_path / "train.log").read_text()
+    )
+    assert_same_weights(weights(tmp_path), reference)
+    # a finished run called again does nothing more
+    again = train("paper/sys7_stage2", assets.subset("train", 4), tmp_path, **kw)
+    assert again.steps == 8 and again.history == []
+    # a changed config is refused instead of silently mixing runs
+    with pytest.raises(ValueError, match=r"different config \(changed: train\.lr\)"):
+        train("paper/sys7_stage2", assets.subset("train", 4), tmp_path, feats_train=assets.dump,
+              overrides=assets.overrides(*STAGE2_JOINT, "train.lr=1e-3"), console=False)  # fmt: skip
+
+
+def test_kill_9_then_resume_loses_nothing_before_the_last_checkpoint(assets, tmp_path, reference):
+    exp = tmp_path / "exp"
+    overrides = assets.overrides(*STAGE2_JOINT, "train.save_every=1")
+    script = (
+        "import sys; from sedtk.train.trainer import train; "
+        f"train('paper/sys7_stage2', {str(assets.subset('train', 4))!r}, {str(exp)!r}, "
+        f"feats_train={str(assets.dump)!r}, overrides={overrides!r}, console=False)"
+    )
+    # same thread count as this process: float sums must be reduced in the same order to compare bitwise
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.DEVNULL)
+    meta_path = exp / "checkpoints" / "last" / "meta.json"
+    deadline = time.time() + 240
+    step = 0
+    while time.time() < deadline and proc.poll() is None:
+        if meta_path.is_file():
+            try:
+                step = json.loads(meta_path.read_text())["step"]
+            except (ValueError, OSError):
+                step = 0
+            if step >= 2:
+                break
+        time.sleep(0.02)
+    assert proc.poll() is None, "training finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = ckpt_io.read_meta(ckpt_io.require_checkpoint(exp, "last"))["step"]
+    assert 2 <= saved < 8
+    res = train("paper/sys7_stage2", assets.subset("train", 4), exp, feats_train=assets.dump,
+                overrides=overrides, console=False)  # fmt: skip
+    assert res.steps == 8 and res.history[0]["step"] == saved + 1  # resumed right after the checkpoint
+    assert_same_weights(weights(exp), reference)
+
+
+def test_half_written_checkpoint_is_ignored(assets, tmp_path):
+    last = tmp_path / "checkpoints" / "last"
+    last.mkdir(parents=True)
+    (last / "model.safetensors").write_bytes(b"\0garbage")  # no COMPLETE marker: a crash mid-write
+    stale = tmp_path / "checkpoints" / ".tmp-last-999"
+    stale.mkdir()
+    res = train("paper/sys7_stage1", assets.subset("train", 4), tmp_path, feats_train=assets.dump,
+                overrides=assets.overrides("train.max_steps=1"), console=False)  # fmt: skip
+    assert res.steps == 1
+    assert "resuming" not in (tmp_path / "train.log").read_text()
+    assert ckpt_io.is_complete(last) and not stale.exists()
+
+
+def test_dry_run_writes_nothing(assets, tmp_path, capsys):
+    exp = tmp_path / "exp"
+    res = train("paper/sys7_stage2", assets.subset("train", 4), exp, feats_train=assets.dump,
+                overrides=assets.overrides(), dry_run=True)  # fmt: skip
+    assert not exp.exists()
+    assert res.trainable["content"] == 0 and res.trainable["descriptor"] > 0
+    assert "trainable parameters: content 0, descriptor" in capsys.readouterr().out
+
+
+def test_missing_fields_are_skipped_and_counted(assets, tmp_path):
+    from sedtk.data.datadir import DataDir
+
+    d = DataDir.load(assets.subset("train", 4))
+    first = d.utts[0]
+    d.maps["utt2desc"] = {k: v for k, v in d.maps["utt2desc"].items() if k != first}
+    d.save(tmp_path / "data")
+    res = train("paper/sys7_stage2", tmp_path / "data", None, feats_train=assets.dump,
+                overrides=assets.overrides(), dry_run=True)  # fmt: skip
+    assert res.skipped == {"ser_sed: missing field": 1}
