@@ -453,7 +453,8 @@ def resolve_feature_shape(cfg: Config, meta: Mapping | None) -> Config:
     m = cfg.model
     num_layers, dim = int(meta["num_layers"]), int(meta["hidden_size"])
     layers = list(meta.get("layers") or range(num_layers))
-    total = int(meta.get("num_hidden_states") or meta.get("identity", {}).get("num_hidden_states") or num_layers)
+    identity = meta.get("identity", {})
+    total = int(meta.get("num_hidden_states") or identity.get("num_hidden_states") or num_layers)
     up_layers = None if layers == list(range(total)) else layers
     for key, have, new in (("num_layers", m.num_layers, num_layers), ("feature_dim", m.feature_dim, dim)):
         if have is not None and have != new:

@@ -21,8 +21,12 @@ def saved(tmp_path_factory):
         for p in model.descriptor.parameters():
             p.add_(0.1)  # not the random init of a fresh build
     exp = tmp_path_factory.mktemp("exp")
-    ckpt_io.save_checkpoint(exp / "checkpoints" / "best_loss", model.trained_state_dict(), dump_config(cfg),
-                            {"stage": "stage2", "step": 3})  # fmt: skip
+    ckpt_io.save_checkpoint(
+        exp / "checkpoints" / "best_loss",
+        model.trained_state_dict(),
+        dump_config(cfg),
+        {"stage": "stage2", "step": 3},
+    )
     return a, model, cfg, exp
 
 

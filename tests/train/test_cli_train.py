@@ -10,8 +10,17 @@ from tests.models.test_sed_model import shared_assets
 
 def test_cli_dry_run_and_config_errors(tmp_path):
     a = shared_assets()
-    base = ["train", "--config", "paper/sys7_stage1", "--train", str(a.subset("train", 4)),
-            "--feats-train", str(a.dump), "--exp", str(tmp_path / "exp")]  # fmt: skip
+    base = [
+        "train",
+        "--config",
+        "paper/sys7_stage1",
+        "--train",
+        str(a.subset("train", 4)),
+        "--feats-train",
+        str(a.dump),
+        "--exp",
+        str(tmp_path / "exp"),
+    ]
     sets = [x for o in a.overrides() for x in ("--set", o)]
     res = CliRunner().invoke(app, [*base, *sets, "--dry-run"])
     assert res.exit_code == 0, res.output

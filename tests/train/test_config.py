@@ -43,9 +43,15 @@ def test_wrong_types_name_the_key(tmp_path):
 def test_set_overrides_are_typed_and_yaml_floats_work(tmp_path):
     cfg = load_config(
         None,
-        ["train.lr=1e-4", "train.tasks=[ser_sed,asr]", "model.layers=[0, 2]", "model.upstream_layers=null",
-         "train.beta.descriptor=1e-2", "prompt.instructions.asr=Write down what is said."],
-    )  # fmt: skip
+        [
+            "train.lr=1e-4",
+            "train.tasks=[ser_sed,asr]",
+            "model.layers=[0, 2]",
+            "model.upstream_layers=null",
+            "train.beta.descriptor=1e-2",
+            "prompt.instructions.asr=Write down what is said.",
+        ],
+    )
     assert cfg.train.lr == pytest.approx(1e-4) and isinstance(cfg.train.lr, float)
     assert cfg.train.tasks == ["ser_sed", "asr"]
     assert cfg.model.layers == [0, 2]

@@ -30,8 +30,20 @@ def test_two_process_gloo_ddp_keeps_ranks_identical(tmp_path):
     script = tmp_path / "ddp_train.py"
     script.write_text(SCRIPT)
     overrides = a.overrides("train.max_steps=2", "train.batch_size=1", "train.train_branches=[descriptor]")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script),
-           str(a.subset("train", 4)), str(tmp_path / "exp"), str(a.dump), str(tmp_path), *overrides]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        str(script),
+        str(a.subset("train", 4)),
+        str(tmp_path / "exp"),
+        str(a.dump),
+        str(tmp_path),
+        *overrides,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -19,10 +19,17 @@ from sedtk.train.trainer import train
 from tests.models.test_sed_model import shared_assets
 
 STAGE2_JOINT = [  # VIB sampling + LoRA dropout + alternation: everything that needs RNG state on resume
-    "train.stage=joint", "train.tasks=[ser_sed,asr]", "train.train_branches=[content,descriptor]",
-    "train.descriptor_input=features", "train.batch_size=2", "train.epochs=2", "train.lr=5e-3",
-    "train.scheduler=cosine", "train.warmup_ratio=0.2", "train.save_every=3",
-]  # fmt: skip
+    "train.stage=joint",
+    "train.tasks=[ser_sed,asr]",
+    "train.train_branches=[content,descriptor]",
+    "train.descriptor_input=features",
+    "train.batch_size=2",
+    "train.epochs=2",
+    "train.lr=5e-3",
+    "train.scheduler=cosine",
+    "train.warmup_ratio=0.2",
+    "train.save_every=3",
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +51,12 @@ def test_stage1_then_stage2_losses_fall_and_only_the_right_modules_train(assets,
     tr, dev = assets.subset("train", 8), assets.subset("train", 4)
     common = dict(dev_dir=dev, feats_train=assets.dump, feats_dev=assets.dump, console=False)
     # a random tiny Llama's logits span about +-1 nats; LoRA on lm_head lets its loss visibly fall
-    fast = ("train.batch_size=2", "train.lr=1e-2", "train.warmup_ratio=0",
-            "model.lora.target_modules=[q_proj,v_proj,lm_head]")  # fmt: skip
+    fast = (
+        "train.batch_size=2",
+        "train.lr=1e-2",
+        "train.warmup_ratio=0",
+        "model.lora.target_modules=[q_proj,v_proj,lm_head]",
+    )
     s1 = train(
         "paper/sys7_stage1",
         tr,
@@ -63,8 +74,14 @@ def test_stage1_then_stage2_losses_fall_and_only_the_right_modules_train(assets,
     assert (tmp_path / "s1" / "config.yaml").is_file() and (tmp_path / "s1" / "train.log").is_file()
     w1 = weights(tmp_path / "s1", "best_loss")
 
-    s2 = train("paper/sys7_stage2", tr, tmp_path / "s2", init=tmp_path / "s1",
-               overrides=assets.overrides(*fast, "train.epochs=2"), **common)  # fmt: skip
+    s2 = train(
+        "paper/sys7_stage2",
+        tr,
+        tmp_path / "s2",
+        init=tmp_path / "s1",
+        overrides=assets.overrides(*fast, "train.epochs=2"),
+        **common,
+    )
     assert s2.steps == 16
     tasks = [next(k.split("/")[0] for k in h if k.endswith("/ce")) for h in s2.history]
     assert tasks[:4] == ["ser_sed", "asr", "ser_sed", "asr"]  # alternating batches (Sec. 3.5)
@@ -87,8 +104,14 @@ def test_stage1_then_stage2_losses_fall_and_only_the_right_modules_train(assets,
 def reference(assets, tmp_path_factory):
     """An uninterrupted joint run (8 steps over 2 epochs) to compare resumed runs with."""
     exp = tmp_path_factory.mktemp("ref")
-    res = train("paper/sys7_stage2", assets.subset("train", 4), exp, feats_train=assets.dump,
-                overrides=assets.overrides(*STAGE2_JOINT), console=False)  # fmt: skip
+    res = train(
+        "paper/sys7_stage2",
+        assets.subset("train", 4),
+        exp,
+        feats_train=assets.dump,
+        overrides=assets.overrides(*STAGE2_JOINT),
+        console=False,
+    )
     assert res.steps == 8
     return weights(exp)
 
@@ -122,8 +145,14 @@ def test_exception_then_resume_equals_uninterrupted_run(assets, tmp_path, monkey
     assert again.steps == 8 and again.history == []
     # a changed config is refused instead of silently mixing runs
     with pytest.raises(ValueError, match=r"different config \(changed: train\.lr\)"):
-        train("paper/sys7_stage2", assets.subset("train", 4), tmp_path, feats_train=assets.dump,
-              overrides=assets.overrides(*STAGE2_JOINT, "train.lr=1e-3"), console=False)  # fmt: skip
+        train(
+            "paper/sys7_stage2",
+            assets.subset("train", 4),
+            tmp_path,
+            feats_train=assets.dump,
+            overrides=assets.overrides(*STAGE2_JOINT, "train.lr=1e-3"),
+            console=False,
+        )
 
 
 def test_kill_9_then_resume_loses_nothing_before_the_last_checkpoint(assets, tmp_path, reference):
@@ -154,8 +183,14 @@ def test_kill_9_then_resume_loses_nothing_before_the_last_checkpoint(assets, tmp
     proc.wait()
     saved = ckpt_io.read_meta(ckpt_io.require_checkpoint(exp, "last"))["step"]
     assert 2 <= saved < 8
-    res = train("paper/sys7_stage2", assets.subset("train", 4), exp, feats_train=assets.dump,
-                overrides=overrides, console=False)  # fmt: skip
+    res = train(
+        "paper/sys7_stage2",
+        assets.subset("train", 4),
+        exp,
+        feats_train=assets.dump,
+        overrides=overrides,
+        console=False,
+    )
     assert res.steps == 8 and res.history[0]["step"] == saved + 1  # resumed right after the checkpoint
     assert_same_weights(weights(exp), reference)
 
@@ -166,8 +201,14 @@ def test_half_written_checkpoint_is_ignored(assets, tmp_path):
     (last / "model.safetensors").write_bytes(b"\0garbage")  # no COMPLETE marker: a crash mid-write
     stale = tmp_path / "checkpoints" / ".tmp-last-999"
     stale.mkdir()
-    res = train("paper/sys7_stage1", assets.subset("train", 4), tmp_path, feats_train=assets.dump,
-                overrides=assets.overrides("train.max_steps=1"), console=False)  # fmt: skip
+    res = train(
+        "paper/sys7_stage1",
+        assets.subset("train", 4),
+        tmp_path,
+        feats_train=assets.dump,
+        overrides=assets.overrides("train.max_steps=1"),
+        console=False,
+    )
     assert res.steps == 1
     assert "resuming" not in (tmp_path / "train.log").read_text()
     assert ckpt_io.is_complete(last) and not stale.exists()
@@ -175,8 +216,14 @@ def test_half_written_checkpoint_is_ignored(assets, tmp_path):
 
 def test_dry_run_writes_nothing(assets, tmp_path, capsys):
     exp = tmp_path / "exp"
-    res = train("paper/sys7_stage2", assets.subset("train", 4), exp, feats_train=assets.dump,
-                overrides=assets.overrides(), dry_run=True)  # fmt: skip
+    res = train(
+        "paper/sys7_stage2",
+        assets.subset("train", 4),
+        exp,
+        feats_train=assets.dump,
+        overrides=assets.overrides(),
+        dry_run=True,
+    )
     assert not exp.exists()
     assert res.trainable["content"] == 0 and res.trainable["descriptor"] > 0
     assert "trainable parameters: content 0, descriptor" in capsys.readouterr().out
@@ -189,6 +236,12 @@ def test_missing_fields_are_skipped_and_counted(assets, tmp_path):
     first = d.utts[0]
     d.maps["utt2desc"] = {k: v for k, v in d.maps["utt2desc"].items() if k != first}
     d.save(tmp_path / "data")
-    res = train("paper/sys7_stage2", tmp_path / "data", None, feats_train=assets.dump,
-                overrides=assets.overrides(), dry_run=True)  # fmt: skip
+    res = train(
+        "paper/sys7_stage2",
+        tmp_path / "data",
+        None,
+        feats_train=assets.dump,
+        overrides=assets.overrides(),
+        dry_run=True,
+    )
     assert res.skipped == {"ser_sed: missing field": 1}
