@@ -83,6 +83,9 @@ def decode_cmd(
     upstream: Annotated[
         str | None, typer.Option("--upstream", help="Local copy of the SSL upstream.")
     ] = None,
+    dtype: Annotated[
+        str | None, typer.Option("--dtype", help="LLM dtype to load (float32: faster on CPU).")
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="With --data: discard earlier results in --out.")
     ] = False,
@@ -96,10 +99,13 @@ def decode_cmd(
     """
     import sys
 
+    from transformers.utils import logging as hf_logging
+
     from sedtk.cli.common import console
     from sedtk.decode.decoder import DecodeOptions, read_inventory_arg
     from sedtk.decode.model_ref import resolve_model
 
+    hf_logging.disable_progress_bar()  # "Loading weights" bars: noise between the results
     paths = [str(p) for p in (wav or []) + (files or [])]
     with user_errors():
         if data is None and not paths:
@@ -116,7 +122,7 @@ def decode_cmd(
             tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else None,
             label_method=label_method, num_beams=num_beams, max_new_tokens=max_new_tokens,
             batch_size=batch_size, max_duration=max_duration, device=device, llm=llm, upstream=upstream,
-            checkpoint=checkpoint,
+            checkpoint=checkpoint, dtype=dtype,
         )  # fmt: skip
         options.check()
         inventory = read_inventory_arg(emotions) if emotions else None

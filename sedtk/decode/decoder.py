@@ -47,12 +47,15 @@ class DecodeOptions:
     llm: str | None = None  # a local copy of the base LLM (overrides the checkpoint's config)
     upstream: str | None = None  # likewise for the SSL upstream
     checkpoint: str | None = None  # best_ua | best_loss | last (default: the first that exists)
+    dtype: str | None = None  # LLM weights' dtype instead of the saved one (e.g. float32 on CPU)
 
     def check(self) -> None:
         check_label_method(self.label_method)
         for name in ("num_beams", "max_new_tokens", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.dtype is not None and self.dtype not in ("bfloat16", "float16", "float32"):
+            raise ValueError(f"--dtype {self.dtype!r}: use bfloat16, float16 or float32")
         if self.max_duration <= 0:
             raise ValueError(f"--max-duration must be > 0, got {self.max_duration}")
 
@@ -141,8 +144,14 @@ class Decoder:
         options.check()
         ckpt = require_checkpoint(model_path, options.checkpoint)
         device = pick_device(options.device)
+        overrides = [f"model.dtype={options.dtype}"] if options.dtype else []
         model, cfg = load_model(
-            ckpt, device=device, llm=options.llm, upstream=options.upstream, online=online
+            ckpt,
+            device=device,
+            overrides=overrides,
+            llm=options.llm,
+            upstream=options.upstream,
+            online=online,
         )
         if inventory is None:
             inventory = model_inventory(read_meta(ckpt))
