@@ -199,8 +199,8 @@ class HFUpstream(Upstream):
         out = self.model(values, attention_mask=mask if self.use_mask else None, output_hidden_states=True)
         lengths = self.output_lengths(mask.sum(-1))  # (B,)
         hidden = torch.stack([out.hidden_states[i] for i in self.layers], dim=1)  # (B, L, T', D)
-        valid = torch.arange(hidden.shape[2], device=device)[None, :] < lengths[:, None]  # (B, T')
-        hidden = hidden * valid[:, None, :, None].to(hidden.dtype)  # frames past each length are zero
+        pad = torch.arange(hidden.shape[2], device=device)[None, :] >= lengths[:, None]  # (B, T')
+        hidden.masked_fill_(pad[:, None, :, None], 0.0)  # frames past each length are zero (in place)
         return hidden, lengths
 
 
