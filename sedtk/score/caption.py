@@ -186,10 +186,12 @@ def score_caption_sets(
 ) -> list[CaptionScores]:
     """Score several systems' tokenised ``(keys, refs, hyps)`` with every caption metric.
 
-    BLEU, ROUGE-L, CIDEr (and SPICE) run in ``jobs`` worker processes (spawned, one scorer call per
-    task, results identical to a serial run) while METEOR runs in ``meteor``'s JVM (a
-    :class:`~sedtk.score.meteor.MeteorScorer`; ``None`` skips METEOR).
+    METEOR runs in ``meteor``'s JVM (a :class:`~sedtk.score.meteor.MeteorScorer`; ``None`` skips it),
+    driven from a background thread, so the JVM works while BLEU, ROUGE-L, CIDEr (and SPICE) run
+    here (``jobs=1``) or in ``jobs`` spawned worker processes, one scorer call per task.  Every
+    scorer sees exactly the inputs a serial run would, so the numbers are identical.
     """
+    import threading
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
@@ -199,27 +201,34 @@ def score_caption_sets(
     results: dict[tuple[int, str], tuple[float, list[float]] | BaseException] = {}
 
     def collect_meteor() -> None:
-        if meteor is None:
-            return
-        for i, (gts, res) in enumerate(coco):
-            results[(i, "Meteor")] = meteor.compute_score(gts, res)
+        try:
+            for i, (gts, res) in enumerate(coco):
+                results[(i, "Meteor")] = meteor.compute_score(gts, res)
+        except BaseException as e:  # re-raised in the caller's thread below
+            results[(-1, "Meteor")] = e
 
+    meteor_thread = None
+    if meteor is not None:
+        meteor_thread = threading.Thread(target=collect_meteor, name="sedtk-meteor", daemon=True)
+        meteor_thread.start()
     if jobs > 1 and len(tasks) > 1:
         with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=get_context("spawn")) as pool:
             futures = {t: pool.submit(run_scorer, t[1], *coco[t[0]]) for t in tasks}
-            collect_meteor()
             for t, fut in futures.items():
                 try:
                     results[t] = fut.result()
                 except Exception as e:  # SPICE may fail at run time; the others re-raise below
                     results[t] = e
     else:
-        collect_meteor()
         for t in tasks:
             try:
                 results[t] = run_scorer(t[1], *coco[t[0]])
             except Exception as e:
                 results[t] = e
+    if meteor_thread is not None:
+        meteor_thread.join()
+        if (-1, "Meteor") in results:
+            raise results[(-1, "Meteor")]
 
     out = []
     for i in range(len(sets)):

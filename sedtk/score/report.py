@@ -10,6 +10,7 @@ at full precision.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from sedtk.data.datadir import atomic_write_text
@@ -240,11 +241,24 @@ def _caption(result: dict) -> str:
     return (", ".join(parts) + f" ({test})") if parts else test
 
 
+def json_safe(obj):
+    """``obj`` with numpy scalars as Python numbers and NaN/inf as None (score.json is strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, str | bytes):  # numpy scalar
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def write_outputs(result: dict, per_utt, out_dir: Path, latex: bool = False) -> dict[str, Path]:
     """Write score.json, per_utt.tsv, RESULTS.md (and results.tex) atomically into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "score.json", "tsv": out_dir / "per_utt.tsv", "md": out_dir / "RESULTS.md"}
-    atomic_write_text(paths["json"], json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(paths["json"], json.dumps(json_safe(result), indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(paths["tsv"], per_utt.to_csv(sep="\t", index=False, float_format="%.6g", na_rep="NA"))
     atomic_write_text(paths["md"], results_markdown(result))
     if latex:

@@ -16,7 +16,7 @@ from sedtk import __version__
 from sedtk.score import asr as asr_mod
 from sedtk.score import caption as cap_mod
 from sedtk.score.inputs import TASK_FILES, SystemSpec, TaskInput, load_task, resolve_lang, safe_name
-from sedtk.score.report import LATEX_MARKERS, MARKERS, rich_table, write_outputs
+from sedtk.score.report import LATEX_MARKERS, MARKERS, json_safe, rich_table, write_outputs
 from sedtk.score.ser import plot_confusion, score_ser
 from sedtk.score.significance import METRICS, PerUtt, paired_test
 
@@ -276,6 +276,7 @@ def score_systems(
         **result,
         "warnings": warnings,
     }
+    result = json_safe(result)
     import pandas as pd
 
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["system", "utt"])

@@ -93,7 +93,9 @@ def test_score_systems_writes_every_output_with_library_numbers(corpus):
     assert {p.name for p in out.iterdir()} >= {
         "score.json", "per_utt.tsv", "RESULTS.md", "results.tex", "confusion_A.png", "confusion_B.png"
     }  # fmt: skip
-    disk = json.loads((out / "score.json").read_text())
+    disk = json.loads(
+        (out / "score.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in score.json")
+    )
     assert disk == json.loads(json.dumps(res))
     keys = {
         "ua",
