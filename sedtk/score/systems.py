@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,20 @@ def _check_same_refs(task: str, a: tuple[str, TaskInput], b: tuple[str, TaskInpu
         )
 
 
+@dataclass
+class _Scores:
+    """What scoring accumulates: per-system rows, per-utterance scores for the tests, notes."""
+
+    rows: dict[str, dict]
+    per_utt: dict[str, dict[str, PerUtt]]
+    frames: list = field(default_factory=list)  # per-utterance DataFrames for per_utt.tsv
+    warnings: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=lambda: {"normalisation": {}, "tokenisation": {}})
+
+    def add(self, system: str, metric: str, keys: list[str], values, ref_len=None) -> None:
+        self.per_utt[system][metric] = PerUtt(keys, np.asarray(values, dtype=float), ref_len)
+
+
 def score_systems(
     systems: Sequence[SystemSpec],
     baselines: Sequence[str] = (),
@@ -107,185 +122,47 @@ def score_systems(
     """
     _check_args(systems, baselines, alpha, bootstrap, lang)
     out_dir = Path(out_dir)
-    jobs = jobs or min(4, os.cpu_count() or 1)
-    warnings: list[str] = []
-
-    # -- inputs --------------------------------------------------------------------------------
-    inputs: dict[str, dict[str, TaskInput | None]] = {}
-    for spec in systems:
-        inputs[spec.name] = {}
-        for task in TASK_FILES:
-            ti = load_task(spec, task, max_missing=max_missing)
-            inputs[spec.name][task] = ti
-            if ti is not None:
-                warnings += [f"{spec.name}: {w}" for w in ti.warnings]
-        if all(v is None for v in inputs[spec.name].values()):
-            raise ValueError(
-                f"system {spec.name!r}: nothing to score -- neither its references nor its hypotheses share "
-                f"any of {', '.join(TASK_FILES.values())}"
-            )
-    for task in TASK_FILES:
-        have = [(n, inputs[n][task]) for n in inputs if inputs[n][task] is not None]
-        for other in have[1:]:
-            _check_same_refs(task, have[0], other)
-
-    rows = {s.name: {"metrics": dict.fromkeys(METRIC_KEYS), "notes": []} for s in systems}
-    per_utt: dict[str, dict[str, PerUtt]] = {s.name: {} for s in systems}
-    frames = []
-    result: dict = {"normalisation": {}, "tokenisation": {}}
-
-    # -- SER -----------------------------------------------------------------------------------
-    for spec in systems:
-        ti = inputs[spec.name]["ser"]
-        if ti is None:
-            continue
-        ser = score_ser(ti.refs, ti.hyps, ti.inventory)
-        rows[spec.name]["metrics"].update(ser.metrics)
-        png = plot_confusion(
-            ser, out_dir / f"confusion_{safe_name(spec.name)}.png", f"{spec.name} (n={len(ti.keys)})"
-        )
-        rows[spec.name]["ser"] = {
-            "per_class_recall": ser.per_class_recall,
-            "confusion": {"labels": ser.labels, "columns": ser.columns, "matrix": ser.confusion},
-            "invalid_predictions": ser.invalid,
-            "confusion_png": png.name,
+    inputs = _load_inputs(systems, max_missing)
+    sc = _Scores(
+        rows={s.name: {"metrics": dict.fromkeys(METRIC_KEYS)} for s in systems},
+        per_utt={s.name: {} for s in systems},
+    )
+    for s in systems:
+        sc.warnings += [f"{s.name}: {w}" for ti in inputs[s.name].values() if ti for w in ti.warnings]
+    _score_ser(sc, inputs, out_dir)
+    _score_asr(sc, inputs, lang)
+    _score_sed(sc, inputs, lang, meteor, jobs or min(4, os.cpu_count() or 1))
+    tests = [
+        paired_test(m, s.name, sc.per_utt[s.name][m], b, sc.per_utt[b][m], alpha, bootstrap, seed).as_dict()
+        for s in systems
+        for b in baselines
+        if b != s.name
+        for m in METRICS
+        if m in sc.per_utt[s.name] and m in sc.per_utt[b]
+    ]
+    result = json_safe(
+        {
+            "sedtk_version": __version__,
+            "alpha": alpha,
+            "test": TEST_NAME,
+            "units": {m: u for m, (_, u) in METRICS.items()},
+            "bootstrap": bootstrap,
+            "seed": seed,
+            "baselines": [
+                {"name": b, "id": 1 + [s.name for s in systems].index(b), "marker": mk, "latex": lx}
+                for b, mk, lx in zip(baselines, MARKERS, LATEX_MARKERS, strict=False)
+            ],
+            "systems": [
+                _system_entry(i + 1, s, inputs[s.name], sc.rows[s.name]) for i, s in enumerate(systems)
+            ],
+            "tests": tests,
+            **sc.extra,
+            "warnings": sc.warnings,
         }
-        if ser.invalid:
-            warnings.append(
-                f"{spec.name}: {ser.invalid} of {len(ti.keys)} predicted emotions are outside the inventory "
-                f"{ti.inventory} and count as wrong"
-            )
-        for m in ("ua", "wa"):
-            per_utt[spec.name][m] = PerUtt(ti.keys, ser.per_utt[m])
-        frames.append(_frame(spec.name, ti.keys, {"emo_ref": ti.refs, "emo_hyp": ti.hyps, **ser.per_utt}))
-
-    # -- ASR -----------------------------------------------------------------------------------
-    for spec in systems:
-        ti = inputs[spec.name]["asr"]
-        if ti is None:
-            continue
-        tl = resolve_lang(lang, ti.refs)
-        a = asr_mod.score_asr(ti.refs, ti.hyps, tl)
-        rows[spec.name]["metrics"][a.metric] = a.rate
-        rows[spec.name]["asr"] = {
-            "lang": tl,
-            "metric": a.metric,
-            "substitutions": a.substitutions,
-            "deletions": a.deletions,
-            "insertions": a.insertions,
-            "ref_tokens": a.ref_tokens,
-        }
-        result["normalisation"][tl] = asr_mod.NORMALISATION[tl]
-        per_utt[spec.name][a.metric] = PerUtt(ti.keys, a.errors.astype(float), a.ref_len.astype(float))
-        frames.append(
-            _frame(spec.name, ti.keys, {f"{a.metric}_errors": a.errors, f"{a.metric}_ref_len": a.ref_len})
-        )
-
-    # -- SED captions ---------------------------------------------------------------------------
-    sed_names = [s.name for s in systems if inputs[s.name]["sed"] is not None]
-    spice_ok, spice_reason = cap_mod.spice_status()
-    result["spice"] = {"available": spice_ok, "reason": spice_reason}
-    result["meteor_note"] = None
-    if sed_names:
-        langs = {n: resolve_lang(lang, inputs[n]["sed"].refs) for n in sed_names}
-        tokens: dict[str, dict[str, str]] = {}
-        for tl in sorted(set(langs.values())):
-            texts = sorted(
-                {
-                    t
-                    for n in sed_names
-                    if langs[n] == tl
-                    for t in (*inputs[n]["sed"].refs, *inputs[n]["sed"].hyps)
-                }
-            )
-            tokens[tl] = dict(zip(texts, cap_mod.tokenise(texts, tl), strict=True))
-            result["tokenisation"][tl] = cap_mod.TOKENISATION[tl]
-        sets = []
-        for n in sed_names:
-            ti, tok = inputs[n]["sed"], tokens[langs[n]]
-            sets.append((ti.keys, [tok[t] for t in ti.refs], [tok[t] for t in ti.hyps]))
-        scorer, own = meteor, False
-        if meteor is True:
-            from sedtk.score.meteor import MeteorScorer
-
-            scorer, own = MeteorScorer(), True
-        elif meteor is False or meteor is None:
-            scorer = None
-            result["meteor_note"] = "not computed (--no-meteor)."
-        try:
-            scored = cap_mod.score_caption_sets(sets, meteor=scorer, spice=spice_ok, jobs=jobs)
-        finally:
-            if own:
-                scorer.close()
-        if "zh" in langs.values() and scorer is not None:
-            result["meteor_note"] = "METEOR 1.5 -l en -norm on Chinese characters: only exact matches count."
-        for n, cs in zip(sed_names, scored, strict=True):
-            ti = inputs[n]["sed"]
-            rows[n]["metrics"].update(cs.metrics)
-            rows[n]["sed"] = {"lang": langs[n], "tokenisation": cap_mod.TOKENISATION[langs[n]]}
-            for note in cs.notes:
-                warnings.append(f"{n}: {note}")
-            for m, v in cs.per_utt.items():
-                per_utt[n][m] = PerUtt(ti.keys, v)
-            frames.append(_frame(n, ti.keys, {"desc_ref": ti.refs, "desc_hyp": ti.hyps, **cs.per_utt}))
-
-    # -- tests --------------------------------------------------------------------------------
-    tests = []
-    for spec in systems:
-        for b in baselines:
-            if b == spec.name:
-                continue
-            for m in METRICS:
-                s_pu, b_pu = per_utt[spec.name].get(m), per_utt[b].get(m)
-                if s_pu is None or b_pu is None:
-                    continue
-                r = paired_test(m, spec.name, s_pu, b, b_pu, alpha=alpha, bootstrap=bootstrap, seed=seed)
-                tests.append(r.as_dict())
-
-    # -- assemble and write ----------------------------------------------------------------------
-    result = {
-        "sedtk_version": __version__,
-        "alpha": alpha,
-        "test": TEST_NAME,
-        "units": {m: u for m, (_, u) in METRICS.items()},
-        "bootstrap": bootstrap,
-        "seed": seed,
-        "baselines": [
-            {
-                "name": b,
-                "id": [s.name for s in systems].index(b) + 1,
-                "marker": MARKERS[i],
-                "latex": LATEX_MARKERS[i],
-            }
-            for i, b in enumerate(baselines)
-        ],
-        "systems": [
-            {
-                "id": i + 1,
-                "name": spec.name,
-                "pairs": [[str(r), str(h)] for r, h in spec.pairs],
-                "metrics": rows[spec.name]["metrics"],
-                "n": {t: (len(ti.keys) if ti else None) for t, ti in inputs[spec.name].items()},
-                "missing": {t: (ti.missing if ti else 0) for t, ti in inputs[spec.name].items()},
-                "extra": {t: (ti.extra if ti else 0) for t, ti in inputs[spec.name].items()},
-                **{k: rows[spec.name][k] for k in ("ser", "asr", "sed") if k in rows[spec.name]},
-            }
-            for i, spec in enumerate(systems)
-        ],
-        "tests": tests,
-        **result,
-        "warnings": warnings,
-    }
-    result = json_safe(result)
-    import pandas as pd
-
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["system", "utt"])
-    table = table.groupby(["system", "utt"], sort=False, as_index=False).first()  # one row per (system, utt)
-    order = {s.name: i for i, s in enumerate(systems)}
-    table = table.sort_values(["system", "utt"], key=lambda c: c.map(order) if c.name == "system" else c)
-    write_outputs(result, table, out_dir, latex=latex)
+    )
+    write_outputs(result, _per_utt_table(sc.frames, systems), out_dir, latex=latex)
     if console is not None:
-        for w in warnings:
+        for w in sc.warnings:
             console.print(f"[bold yellow]WARNING[/] {w}")
         console.print(rich_table(result))
         console.print(
@@ -294,7 +171,144 @@ def score_systems(
     return result
 
 
+def _load_inputs(systems: Sequence[SystemSpec], max_missing: int) -> dict[str, dict[str, TaskInput | None]]:
+    inputs = {}
+    for spec in systems:
+        inputs[spec.name] = {task: load_task(spec, task, max_missing=max_missing) for task in TASK_FILES}
+        if all(v is None for v in inputs[spec.name].values()):
+            raise ValueError(
+                f"system {spec.name!r}: nothing to score -- its references and hypotheses share none of "
+                f"{', '.join(TASK_FILES.values())}"
+            )
+    for task in TASK_FILES:
+        have = [(n, inputs[n][task]) for n in inputs if inputs[n][task] is not None]
+        for other in have[1:]:
+            _check_same_refs(task, have[0], other)
+    return inputs
+
+
+def _system_entry(sys_id: int, spec: SystemSpec, inputs: dict[str, TaskInput | None], row: dict) -> dict:
+    return {
+        "id": sys_id,
+        "name": spec.name,
+        "pairs": [[str(r), str(h)] for r, h in spec.pairs],
+        "metrics": row["metrics"],
+        "n": {t: (len(ti.keys) if ti else None) for t, ti in inputs.items()},
+        "missing": {t: (ti.missing if ti else 0) for t, ti in inputs.items()},
+        "extra": {t: (ti.extra if ti else 0) for t, ti in inputs.items()},
+        **{k: row[k] for k in ("ser", "asr", "sed") if k in row},
+    }
+
+
+def _score_ser(sc: _Scores, inputs: dict, out_dir: Path) -> None:
+    """UA/WA/F1 and the confusion matrix of every system with emotions (Tables 2-3 "UA")."""
+    for name, tasks in inputs.items():
+        ti = tasks["ser"]
+        if ti is None:
+            continue
+        ser = score_ser(ti.refs, ti.hyps, ti.inventory)
+        png = plot_confusion(ser, out_dir / f"confusion_{safe_name(name)}.png", f"{name} (n={len(ti.keys)})")
+        sc.rows[name]["metrics"].update(ser.metrics)
+        sc.rows[name]["ser"] = {
+            "per_class_recall": ser.per_class_recall,
+            "confusion": {"labels": ser.labels, "columns": ser.columns, "matrix": ser.confusion},
+            "invalid_predictions": ser.invalid,
+            "confusion_png": png.name,
+        }
+        if ser.invalid:
+            sc.warnings.append(
+                f"{name}: {ser.invalid} of {len(ti.keys)} predicted emotions are outside the inventory "
+                f"{ti.inventory} and count as wrong"
+            )
+        for m in ("ua", "wa"):
+            sc.add(name, m, ti.keys, ser.per_utt[m])
+        sc.frames.append(_frame(name, ti.keys, {"emo_ref": ti.refs, "emo_hyp": ti.hyps, **ser.per_utt}))
+
+
+def _score_asr(sc: _Scores, inputs: dict, lang: str) -> None:
+    """WER (or CER for Chinese) of every system with transcripts (Tables 2-3 "WER")."""
+    for name, tasks in inputs.items():
+        ti = tasks["asr"]
+        if ti is None:
+            continue
+        tl = resolve_lang(lang, ti.refs)
+        a = asr_mod.score_asr(ti.refs, ti.hyps, tl)
+        sc.rows[name]["metrics"][a.metric] = a.rate
+        sc.rows[name]["asr"] = {
+            "lang": tl,
+            "metric": a.metric,
+            "substitutions": a.substitutions,
+            "deletions": a.deletions,
+            "insertions": a.insertions,
+            "ref_tokens": a.ref_tokens,
+        }
+        sc.extra["normalisation"][tl] = asr_mod.NORMALISATION[tl]
+        sc.add(name, a.metric, ti.keys, a.errors, a.ref_len.astype(float))
+        sc.frames.append(
+            _frame(name, ti.keys, {f"{a.metric}_errors": a.errors, f"{a.metric}_ref_len": a.ref_len})
+        )
+
+
+def _score_sed(sc: _Scores, inputs: dict, lang: str, meteor, jobs: int) -> None:
+    """BLEU-4/METEOR/ROUGE-L/CIDEr/SPICE of every system with captions (Table 1)."""
+    spice_ok, spice_reason = cap_mod.spice_status()
+    sc.extra["spice"] = {"available": spice_ok, "reason": spice_reason}
+    sc.extra["meteor_note"] = None
+    names = [n for n, tasks in inputs.items() if tasks["sed"] is not None]
+    if not names:
+        return
+    langs = {n: resolve_lang(lang, inputs[n]["sed"].refs) for n in names}
+    tokens: dict[str, dict[str, str]] = {}
+    for tl in sorted(set(langs.values())):  # each distinct caption is tokenised once (one PTB JVM)
+        texts = sorted(
+            {t for n in names if langs[n] == tl for t in (*inputs[n]["sed"].refs, *inputs[n]["sed"].hyps)}
+        )
+        tokens[tl] = dict(zip(texts, cap_mod.tokenise(texts, tl), strict=True))
+        sc.extra["tokenisation"][tl] = cap_mod.TOKENISATION[tl]
+    sets = []
+    for n in names:
+        ti, tok = inputs[n]["sed"], tokens[langs[n]]
+        sets.append((ti.keys, [tok[t] for t in ti.refs], [tok[t] for t in ti.hyps]))
+
+    scorer, own = meteor, False
+    if meteor is True:
+        from sedtk.score.meteor import MeteorScorer
+
+        scorer, own = MeteorScorer(), True
+    elif meteor is False or meteor is None:
+        scorer = None
+        sc.extra["meteor_note"] = "not computed (--no-meteor)."
+    try:
+        scored = cap_mod.score_caption_sets(sets, meteor=scorer, spice=spice_ok, jobs=jobs)
+    finally:
+        if own:
+            scorer.close()
+    if scorer is not None and "zh" in langs.values():
+        sc.extra["meteor_note"] = "METEOR 1.5 -l en -norm on Chinese characters: only exact matches count."
+    for n, cs in zip(names, scored, strict=True):
+        ti = inputs[n]["sed"]
+        sc.rows[n]["metrics"].update(cs.metrics)
+        sc.rows[n]["sed"] = {"lang": langs[n], "tokenisation": cap_mod.TOKENISATION[langs[n]]}
+        sc.warnings += [f"{n}: {note}" for note in cs.notes]
+        for m, v in cs.per_utt.items():
+            sc.add(n, m, ti.keys, v)
+        sc.frames.append(_frame(n, ti.keys, {"desc_ref": ti.refs, "desc_hyp": ti.hyps, **cs.per_utt}))
+
+
 def _frame(system: str, keys: list[str], columns: dict):
     import pandas as pd
 
     return pd.DataFrame({"system": system, "utt": keys, **{k: np.asarray(v) for k, v in columns.items()}})
+
+
+def _per_utt_table(frames: list, systems: Sequence[SystemSpec]):
+    """One row per (system, utterance) with every per-utterance column, systems in table order."""
+    import pandas as pd
+
+    if not frames:
+        return pd.DataFrame(columns=["system", "utt"])
+    table = (
+        pd.concat(frames, ignore_index=True).groupby(["system", "utt"], sort=False, as_index=False).first()
+    )
+    order = {s.name: i for i, s in enumerate(systems)}
+    return table.sort_values(["system", "utt"], key=lambda c: c.map(order) if c.name == "system" else c)
