@@ -78,8 +78,7 @@ def load_llm(
         enable = (
             getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
         )
-        enable({"use_reentrant": False})
-        model.config.use_cache = False
+        enable({"use_reentrant": False})  # training forwards pass use_cache=False themselves
     if mode == "lora":
         from peft import LoraConfig, get_peft_model
 

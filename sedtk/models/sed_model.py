@@ -189,7 +189,9 @@ class SEDModel(nn.Module):
                     f"descriptor_input {descriptor_input!r}: use one of {', '.join(DESCRIPTOR_INPUTS)}"
                 )
             self.descriptor_input = descriptor_input
-        self.trainable_branches = tuple(self.branch(b) and b for b in train_branches)
+        for b in train_branches:
+            self.branch(b)  # validates the name
+        self.trainable_branches = tuple(train_branches)
         for b in BRANCHES:
             self.branch(b).requires_grad_(b in self.trainable_branches)
         self.train_llm = bool(train_llm) and self.cfg.llm_mode != "frozen"

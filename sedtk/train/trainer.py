@@ -357,7 +357,7 @@ def _train(
     # -- loop -------------------------------------------------------------------------------
     net = model
     if info.enabled:
-        net = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False)
+        net = torch.nn.parallel.DistributedDataParallel(model)
     model.train()
     result = TrainResult(
         exp=exp,

@@ -127,3 +127,16 @@ def test_every_paper_config_dry_runs_with_tiny_models(capsys):
         assert ("kl_content" in res.dry_run_terms) == cfg.model.feature_disentanglement, name
     out = capsys.readouterr().out
     assert out.count("trainable parameters: content") == len(configs)
+
+
+def test_every_config_key_is_documented():
+    import dataclasses
+
+    from sedtk.train import config as C
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "training.md").read_text()
+    for cls in (C.ModelConfig, C.LoraConfig, C.PromptConfig, C.DataConfig, C.TrainConfig, C.BetaConfig):
+        for f in dataclasses.fields(cls):
+            assert f"`{f.name}`" in doc or f".{f.name}`" in doc, (
+                f"{cls.__name__}.{f.name} not in docs/training.md"
+            )
