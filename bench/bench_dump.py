@@ -11,7 +11,9 @@ each upstream config:
   fp16 conversion, shard writes with fsync, index) into a fresh folder; ``dump_overhead_s`` is its
   wall time minus the time it spent inside the upstream forward.
 
-Both are repeated ``--repeats`` times, interleaved; ``ratio_min`` = min(dump) / min(forward).
+Both are repeated ``--repeats`` times, interleaved; ``ratio_min`` = min(dump) / min(forward) in wall
+time.  On a shared CPU machine wall times swing with other load, so the process CPU time (all
+threads, ``time.process_time``) of each is reported too, with ``cpu_ratio_min``.
 
 Configs: ``tiny`` is ``sedtk model init-tiny``'s HuBERT (hidden 64, 3 layers, 32-channel CNN); ``mid``
 has hidden 256, 6 layers, a 256-channel CNN; ``large`` is HuBERT-large's shape (hidden 1024, 24 layers,
@@ -77,7 +79,7 @@ def build(name: str, root: Path) -> Path:
     return root / name
 
 
-def time_forward(path: Path, data: Path, device: str, batch_size: int, model_dtype) -> float:
+def time_forward(path: Path, data: Path, device: str, batch_size: int, model_dtype) -> tuple[float, float]:
     from sedtk.data.audio import load_audio
     from sedtk.data.datadir import DataDir
     from sedtk.features.upstream import load_upstream
@@ -86,11 +88,11 @@ def time_forward(path: Path, data: Path, device: str, batch_size: int, model_dty
     wavs = sorted((load_audio(u.wav) for u in DataDir.load(data)), key=lambda w: -w.numel())
     up(wavs[:2])  # warm-up
     _sync(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for b in range(0, len(wavs), batch_size):
         hidden, _ = up(wavs[b : b + batch_size])
     _sync(device)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def _sync(device: str) -> None:
@@ -116,13 +118,17 @@ def main() -> None:
         audio = make_data(root / "data", args.num_utts)
         for name in args.configs.split(","):
             path = build(name, root / "models")
-            fwd, dump, inner = [], [], []
+            fwd, dump, inner, fwd_cpu, dump_cpu = [], [], [], [], []
             for r in range(args.repeats):  # interleaved; the minimum is robust to other load on the machine
-                fwd.append(time_forward(path, root / "data", args.device, args.batch_size, args.model_dtype))
+                wall, cpu = time_forward(path, root / "data", args.device, args.batch_size, args.model_dtype)
+                fwd.append(wall)
+                fwd_cpu.append(cpu)
+                c0 = time.process_time()
                 report = dump_features(
                     root / "data", root / f"dump_{name}_{r}", str(path), device=args.device,
                     batch_size=args.batch_size, progress=False, nj=args.nj, model_dtype=args.model_dtype,
                 )  # fmt: skip
+                dump_cpu.append(time.process_time() - c0)
                 dump.append(report.wall_seconds)
                 inner.append(report.forward_seconds)
             result = {
@@ -135,6 +141,9 @@ def main() -> None:
                 "dump_s": [round(x, 3) for x in dump],
                 "dump_forward_s": [round(x, 3) for x in inner],
                 "ratio_min": round(min(dump) / min(fwd), 3),
+                "forward_cpu_s": [round(x, 3) for x in fwd_cpu],
+                "dump_cpu_s": [round(x, 3) for x in dump_cpu],
+                "cpu_ratio_min": round(min(dump_cpu) / min(fwd_cpu), 3),
                 "dump_overhead_s": round(min(d - f for d, f in zip(dump, inner, strict=True)), 3),
                 "dump_MB": round(report.bytes_on_disk / 1e6, 1),
             }

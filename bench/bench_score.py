@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -68,10 +69,21 @@ def write_dirs(root: Path, refs: list[str], hyps: list[str]) -> tuple[Path, Path
     return ref_dir, hyp_dir
 
 
-def timed(fn):
-    t = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t, out
+def _cpu() -> float:
+    """CPU seconds of this process and its waited-for children (worker processes, JVMs)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn, repeat: int = 1):
+    """(best wall seconds, CPU seconds of that run, result) over ``repeat`` runs."""
+    best = None
+    for _ in range(repeat):
+        t, c = time.perf_counter(), _cpu()
+        out = fn()
+        run = (time.perf_counter() - t, _cpu() - c, out)
+        best = run if best is None or run[0] < best[0] else best
+    return best
 
 
 def pycocoevalcap_direct(refs: list[str], hyps: list[str], lang: str, meteor: bool) -> dict[str, float]:
@@ -102,7 +114,7 @@ def pycocoevalcap_direct(refs: list[str], hyps: list[str], lang: str, meteor: bo
     return out
 
 
-def meteor_only(refs: list[str], hyps: list[str], lang: str) -> dict[str, float]:
+def meteor_only(refs: list[str], hyps: list[str], lang: str, repeat: int) -> dict[str, float]:
     from pycocoevalcap.meteor.meteor import Meteor
 
     from sedtk.score.caption import tokenise
@@ -123,10 +135,13 @@ def meteor_only(refs: list[str], hyps: list[str], lang: str) -> dict[str, float]
         del m
         return s
 
-    t_ours, s_ours = timed(ours)
-    t_theirs, s_theirs = timed(theirs)
+    w_ours, c_ours, s_ours = timed(ours, repeat)
+    w_theirs, c_theirs, s_theirs = timed(theirs, repeat)
     assert s_ours == s_theirs, "METEOR scores differ from pycocoevalcap's"
-    return {"sedtk_meteor_s": t_ours, "pycocoevalcap_meteor_s": t_theirs, "meteor": 100 * s_ours[0]}
+    return {
+        "meteor_only_sedtk": {"wall_s": w_ours, "cpu_s": c_ours},
+        "meteor_only_pycocoevalcap": {"wall_s": w_theirs, "cpu_s": c_theirs},
+    }
 
 
 def main() -> None:
@@ -134,6 +149,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=45000, help="caption pairs (EMOSEC: 45,000)")
     ap.add_argument("--lang", choices=["zh", "en"], default="zh")
     ap.add_argument("--jobs", type=int, default=None, help="sedtk caption worker processes")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per measurement; the fastest is kept")
     ap.add_argument("--skip", nargs="*", default=[], choices=["nometeor", "meteor", "direct", "meteor-only"])
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
@@ -141,49 +157,48 @@ def main() -> None:
     from sedtk.score import SystemSpec, score_systems
 
     refs, hyps = make_pairs(args.n, args.lang)
-    fig: dict = {"n": args.n, "lang": args.lang, "cpus": os.cpu_count(), "jobs": args.jobs}
+    fig: dict = {"n": args.n, "lang": args.lang, "cpus": os.cpu_count(), "jobs": args.jobs, "load": {}}
+
+    def report(name: str, wall: float, cpu: float, extra: str = "") -> None:
+        fig[name] = {"wall_s": wall, "cpu_s": cpu}
+        fig["load"][name] = os.getloadavg()[0]
+        print(
+            f"{name:32s} wall {wall:6.1f} s  cpu {cpu:6.1f} s  load {os.getloadavg()[0]:4.1f}  {extra}",
+            flush=True,
+        )
+
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         ref_dir, hyp_dir = write_dirs(root, refs, hyps)
         spec = [SystemSpec("sys", [(ref_dir, hyp_dir)])]
+
+        def run_sedtk(meteor: bool):
+            return score_systems(spec, [], root / "out", meteor=meteor, jobs=args.jobs, lang=args.lang)
+
         if "nometeor" not in args.skip:
-            fig["load_before_nometeor"] = os.getloadavg()[0]
-            t, r = timed(
-                lambda: score_systems(spec, [], root / "o1", meteor=False, jobs=args.jobs, lang=args.lang)
-            )
-            fig["sedtk_no_meteor_s"] = t
-            fig["sedtk_metrics"] = r["systems"][0]["metrics"]
-            print(f"sedtk score, no METEOR: {t:.1f} s  {json.dumps(r['systems'][0]['metrics'])}", flush=True)
+            w, c, r = timed(lambda: run_sedtk(False), args.repeat)
+            fig["metrics_sedtk"] = r["systems"][0]["metrics"]
+            report("sedtk_no_meteor", w, c)
         if "meteor" not in args.skip:
-            fig["load_before_meteor"] = os.getloadavg()[0]
-            t, r = timed(
-                lambda: score_systems(spec, [], root / "o2", meteor=True, jobs=args.jobs, lang=args.lang)
-            )
-            fig["sedtk_with_meteor_s"] = t
-            print(
-                f"sedtk score, with METEOR: {t:.1f} s  meteor={r['systems'][0]['metrics']['meteor']:.3f}",
-                flush=True,
-            )
+            w, c, r = timed(lambda: run_sedtk(True), args.repeat)
+            fig["metrics_sedtk"] = r["systems"][0]["metrics"]
+            report("sedtk_with_meteor", w, c, f"meteor={r['systems'][0]['metrics']['meteor']:.4f}")
         if "direct" not in args.skip:
-            fig["load_before_direct"] = os.getloadavg()[0]
-            t, d = timed(lambda: pycocoevalcap_direct(refs, hyps, args.lang, meteor=True))
-            fig["pycocoevalcap_direct_with_meteor_s"] = t
-            fig["pycocoevalcap_metrics"] = d
-            print(f"pycocoevalcap direct (serial, with METEOR): {t:.1f} s  {json.dumps(d)}", flush=True)
+            w, c, d = timed(lambda: pycocoevalcap_direct(refs, hyps, args.lang, meteor=True), args.repeat)
+            fig["metrics_pycocoevalcap"] = d
+            report("pycocoevalcap_direct_with_meteor", w, c, f"meteor={d['meteor']:.4f}")
         if "meteor-only" not in args.skip:
-            fig["load_before_meteor_only"] = os.getloadavg()[0]
-            m = meteor_only(refs, hyps, args.lang)
-            fig.update(m)
-            print(
-                f"METEOR only: sedtk {m['sedtk_meteor_s']:.1f} s, "
-                f"pycocoevalcap {m['pycocoevalcap_meteor_s']:.1f} s (identical scores)",
-                flush=True,
-            )
-    if "sedtk_with_meteor_s" in fig and "pycocoevalcap_direct_with_meteor_s" in fig:
-        fig["ratio_with_meteor"] = fig["sedtk_with_meteor_s"] / fig["pycocoevalcap_direct_with_meteor_s"]
-        print(f"sedtk / pycocoevalcap direct (with METEOR): {fig['ratio_with_meteor']:.2f}x (goal <= 1.2x)")
-    fig["load_after"] = os.getloadavg()[0]
-    print(f"load average (1 min) at the end: {fig['load_after']:.1f} on {fig['cpus']} CPUs")
+            m = meteor_only(refs, hyps, args.lang, args.repeat)
+            for name, v in m.items():
+                report(name, v["wall_s"], v["cpu_s"], "(identical scores)")
+    if "sedtk_with_meteor" in fig and "pycocoevalcap_direct_with_meteor" in fig:
+        for k in ("wall_s", "cpu_s"):
+            ratio = fig["sedtk_with_meteor"][k] / fig["pycocoevalcap_direct_with_meteor"][k]
+            fig[f"ratio_with_meteor_{k}"] = ratio
+            print(f"sedtk / pycocoevalcap direct, with METEOR, {k}: {ratio:.2f}x (goal <= 1.2x)")
+    if "metrics_sedtk" in fig and "metrics_pycocoevalcap" in fig:
+        for k, v in fig["metrics_pycocoevalcap"].items():
+            assert abs(fig["metrics_sedtk"][k] - v) < 1e-9, f"{k} differs from pycocoevalcap"
     if args.json:
         args.json.write_text(json.dumps(fig, indent=2, ensure_ascii=False) + "\n")
 

@@ -11,6 +11,10 @@ Tokenisation (stated in every report):
 * Chinese: character level -- every CJK ideograph is a token, a run of other letters/digits is one
   lower-cased token, punctuation and whitespace are dropped.
 
+PTB tokenisation is not line-independent (a period after a single letter is read as an
+abbreviation or not depending on the next line), so references and hypotheses are tokenised as two
+batches in key order, exactly as ``COCOEvalCap`` does, never deduplicated or re-ordered.
+
 Notes on the scorers:
 
 * BLEU-4 corpus score uses pycocoevalcap's "closest" reference length; the per-utterance BLEU-4

@@ -258,17 +258,17 @@ def _score_sed(sc: _Scores, inputs: dict, lang: str, meteor, jobs: int) -> None:
     if not names:
         return
     langs = {n: resolve_lang(lang, inputs[n]["sed"].refs) for n in names}
-    tokens: dict[str, dict[str, str]] = {}
-    for tl in sorted(set(langs.values())):  # each distinct caption is tokenised once (one PTB JVM)
-        texts = sorted(
-            {t for n in names if langs[n] == tl for t in (*inputs[n]["sed"].refs, *inputs[n]["sed"].hyps)}
-        )
-        tokens[tl] = dict(zip(texts, cap_mod.tokenise(texts, tl), strict=True))
-        sc.extra["tokenisation"][tl] = cap_mod.TOKENISATION[tl]
+    # References and hypotheses are tokenised as two batches in key order, as COCOEvalCap does
+    # (PTB tokenisation looks across lines); identical reference batches are tokenised once.
+    ref_tokens: dict[tuple, list[str]] = {}
     sets = []
     for n in names:
-        ti, tok = inputs[n]["sed"], tokens[langs[n]]
-        sets.append((ti.keys, [tok[t] for t in ti.refs], [tok[t] for t in ti.hyps]))
+        ti, tl = inputs[n]["sed"], langs[n]
+        key = (tl, tuple(ti.refs))
+        if key not in ref_tokens:
+            ref_tokens[key] = cap_mod.tokenise(ti.refs, tl)
+        sets.append((ti.keys, ref_tokens[key], cap_mod.tokenise(ti.hyps, tl)))
+        sc.extra["tokenisation"][tl] = cap_mod.TOKENISATION[tl]
 
     scorer, own = meteor, False
     if meteor is True:

@@ -14,6 +14,7 @@ from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
+from sedtk.data.datadir import read_kaldi_map, write_kaldi_map
 from sedtk.score import SystemSpec, score_systems
 from sedtk.score.caption import char_tokenise, ptb_tokenise, score_caption_sets
 from sedtk.score.meteor import MeteorError, MeteorScorer
@@ -146,10 +147,15 @@ def test_a_dead_meteor_jvm_is_an_error_not_a_hang():
 def test_score_systems_with_meteor_matches_direct_scoring(tmp_path, meteor, pycoco_meteor):
     refs = make_refs(tmp_path, folds=2, n=15)
     systems = {"A": make_hyps(tmp_path, refs, "A", 0.2), "B": make_hyps(tmp_path, refs, "B", 0.9, seed=2)}
+    # PTBTokenizer reads "a." as an abbreviation or not depending on the NEXT line, so the order in
+    # which captions are tokenised matters: sedtk must tokenise as COCOEvalCap does.
+    for d in [*refs, *systems["B"]]:
+        m = read_kaldi_map(d / "utt2desc")
+        write_kaldi_map(
+            d / "utt2desc", {k: v[:-1] + " a." if i % 2 else v for i, (k, v) in enumerate(m.items())}
+        )
     specs = [SystemSpec(n, list(zip(refs, h, strict=True))) for n, h in systems.items()]
     res = score_systems(specs, ["A"], tmp_path / "out", meteor=meteor, jobs=1)
-    from sedtk.data.datadir import read_kaldi_map
-
     ref, hyp = {}, {}
     for r, h in zip(refs, systems["B"], strict=True):
         ref.update(read_kaldi_map(r / "utt2desc"))
