@@ -60,8 +60,7 @@ class SpeechBatch:
             self,
             feats=self.feats.to(device, non_blocking=True) if self.feats is not None else None,
             feat_lengths=self.feat_lengths.to(device) if self.feat_lengths is not None else None,
-            wavs=[w.to(device) for w in self.wavs] if self.wavs is not None else None,
-        )
+        )  # waveforms stay where they are: the upstream's feature extractor works on CPU arrays
 
     @classmethod
     def from_features(cls, keys: Sequence[str], feats: Sequence[torch.Tensor], **kw) -> SpeechBatch:
@@ -238,7 +237,7 @@ class SEDModel(nn.Module):
             raise ValueError(
                 "batch holds audio but the model has no upstream (train with data.online_features)"
             )
-        hidden, lengths = self.upstream([w.to(dev) for w in batch.wavs])
+        hidden, lengths = self.upstream(list(batch.wavs))
         return hidden.to(torch.float32), lengths.to(dev)
 
     def _run_branch(self, name: str, hidden: torch.Tensor, lengths: torch.Tensor):
@@ -331,7 +330,7 @@ class SEDModel(nn.Module):
         with self._eval_mode():
             emb = self.encode(batch)
             inputs = self._llm_inputs(task, emb, padding_side="left")
-            gen = GenerationConfig(
+            settings = dict(
                 max_new_tokens=max_new_tokens,
                 num_beams=num_beams,
                 do_sample=False,
@@ -340,8 +339,8 @@ class SEDModel(nn.Module):
                 top_k=50,
                 eos_token_id=self.prompt.stop_ids(),
                 pad_token_id=self.prompt.pad_id,
-                **generate_kwargs,
             )
+            gen = GenerationConfig(**{**settings, **generate_kwargs})
             out = self.llm.generate(
                 inputs_embeds=inputs.inputs_embeds,
                 attention_mask=inputs.attention_mask,

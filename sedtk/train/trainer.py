@@ -27,7 +27,15 @@ from sedtk.data.datadir import DataDir, atomic_write_text
 from sedtk.models import checkpoint as ckpt_io
 from sedtk.models.sed_model import SEDModel, build_model
 from sedtk.train import distributed as D
-from sedtk.train.config import Config, ConfigError, config_to_dict, dump_config, load_config
+from sedtk.train.config import (
+    Config,
+    ConfigError,
+    apply_override,
+    config_from_dict,
+    config_to_dict,
+    dump_config,
+    load_config,
+)
 from sedtk.train.data import (
     SpeechDataset,
     build_examples,
@@ -137,6 +145,22 @@ def _inventory(train: DataDir, dev: DataDir) -> list[str]:
     return sorted(labels)
 
 
+def _rank_plan(examples, cfg: Config, epoch: int, info: D.DistInfo) -> list[tuple[str, list[int]]]:
+    """This process's ``(task, indices)`` batches of one epoch (same global plan on every rank)."""
+    t = cfg.train
+    plan = epoch_plan(
+        examples,
+        t.tasks,
+        t.batch_size * info.world,
+        t.seed,
+        epoch,
+        t.alternate_every,
+        cfg.data.bucket_by_length,
+        cfg.data.bucket_batches,
+    )
+    return shard_plan(plan, info.rank, info.world)
+
+
 def _optimizer_step(model, optimizer, scheduler, max_grad_norm: float) -> float:
     params = [p for p in model.parameters() if p.requires_grad]
     norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm if max_grad_norm > 0 else float("inf"))
@@ -168,7 +192,13 @@ def train(
     print_fn: Callable[[str], None] = print,
 ) -> TrainResult:
     """Train one stage.  See ``docs/training.md`` for the command line and outputs."""
-    cfg = config if isinstance(config, Config) else load_config(config, overrides)
+    if isinstance(config, Config):
+        tree = config_to_dict(config)
+        for o in overrides:
+            apply_override(tree, o)
+        cfg = config_from_dict(tree)
+    else:
+        cfg = load_config(config, overrides)
     info = D.setup(cfg.train.device)
     try:
         return _train(
@@ -228,6 +258,12 @@ def _train(
     # -- model ------------------------------------------------------------------------------
     torch.manual_seed(t.seed)
     model, cfg = build_model(cfg, device=device, feature_meta=reader.meta if reader is not None else None)
+    notes = []
+    if reader is not None and str(reader.meta.get("upstream")) != cfg.model.upstream:
+        notes.append(
+            f"warning: the features in {feats_train} come from {reader.meta.get('upstream')!r} but "
+            f"model.upstream is {cfg.model.upstream!r}; decoding raw audio will run model.upstream"
+        )
     t = cfg.train
     init_meta: dict = {}
     if init is not None:
@@ -241,6 +277,8 @@ def _train(
     counts = model.trainable_parameter_counts()
 
     if dry_run:
+        for n in notes if info.is_main else []:
+            print_fn(n)
         return _dry_run(model, dataset, examples, cfg, counts, info, print_fn)
 
     # -- experiment dir, resume -------------------------------------------------------------
@@ -265,20 +303,7 @@ def _train(
         ckpt_io.respect_umask(exp / "config.yaml")
     mon = Monitor(exp, enabled=info.is_main, console=console)
 
-    plan0 = shard_plan(
-        epoch_plan(
-            examples,
-            t.tasks,
-            global_batch,
-            t.seed,
-            0,
-            t.alternate_every,
-            cfg.data.bucket_by_length,
-            cfg.data.bucket_batches,
-        ),
-        info.rank,
-        info.world,
-    )
+    plan0 = _rank_plan(examples, cfg, 0, info)
     steps_per_epoch = math.ceil(len(plan0) / t.grad_accum)
     total_steps = t.epochs * steps_per_epoch
     if t.max_steps > 0:
@@ -309,6 +334,8 @@ def _train(
         f"LLM {cfg.model.llm_mode}{'' if t.train_llm else ' (frozen)'}, "
         f"descriptor slot: {t.descriptor_input}"
     )
+    for n in notes:
+        mon.log(n)
     mon.log("trainable parameters: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     for task in t.tasks:
         mon.log(f"train examples {task}: {len(examples.by_task[task])}")
@@ -333,7 +360,7 @@ def _train(
                 idx[j : j + global_batch][info.rank :: info.world] for j in range(0, len(idx), global_batch)
             ]
             batches = [b for b in batches if b]
-            if batches:
+            if idx:  # every rank needs the loader (maybe empty here): evaluation ends in collectives
                 dev_loaders[task] = make_loader(dev_set, batches, cfg.data.num_workers, t.seed)
         if ua_task is not None:
             ua_inventory = _inventory(train_data, dev_data)
@@ -349,7 +376,7 @@ def _train(
                 idx[j : j + global_batch][info.rank :: info.world] for j in range(0, len(idx), global_batch)
             ]
             batches = [b for b in batches if b]
-            if batches and ua_inventory:
+            if idx and ua_inventory:
                 ua_loader = make_loader(dev_set, batches, cfg.data.num_workers, t.seed)
         for reason, n in sorted(dev_examples.skipped.items()):
             mon.log(f"skipped {n} dev utterances for {reason}")
@@ -437,20 +464,7 @@ def _train(
     stop = state["step"] >= total_steps
     while not stop and state["epoch"] < t.epochs:
         epoch = state["epoch"]
-        plan = shard_plan(
-            epoch_plan(
-                examples,
-                t.tasks,
-                global_batch,
-                t.seed,
-                epoch,
-                t.alternate_every,
-                cfg.data.bucket_by_length,
-                cfg.data.bucket_batches,
-            ),
-            info.rank,
-            info.world,
-        )
+        plan = _rank_plan(examples, cfg, epoch, info)
         begin = state["batch"]
         loader = make_loader(
             dataset,
