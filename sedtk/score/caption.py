@@ -44,7 +44,8 @@ import numpy as np
 
 TOKENISATION = {
     "en": "Stanford PTBTokenizer (pycocoevalcap's CoreNLP 3.4.1, -preserveLines -lowerCase), "
-    "punctuation tokens removed as in pycocoevalcap",
+    "punctuation tokens removed, references and hypotheses tokenised as two batches in utterance order, "
+    "as in pycocoevalcap's COCOEvalCap",
     "zh": "character level: each CJK character is one token, a run of other letters/digits is one "
     "lower-cased token, punctuation and whitespace dropped",
 }
