@@ -271,3 +271,15 @@ def test_cli_parses_systems_and_reports_errors(corpus):
     assert bad.exit_code == 1 and "1 decode dir(s) for 2 --ref dir(s)" in bad.output
     bad = runner.invoke(app, [*args, "--baseline", "nope"])
     assert bad.exit_code == 1 and "baseline 'nope'" in bad.output
+
+
+def test_hyp_option_grammar():
+    from sedtk.cli.score import parse_hyp
+
+    assert parse_hyp("sys7=exp/a/decode_f1,exp/a/decode_f2", 2) == (
+        "sys7",
+        [Path("exp/a/decode_f1"), Path("exp/a/decode_f2")],
+    )
+    assert parse_hyp("exp/sys4/decode_test/", 1) == ("decode_test", [Path("exp/sys4/decode_test/")])
+    with pytest.raises(ValueError, match="expected NAME=DIR"):
+        parse_hyp("sys=", 1)
