@@ -245,3 +245,19 @@ def test_missing_fields_are_skipped_and_counted(assets, tmp_path):
         dry_run=True,
     )
     assert res.skipped == {"ser_sed: missing field": 1}
+
+
+def test_online_upstream_and_gradient_accumulation(assets, tmp_path):
+    # features computed by the upstream inside the step (no dump), 4 batches of 1 -> 2 optimizer steps
+    res = train(
+        "paper/sys7_stage1",
+        assets.subset("train", 4),
+        tmp_path,
+        overrides=assets.overrides(
+            "data.online_features=true", "train.batch_size=1", "train.grad_accum=2", "train.epochs=1"
+        ),
+        console=False,
+    )
+    assert res.steps == 2 and res.timing["micro_batches"] == 4
+    saved = ckpt_io.read_config_dict(ckpt_io.require_checkpoint(tmp_path, "last"))
+    assert saved["data"]["online_features"] is True and saved["model"]["num_layers"] == 4
