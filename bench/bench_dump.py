@@ -13,7 +13,9 @@ each upstream config:
 
 Both are repeated ``--repeats`` times, interleaved; ``ratio_min`` = min(dump) / min(forward) in wall
 time.  On a shared CPU machine wall times swing with other load, so the process CPU time (all
-threads, ``time.process_time``) of each is reported too, with ``cpu_ratio_min``.
+threads, ``time.process_time``) of each is reported too, with ``cpu_ratio_min``; with several torch
+threads on an oversubscribed machine even CPU time swings (OpenMP threads spin while waiting for
+each other), so use ``--threads 1`` there.
 
 Configs: ``tiny`` is ``sedtk model init-tiny``'s HuBERT (hidden 64, 3 layers, 32-channel CNN); ``mid``
 has hidden 256, 6 layers, a 256-channel CNN; ``large`` is HuBERT-large's shape (hidden 1024, 24 layers,
@@ -109,7 +111,12 @@ def main() -> None:
     ap.add_argument("--model-dtype", default=None, help="e.g. float16 on GPU")
     ap.add_argument("--nj", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch threads (1 gives stable CPU timings on a busy box)"
+    )
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from sedtk.features.dump import dump_features
 
