@@ -195,3 +195,17 @@ def test_validate_segments_and_attrs(tmp_path: Path):
     assert f"{d}/segments:4: times are not numbers: 'r1 zero one'" in problems
     assert f"{d}/utt2attr:2: 's2': attribute 'loud' is not of the form name=value" in problems
     assert len(problems) == 4
+
+
+def test_atomic_write_gives_files_the_umask_mode(tmp_path):
+    import os
+
+    from sedtk.data.datadir import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "f", "x\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
