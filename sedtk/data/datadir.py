@@ -88,17 +88,21 @@ def atomic_write_text(path: str | os.PathLike, content: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(content)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual mode
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+#: Read once at import: changing the umask briefly is not safe while other threads create files.
+_UMASK = _read_umask()
 
 
 def write_kaldi_map(path: str | os.PathLike, mapping: Mapping[str, object]) -> None:

@@ -198,14 +198,9 @@ def test_validate_segments_and_attrs(tmp_path: Path):
 
 
 def test_atomic_write_gives_files_the_umask_mode(tmp_path):
-    import os
+    from sedtk.data import datadir
 
-    from sedtk.data.datadir import atomic_write_text
-
-    old = os.umask(0o022)
-    try:
-        atomic_write_text(tmp_path / "f", "x\n")
-    finally:
-        os.umask(old)
-    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644
+    atomic_write_text = datadir.atomic_write_text
+    atomic_write_text(tmp_path / "f", "x\n")
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o666 & ~datadir._UMASK
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
