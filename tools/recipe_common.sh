@@ -14,6 +14,10 @@
 #                              "base:" it inherits, or a directory (its .done marker when it has one,
 #                              else its top-level files: a Kaldi data dir).  A changed config or input
 #                              redoes the step; "--force true" redoes every step.
+#                              A finished output made from other inputs is moved to OUT.old first;
+#                              an unfinished one is left for COMMAND to resume (sedtk train does).
+#   system_stage1 / system_final CONF_DIR SYS
+#                              the stage-1 and final experiment names of a paper system (see below)
 #   require_dir VAR            exit with a clear message unless the directory named by $VAR exists
 #   sedtk_train_cmd NGPU       the command that starts "sedtk train" on NGPU GPUs (torchrun when > 1)
 #
@@ -35,6 +39,11 @@ export SEDTK_TOOLS SEDTK_ROOT
 # The checkout's virtual environment (tools/setup.sh) when sedtk is not already on PATH.
 if ! command -v sedtk >/dev/null 2>&1 && [ -x "$SEDTK_ROOT/.venv/bin/sedtk" ]; then
   export PATH="$SEDTK_ROOT/.venv/bin:$PATH"
+fi
+if ! command -v sedtk >/dev/null 2>&1; then
+  echo "error: the sedtk command is not on PATH: run tools/setup.sh (creates .venv), or activate the" \
+    "environment where sedtk is installed" >&2
+  exit 1
 fi
 
 # _say FRAME PREFIX MSG: a log line naming the caller FRAME levels up (file:line:function).
@@ -105,13 +114,15 @@ stage_enabled() {
   [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]
 }
 
+# The Python interpreter that runs sedtk (for the recipes' local/*.py scripts).
+SEDTK_PYTHON=$(dirname "$(command -v sedtk 2>/dev/null || echo /usr/bin/python3)")/python
+[ -x "$SEDTK_PYTHON" ] || SEDTK_PYTHON=python3
+export SEDTK_PYTHON
+
 # The packaged paper configs ("base: paper/NAME" in a recipe conf), for hashing inherited settings.
 _sedtk_conf_dir() {
   if [ -z "${_SEDTK_CONF_DIR:-}" ]; then
-    local py
-    py=$(dirname "$(command -v sedtk)")/python
-    [ -x "$py" ] || py=python3
-    _SEDTK_CONF_DIR=$("$py" -c 'import os, sedtk; print(os.path.join(os.path.dirname(sedtk.__file__), "conf"))' \
+    _SEDTK_CONF_DIR=$("$SEDTK_PYTHON" -c 'import os, sedtk; print(os.path.join(os.path.dirname(sedtk.__file__), "conf"))' \
       2>/dev/null || true)
   fi
   echo "$_SEDTK_CONF_DIR"
@@ -186,7 +197,13 @@ run_step() {
     _log_caller "skip $out: done with the same config and inputs (--force true redoes it)"
     return 0
   fi
-  rm -f "$out/.done"
+  # A finished output made from other inputs (or --force) is moved aside, so that the command starts
+  # afresh instead of resuming it; an unfinished one (no marker) is left for the command to resume.
+  if [ -e "$out" ] && { [ -f "$out/.done" ] || [ "${force:-false}" = true ]; }; then
+    rm -rf "$out.old"
+    mv "$out" "$out.old"
+    _log_caller "moved the previous $out to $out.old (its config or inputs changed, or --force)"
+  fi
   _log_caller "run: $*"
   if ! "$@"; then
     _die_caller "failed: $*"
@@ -201,6 +218,36 @@ require_dir() {
   local dir=${!var:-}
   [ -n "$dir" ] || _die_caller "$var is not set: edit egs/db.sh or run '$var=/path/to/corpus $0'"
   [ -d "$dir" ] || _die_caller "$var=$dir: no such directory (edit egs/db.sh or set $var in the environment)"
+}
+
+# The experiments of a paper system, from the recipe's conf files (names as in sedtk/conf/paper):
+#   system_stage1 CONF_DIR SYS   the stage-1 experiment SYS starts from: SYS_stage1 when
+#                                CONF_DIR/SYS_stage1.yaml exists, else sys7_stage1 (Sys. 5's and the
+#                                Tab. 3 two-stage system's stage 1 is Sys. 7's); empty for one-stage
+#                                systems (CONF_DIR/SYS.yaml, e.g. Sys. 6)
+#   system_final CONF_DIR SYS    the experiment holding SYS's final model: SYS_stage2 or SYS
+system_stage1() {
+  local conf=$1 sys=$2
+  if [ -f "$conf/$sys.yaml" ]; then
+    echo ""
+  elif [ -f "$conf/${sys}_stage1.yaml" ]; then
+    echo "${sys}_stage1"
+  elif [ -f "$conf/${sys}_stage2.yaml" ]; then
+    echo "sys7_stage1"
+  else
+    _die_caller "system $sys: neither $conf/$sys.yaml nor $conf/${sys}_stage2.yaml exists"
+  fi
+}
+
+system_final() {
+  local conf=$1 sys=$2
+  if [ -f "$conf/$sys.yaml" ]; then
+    echo "$sys"
+  elif [ -f "$conf/${sys}_stage2.yaml" ]; then
+    echo "${sys}_stage2"
+  else
+    _die_caller "system $sys: neither $conf/$sys.yaml nor $conf/${sys}_stage2.yaml exists"
+  fi
 }
 
 # "sedtk train" on one device, or torchrun with one process per GPU.

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+# The recipes find sedtk on PATH: the interpreter running the tests has it beside itself.
+ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
 REPO = Path(__file__).resolve().parents[2]
 COMMON = REPO / "tools" / "recipe_common.sh"
 LAUNCH = REPO / "tools" / "launch.sh"
@@ -18,7 +21,7 @@ def bash(script: str, cwd: Path, *args: str, env: dict | None = None) -> subproc
     path = cwd / "script.sh"
     path.write_text(f"set -euo pipefail\n. {COMMON}\n" + textwrap.dedent(script))
     return subprocess.run(
-        ["bash", str(path), *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}
+        ["bash", str(path), *args], cwd=cwd, capture_output=True, text=True, env={**ENV, **(env or {})}
     )
 
 

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Write the demo's RESULTS.md from what the run measured (``sedtk score``'s score.json), never by hand.
+
+usage: write_results.py SCORE_JSON OUT_MD --timing TSV --data TRAIN DEV TEST --upstream NAME
+                        [--chance majority] [--example JSON] [--title T]
+
+The table holds every scored system with its metrics; the chance levels are stated next to it (UA of a
+constant answer on K classes is 100/K %, WER of an empty hypothesis is 100 %, and the ``majority``
+system -- see local/majority_baseline.py -- gives the caption scores of a constant caption).  Then come
+the significance tests as ``sedtk score`` ran them, the wall time of every stage (TSV lines
+``stage<TAB>seconds<TAB>what``) and the machine, and optionally one explained decode (``sedtk decode
+--wav ... --json`` output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sedtk.data.datadir import DataDir, atomic_write_text
+
+COLUMNS = [  # (score.json metric, header, decimals)
+    ("ua", "UA% ↑", 1),
+    ("wa", "WA% ↑", 1),
+    ("wer", "WER% ↓", 1),
+    ("bleu4", "B@4 ↑", 1),
+    ("meteor", "M ↑", 1),
+    ("rouge_l", "R ↑", 1),
+    ("cider", "C ↑", 1),
+    ("spice", "S ↑", 1),
+]
+METRIC_NAMES = {"ua": "UA", "wa": "WA", "wer": "WER", "cer": "CER", "bleu4": "B@4", "meteor": "METEOR",
+                "rouge_l": "ROUGE-L", "cider": "CIDEr", "spice": "SPICE"}  # fmt: skip
+
+
+def _fmt(value, decimals: int) -> str:
+    return "–" if value is None else f"{value:.{decimals}f}"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def results_table(score: dict, descriptions: dict[str, str]) -> list[str]:
+    cols = [c for c in COLUMNS if any(s["metrics"].get(c[0]) is not None for s in score["systems"])]
+    lines = ["| System | " + " | ".join(h for _, h, _ in cols) + " |", "|:---|" + "---:|" * len(cols)]
+    for s in score["systems"]:
+        name = s["name"]
+        label = f"{name} ({descriptions[name]})" if name in descriptions else name
+        cells = [_fmt(s["metrics"].get(m), d) for m, _, d in cols]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def significance_lines(score: dict, alpha: float) -> list[str]:
+    lines = [
+        "| System | Baseline | Metric | Difference | p (one-tailed) | Significant |",
+        "|:---|:---|:---|---:|---:|:---:|",
+    ]
+    for t in score.get("tests", []):
+        if t["metric"] == "wa":
+            continue  # WA is tested alongside UA; keep the table short
+        p = "–" if t["p"] is None else f"{t['p']:.3g}"
+        diff = "–" if t["improvement"] is None else f"{t['improvement']:+.2f}"
+        sig = "yes" if t["significant"] else "no"
+        metric = METRIC_NAMES.get(t["metric"], t["metric"])
+        lines.append(f"| {t['system']} | {t['baseline']} | {metric} | {diff} | {p} | {sig} |")
+    lines.append("")
+    lines.append(
+        f"Differences are in the metric's unit, positive = better; p < {alpha} is significant."
+    )
+    return lines
+
+
+def write_results(
+    score_json: Path,
+    out: Path,
+    timing: Path | None,
+    data: tuple[Path, Path, Path],
+    upstream: str,
+    chance: str | None,
+    example: Path | None,
+    descriptions: dict[str, str],
+    title: str,
+) -> str:
+    score = json.loads(score_json.read_text(encoding="utf-8"))
+    train, dev, test = (DataDir.load(d) for d in data)
+    inventory = test.emotions or sorted(set(test.maps.get("utt2emo", {}).values()))
+    k = len(inventory)
+    alpha = score.get("alpha", 0.05)
+    md = [f"# {title}", ""]
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    threads = os.environ.get("OMP_NUM_THREADS", "default")
+    md.append(
+        f"Written by `run.sh` stage 5 (`local/write_results.py`) from `{score_json}` on {when}: "
+        f"sedtk {score.get('sedtk_version', '?')}, {_cores()} CPU core(s) ({_cpu_model()}), "
+        f"torch threads per process {threads}."
+    )
+    md.append("")
+    md.append(
+        f"Corpus: synthetic espeak-ng speech, {len(train)} train / {len(dev)} dev / {len(test)} test "
+        "utterances; dev and test sentences never occur in train.  Upstream: "
+        f"`{upstream}`.  Models: the tiny random LLM of `sedtk model init-tiny`, trained here."
+    )
+    md += ["", "## Test set", ""]
+    md += results_table(score, descriptions)
+    md.append("")
+    chance_row = f" and the `{chance}` row" if chance else ""
+    md.append(
+        f"Chance levels: UA of a constant answer = 100/K = {100 / k:.1f} % (K = {k} classes: "
+        f"{' '.join(inventory)}, balanced); WER of an empty hypothesis = 100 %; caption scores of a constant "
+        f"caption (the most frequent training descriptors){chance_row}.  A WER above 100 % means the model "
+        "writes wrong words rather than none."
+    )
+    spice = score.get("spice") or {}
+    if spice and not spice.get("available", True):
+        md += ["", f"SPICE: {spice.get('reason', 'not computed')}"]
+    tok = score.get("tokenisation") or {}
+    if tok:
+        md += ["", "Caption tokenisation: " + "; ".join(f"{lang}: {how}" for lang, how in tok.items())]
+    md += ["", "## Significance (paired one-tailed t-tests, `sedtk score`)", ""]
+    md += significance_lines(score, alpha)
+    if timing is not None and timing.is_file():
+        rows = [line.split("\t") for line in timing.read_text().splitlines() if line.strip()]
+        total = sum(float(r[1]) for r in rows)
+        md += ["", "## Wall time", "", "| Stage | What | Seconds |", "|---:|:---|---:|"]
+        md += [f"| {r[0]} | {r[2] if len(r) > 2 else ''} | {float(r[1]):.0f} |" for r in rows]
+        md.append(f"| | **total** | **{total:.0f}** ({total / 60:.1f} min) |")
+    if example is not None and example.is_file():
+        md += ["", "## One explained decode (`sedtk decode --wav ... --json`)", "", "```json"]
+        md.append(example.read_text(encoding="utf-8").strip())
+        md += ["```"]
+    md.append("")
+    text = "\n".join(md)
+    atomic_write_text(out, text)
+    return text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("score_json", type=Path)
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--timing", type=Path)
+    ap.add_argument("--data", type=Path, nargs=3, required=True, metavar=("TRAIN", "DEV", "TEST"))
+    ap.add_argument("--upstream", required=True)
+    ap.add_argument("--chance", help="name of the constant-answer system in score.json")
+    ap.add_argument("--example", type=Path, help="a 'sedtk decode --json' output to include")
+    ap.add_argument("--describe", action="append", default=[], metavar="NAME=TEXT",
+                    help="a system's description for the table (repeatable)")  # fmt: skip
+    ap.add_argument("--title", default="Demo results (egs/mini)")
+    args = ap.parse_args()
+    descriptions = dict(d.split("=", 1) for d in args.describe)
+    write_results(args.score_json, args.out, args.timing, tuple(args.data), args.upstream, args.chance,
+                  args.example, descriptions, args.title)  # fmt: skip
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# The sedtk demo: the whole paper end to end on a synthetic corpus, on CPU, with nothing to download.
+#
+#   bash egs/mini/run.sh                       # all stages (see RESULTS.md for the measured time)
+#   bash egs/mini/run.sh --stage 4             # from decoding on
+#   MINI_QUICK=1 bash egs/mini/run.sh          # reduced run through every stage (CI), in exp/quick/
+#
+# Stages (public numbers, shared by every recipe; see README.md):
+#   0  synthesise the espeak-ng corpus (train/dev/test with held-out sentences) and write the tiny
+#      random HuBERT and Llama checkpoints (sedtk model init-tiny)
+#   1  dump the frozen upstream's features of train/dev/test
+#   2  stage-1 ASR training (content branch)                          exp/<sys>_stage1
+#   3  stage-2 alternating SER-SED / ASR training (descriptor branch)  exp/<sys>_stage2
+#   4  decode the test set with every system, and write the constant "majority" system (chance)
+#   5  score with significance tests against the baselines, write RESULTS.md, decode one wav
+set -euo pipefail
+cd "$(dirname "$0")"
+recipe=$(pwd)
+. ../../tools/recipe_common.sh
+
+stage=0
+stop_stage=5
+nj=2                 # parallel jobs (espeak-ng processes, feature dump workers)
+cmd=${SEDTK_CMD:-local}
+force=false
+quick=false          # reduced run for CI (also MINI_QUICK=1)
+workdir=.            # where data/, dump/, models/, exp/ and RESULTS.md go (exp/quick when quick)
+num_utts=800         # utterances synthesised; train/dev/test hold about 76/12/12 %
+seed=0
+upstream=fbank       # fbank, or hubert: the tiny random HuBERT of stage 0 (see README.md)
+systems="sys7 sys5"  # the first is the proposed system, the others its baselines (conf/<sys>*.yaml)
+train_extra=""       # more "sedtk train" options for every run, e.g. "--set train.max_steps=2"
+help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--quick true] [--workdir DIR]
+       [--num-utts N] [--upstream fbank|hubert] [--systems 'sys7 sys5 sys4'] [--train-extra '--set k=v']
+       [--force true]
+Stages: 0 corpus+tiny models, 1 feature dump, 2 stage-1 ASR, 3 stage-2 SER-SED/ASR, 4 decode, 5 score.
+MINI_QUICK=1 runs a reduced demo in exp/quick/ (CI)."
+
+[ "${MINI_QUICK:-0}" = 1 ] && quick=true
+parse_options "$@"
+
+if $quick; then
+  [ "$workdir" = . ] && workdir=exp/quick
+  num_utts=48
+  train_extra="--set train.epochs=1 --set train.max_steps=3 --set train.dev_max_utts=4 $train_extra"
+fi
+# Tiny models on a few cores: one thread per process is far faster than contended OpenMP threads.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
+
+mkdir -p "$workdir"
+cd "$workdir"
+conf=$recipe/conf
+data=data/synth
+models=$(pwd)/models  # absolute: the trained model records these paths (sedtk decode --wav anywhere)
+case "$upstream" in
+  fbank) up=fbank ;;
+  hubert) up=$models/hubert ;;
+  *) die "--upstream must be fbank or hubert, got '$upstream'" ;;
+esac
+dump=dump/$upstream
+model_opts=(--set "model.upstream=$up" --set "model.llm=$models/llm")
+read -r -a extra <<< "$train_extra"
+launch=("$SEDTK_TOOLS/launch.sh" --cmd "$cmd")
+read -r -a systems_arr <<< "$systems"
+proposed=${systems_arr[0]}
+timing=exp/timing.tsv
+mkdir -p exp/log
+
+# The wall time of each stage, for RESULTS.md (one line per stage; a re-run replaces it).
+stage_t0=0
+begin_stage() { stage_t0=$SECONDS; log "Stage $1: $2"; }
+end_stage() {
+  touch "$timing"
+  { grep -v "^$1	" "$timing" || true; printf '%s\t%s\t%s\n' "$1" $((SECONDS - stage_t0)) "$2"; } \
+    | sort -n > "$timing.tmp"
+  mv "$timing.tmp" "$timing"
+}
+
+if stage_enabled 0; then
+  begin_stage 0 "synthetic corpus and tiny models"
+  run_step "$data" -- sedtk data synth "$data" --num-utts "$num_utts" --seed "$seed" --nj "$nj" --split
+  for x in train dev test; do sedtk data validate "$data/$x"; done
+  run_step "$models" -- sedtk model init-tiny "$models" --seed "$seed"
+  end_stage 0 "synthetic corpus and tiny models"
+fi
+
+if stage_enabled 1; then
+  begin_stage 1 "feature dump ($upstream)"
+  for x in train dev test; do
+    run_step "$dump/$x" "$data/$x" "$models" -- "${launch[@]}" --cpus "$nj" "exp/log/dump_$x.log" -- \
+      sedtk feats dump "$data/$x" "$dump/$x" --upstream "$up" --nj "$nj"
+  done
+  end_stage 1 "feature dump ($upstream)"
+fi
+
+train_opts=(--train "$data/train" --dev "$data/dev" --feats-train "$dump/train" --feats-dev "$dump/dev"
+  "${model_opts[@]}" "${extra[@]}")
+train_deps=("$data/train" "$data/dev" "$dump/train" "$dump/dev" "$models")
+
+if stage_enabled 2; then
+  begin_stage 2 "stage-1 ASR training"
+  declare -A trained=()
+  for sys in "${systems_arr[@]}"; do
+    s1=$(system_stage1 "$conf" "$sys")
+    [ -n "$s1" ] && [ -z "${trained[$s1]:-}" ] || continue
+    trained[$s1]=1
+    run_step "exp/$s1" "$conf/$s1.yaml" "${train_deps[@]}" -- \
+      "${launch[@]}" "exp/log/train_$s1.log" -- \
+      sedtk train --config "$conf/$s1.yaml" --exp "exp/$s1" "${train_opts[@]}"
+  done
+  end_stage 2 "stage-1 ASR training"
+fi
+
+if stage_enabled 3; then
+  begin_stage 3 "stage-2 SER-SED/ASR training"
+  for sys in "${systems_arr[@]}"; do
+    s1=$(system_stage1 "$conf" "$sys")
+    final=$(system_final "$conf" "$sys")
+    init=()
+    [ -n "$s1" ] && init=(--init "exp/$s1")
+    run_step "exp/$final" "$conf/$final.yaml" "${train_deps[@]}" ${s1:+"exp/$s1"} -- \
+      "${launch[@]}" "exp/log/train_$final.log" -- \
+      sedtk train --config "$conf/$final.yaml" --exp "exp/$final" "${init[@]}" "${train_opts[@]}"
+  done
+  end_stage 3 "stage-2 SER-SED/ASR training"
+fi
+
+if stage_enabled 4; then
+  begin_stage 4 "decoding"
+  for sys in "${systems_arr[@]}"; do
+    final=$(system_final "$conf" "$sys")
+    run_step "exp/$final/decode_test" "exp/$final" "$data/test" "$dump/test" -- \
+      "${launch[@]}" "exp/log/decode_$final.log" -- \
+      sedtk decode --model "exp/$final" --data "$data/test" --feats "$dump/test" \
+      --out "exp/$final/decode_test" --batch-size 16 --device cpu
+  done
+  run_step exp/majority/decode_test "$data/train" "$data/test" "$recipe/local/majority_baseline.py" -- \
+    "$SEDTK_PYTHON" "$recipe/local/majority_baseline.py" "$data/train" "$data/test" exp/majority/decode_test
+  end_stage 4 "decoding"
+fi
+
+if stage_enabled 5; then
+  begin_stage 5 "scoring, RESULTS.md and one explained decode"
+  hyps=()
+  baselines=()
+  for sys in "${systems_arr[@]}" majority; do
+    if [ "$sys" = majority ]; then dir=exp/majority/decode_test; else dir=exp/$(system_final "$conf" "$sys")/decode_test; fi
+    hyps+=(--hyp "$sys=$dir")
+    [ "$sys" = "$proposed" ] || baselines+=(--baseline "$sys")
+  done
+  run_step exp/score_test "$data/test" exp/*/decode_test -- \
+    sedtk score --ref "$data/test" "${hyps[@]}" "${baselines[@]}" --out exp/score_test
+
+  # What a new user wants to see first: one wav in, transcript + descriptors + emotion out.
+  wav=$(head -n 1 "$data/test/wav.scp" | cut -d' ' -f2-)
+  model=exp/$(system_final "$conf" "$proposed")
+  log "sedtk decode --wav $wav --model $model"
+  sedtk decode --wav "$wav" --model "$model" --device cpu
+  sedtk decode --wav "$wav" --model "$model" --device cpu --json > exp/example_decode.json
+  end_stage 5 "scoring, RESULTS.md and one explained decode"
+
+  describe=(--describe "sys7=proposed: FD+SER+SED+ASR, alternating" --describe "sys4=no FD: SER+SED+ASR"
+    --describe "sys5=FD+SER+ASR, no descriptors" --describe "sys6=FD+SER+SED, one stage, no ASR"
+    --describe "majority=constant answer: chance level")
+  "$SEDTK_PYTHON" "$recipe/local/write_results.py" exp/score_test/score.json RESULTS.md \
+    --timing "$timing" --data "$data/train" "$data/dev" "$data/test" --upstream "$up" \
+    --chance majority --example exp/example_decode.json "${describe[@]}"
+  log "results: $(pwd)/RESULTS.md (scores and significance tests: exp/score_test/RESULTS.md)"
+fi

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# SpeechCraft (GigaSpeech-m, 670k clips / 740 h): trains the paper's models on fine-grained speech
+# descriptions (Sec. 4.1).  The result is the model EMOSEC decodes zero-shot (egs/emosec) and IEMOCAP /
+# MELD may start from (--init-from).  See README.md.
+#
+#   bash egs/speechcraft/run.sh --ngpu 8
+#   bash egs/speechcraft/run.sh --stage 4 --systems "sys7 sys6 sys4"
+#
+# Stages (public numbers; never renumbered):
+#   0  data/{all,train,dev}: SpeechCraft annotations joined with the GigaSpeech audio (Kaldi dir)
+#   1  frozen HuBERT feature dump: skipped by default (--online-feats true; a dump would be ~6.8 TB)
+#   2  stage-1 ASR training                                           exp/<sys>_stage1
+#   3  stage-2 alternating SER-SED / ASR training (one-stage systems) exp/<sys>[_stage2]
+#   4  decode the dev set                                             exp/<sys>/decode_dev
+#   5  score captions, UA and WER with paired t-tests vs the baselines exp/score_dev/
+set -euo pipefail
+cd "$(dirname "$0")"
+. ../../tools/recipe_common.sh
+. ../db.sh
+
+stage=0
+stop_stage=5
+nj=16                # CPU jobs: audio probing, feature dump workers
+ngpu=1               # GPUs per training run (torchrun when > 1)
+cmd=${SEDTK_CMD:-local}
+device=cuda          # feature dump and decoding device: cuda, cuda:N or cpu
+force=false
+systems="sys7 sys4 sys6"  # Tab. 1: Sys. 3 (= sys7, proposed), Sys. 1 (= sys4), Sys. 2 (= sys6)
+hubert=${HUBERT:-facebook/hubert-large-ls960-ft}
+llm=${LLM:-meta-llama/Llama-3.1-8B-Instruct}
+online_feats=true    # false: dump features in stage 1 and train from the dump
+train_extra=""       # more "sedtk train" options, e.g. "--set data.num_workers=8"
+decode_opts="--batch-size 8"
+help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--ngpu N] [--systems 'sys7 sys4 sys6']
+       [--online-feats false] [--device cuda] [--hubert ID|PATH] [--llm ID|PATH]
+       [--train-extra '--set k=v'] [--cmd local|slurm] [--force true]
+Stages: 0 data, 1 feature dump (off by default), 2 stage-1 ASR, 3 stage-2 SER-SED/ASR, 4 decode, 5 score.
+Corpus locations: SPEECHCRAFT and GIGASPEECH in egs/db.sh or the environment."
+parse_options "$@"
+
+conf=conf
+dump=dump/$(basename "$hubert")
+read -r -a extra <<< "$train_extra"
+read -r -a dec_opts <<< "$decode_opts"
+read -r -a systems_arr <<< "$systems"
+launch=("$SEDTK_TOOLS/launch.sh" --cmd "$cmd")
+model_opts=(--set "model.upstream=$hubert" --set "model.llm=$llm")
+if $online_feats; then model_opts+=(--set data.online_features=true); fi
+mkdir -p exp/log
+
+if stage_enabled 0; then
+  log "Stage 0: data prep (SpeechCraft annotations + GigaSpeech audio)"
+  require_dir SPEECHCRAFT
+  require_dir GIGASPEECH
+  run_step data "$SPEECHCRAFT" "$GIGASPEECH" -- \
+    sedtk data prep speechcraft "$SPEECHCRAFT" data --audio "$GIGASPEECH" --nj "$nj"
+  for x in train dev; do sedtk data validate "data/$x" > /dev/null; done
+fi
+
+if stage_enabled 1; then
+  if $online_feats; then
+    log "Stage 1: skipped (online features: HuBERT runs inside training and decoding)"
+  else
+    log "Stage 1: $hubert features (all layers, float16; about 9 GB per audio hour)"
+    for x in train dev; do
+      run_step "$dump/$x" data -- "${launch[@]}" --gpus 1 --cpus "$nj" "exp/log/dump_$x.log" -- \
+        sedtk feats dump "data/$x" "$dump/$x" --upstream "$hubert" --nj "$nj" --device "$device"
+    done
+  fi
+fi
+
+feats=()
+$online_feats || feats=(--feats-train "$dump/train" --feats-dev "$dump/dev")
+train_deps=(data/train data/dev)
+$online_feats || train_deps+=("$dump/train" "$dump/dev")
+
+# train_run CONF_NAME [INIT]: one "sedtk train" run into exp/CONF_NAME.
+train_run() {
+  local name=$1 init=${2:-}
+  # shellcheck disable=SC2046
+  run_step "exp/$name" "$conf/$name.yaml" "${train_deps[@]}" ${init:+"$init"} -- \
+    "${launch[@]}" --gpus "$ngpu" "exp/log/train_$name.log" -- \
+    $(sedtk_train_cmd "$ngpu") --config "$conf/$name.yaml" --exp "exp/$name" ${init:+--init "$init"} \
+    --train data/train --dev data/dev "${feats[@]}" "${model_opts[@]}" "${extra[@]}"
+}
+
+if stage_enabled 2; then
+  log "Stage 2: stage-1 ASR training (content branch)"
+  declare -A done_s1=()
+  for sys in "${systems_arr[@]}"; do
+    s1=$(system_stage1 "$conf" "$sys")
+    [ -n "$s1" ] && [ -z "${done_s1[$s1]:-}" ] || continue
+    done_s1[$s1]=1
+    train_run "$s1"
+  done
+fi
+
+if stage_enabled 3; then
+  log "Stage 3: stage-2 alternating SER-SED / ASR training (and one-stage systems)"
+  for sys in "${systems_arr[@]}"; do
+    s1=$(system_stage1 "$conf" "$sys")
+    train_run "$(system_final "$conf" "$sys")" "${s1:+exp/$s1}"
+  done
+fi
+
+if stage_enabled 4; then
+  log "Stage 4: decoding the dev set"
+  for sys in "${systems_arr[@]}"; do
+    final=$(system_final "$conf" "$sys")
+    f=()
+    $online_feats || f=(--feats "$dump/dev")
+    run_step "exp/$final/decode_dev" "exp/$final" data/dev ${f[1]:+"${f[1]}"} -- \
+      "${launch[@]}" --gpus 1 "exp/log/decode_$final.log" -- \
+      sedtk decode --model "exp/$final" --data data/dev "${f[@]}" --out "exp/$final/decode_dev" \
+      --device "$device" "${dec_opts[@]}"
+  done
+fi
+
+if stage_enabled 5; then
+  log "Stage 5: scoring the dev set (baselines: ${systems_arr[*]:1})"
+  hyps=()
+  baselines=()
+  for sys in "${systems_arr[@]}"; do hyps+=(--hyp "$sys=exp/$(system_final "$conf" "$sys")/decode_dev"); done
+  for sys in "${systems_arr[@]:1}"; do baselines+=(--baseline "$sys"); done
+  run_step exp/score_dev exp/*/decode_dev -- \
+    sedtk score --ref data/dev "${hyps[@]}" "${baselines[@]}" --out exp/score_dev --latex
+  log "results: exp/score_dev/RESULTS.md"
+fi
