@@ -1,6 +1,6 @@
 """Training step time from a feature dump vs the online upstream, and the share of time waiting on data.
 
-    python bench/bench_train.py [--configs tiny,mid] [--num-utts 32] [--steps 20] [--workers 2]
+    python bench/bench_train.py [--configs tiny,mid] [--num-utts 32] [--steps 20] [--workers 2] [--threads N]
 
 Goals: a step on dumped features is >= 3x faster than the same step with the upstream run online;
 waiting for data takes <= 10 % of the training loop's wall time.
@@ -16,12 +16,16 @@ waiting for the DataLoader.  Both runs see the same batches in the same order.
 Configs: ``tiny`` = ``sedtk model init-tiny`` (HuBERT hidden 64 x 3 layers, Llama hidden 64 x 2);
 ``mid`` = a HuBERT-base-shaped upstream (hidden 768 x 12 layers, 512-channel CNN) and a Llama of
 hidden 256 x 4 layers with the tiny tokenizer.  Prints one JSON line per config and a summary table.
+
+On a shared CPU machine, ``--threads 1`` avoids OpenMP threads waiting on each other (on a loaded
+2-core box an elementwise op took 30x longer with 2 threads than with 1).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -102,10 +106,12 @@ def run(config: str, root: Path, data: Path, upstream: Path, llm: Path, args) ->
         "threads": torch.get_num_threads(),
     }
     for mode, extra, feats in (("dump", [], dump), ("online", ["data.online_features=true"], None)):
+        exp = root / f"exp_{config}_{mode}"
+        shutil.rmtree(exp, ignore_errors=True)  # a finished run would be resumed (and do nothing)
         res = train(
             "paper/sys7_stage2",
             data,
-            root / f"exp_{config}_{mode}",
+            exp,
             feats_train=feats,
             overrides=overrides + extra,
             console=False,
@@ -125,7 +131,10 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--workdir", type=Path, default=None)
+    p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     args = p.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
 
     from transformers.utils import logging as hf_logging
 

@@ -161,6 +161,17 @@ def _rank_plan(examples, cfg: Config, epoch: int, info: D.DistInfo) -> list[tupl
     return shard_plan(plan, info.rank, info.world)
 
 
+def _remaining_batches(examples, cfg: Config, info: D.DistInfo, epoch0: int, batch0: int) -> list[tuple]:
+    """``(epoch, index, batches in epoch, example indices)`` of every batch from a position to the end."""
+    out = []
+    for epoch in range(epoch0, cfg.train.epochs):
+        plan = _rank_plan(examples, cfg, epoch, info)
+        out += [
+            (epoch, i, len(plan), idx) for i, (_, idx) in enumerate(plan) if epoch > epoch0 or i >= batch0
+        ]
+    return out
+
+
 def _optimizer_step(model, optimizer, scheduler, max_grad_norm: float) -> float:
     params = [p for p in model.parameters() if p.requires_grad]
     norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm if max_grad_norm > 0 else float("inf"))
@@ -462,74 +473,65 @@ def _train(
     mon.start_progress(total_steps, state["step"])
     t_start = time.perf_counter()
     stop = state["step"] >= total_steps
-    while not stop and state["epoch"] < t.epochs:
-        epoch = state["epoch"]
-        plan = _rank_plan(examples, cfg, epoch, info)
-        begin = state["batch"]
-        loader = make_loader(
-            dataset,
-            [b for _, b in plan[begin:]],
-            cfg.data.num_workers,
-            t.seed + epoch,
-            pin_memory=device.type == "cuda",
-        )
-        micro = 0
-        t_ready = time.perf_counter()
-        for i, batch in enumerate(loader, start=begin):
-            t_got = time.perf_counter()
-            timing["data_wait_s"] += t_got - t_ready
-            batch = batch.to(device)
-            last_of_group = micro + 1 == t.grad_accum or i == len(plan) - 1
-            sync = contextlib.nullcontext() if (last_of_group or not info.enabled) else net.no_sync()
-            beta = beta_at(t.beta, state["step"])
-            with sync:
-                terms = net(batch, batch.task, beta)
-                (terms["loss"] / t.grad_accum).backward()
-            for k, v in terms.items():
-                running.setdefault(f"{batch.task}/{k}", []).append(float(v.detach()))
-            micro += 1
-            timing["micro_batches"] += 1
-            if last_of_group:
-                grad_norm = _optimizer_step(model, optimizer, scheduler, t.max_grad_norm)
-                micro = 0
-                state["step"] += 1
-                state["batch"] = i + 1
-                mon.advance(f"loss {float(terms['loss'].detach()):.3f}")
-                if state["step"] % t.log_every == 0 or state["step"] == total_steps:
-                    row = {k: sum(v) / len(v) for k, v in running.items()}
-                    row.update(
-                        {
-                            "lr": scheduler.get_last_lr()[0],
-                            "grad_norm": grad_norm,
-                            **{f"beta/{b}": v for b, v in beta.items()},
-                        }
-                    )
-                    for b, w in model.layer_weights().items():
-                        row.update({f"layer_weight/{b}/{j:02d}": float(x) for j, x in enumerate(w)})
-                    mon.scalars(state["step"], row)
-                    shown = {k: v for k, v in row.items() if not k.startswith("layer_weight")}
-                    mon.log(
-                        f"epoch {epoch + 1} step {state['step']}/{total_steps}: "
-                        + ", ".join(f"{k} {v:.4g}" for k, v in shown.items())
-                    )
-                    result.history.append({"step": state["step"], **shown})
-                    running = {}
-                if state["step"] >= total_steps:
-                    stop = True
-                if t.eval_every > 0 and state["step"] % t.eval_every == 0 and not stop:
+    # one DataLoader for all remaining epochs (workers start once); each batch knows its place
+    places = [] if stop else _remaining_batches(examples, cfg, info, state["epoch"], state["batch"])
+    loader = make_loader(
+        dataset, [idx for *_, idx in places], cfg.data.num_workers, t.seed, pin_memory=device.type == "cuda"
+    )
+    micro = 0
+    t_ready = time.perf_counter()
+    for (epoch, i, n, _), batch in zip(places, loader, strict=False):
+        t_got = time.perf_counter()
+        timing["data_wait_s"] += t_got - t_ready
+        batch = batch.to(device)
+        last_of_group = micro + 1 == t.grad_accum or i == n - 1
+        sync = contextlib.nullcontext() if (last_of_group or not info.enabled) else net.no_sync()
+        beta = beta_at(t.beta, state["step"])
+        with sync:
+            terms = net(batch, batch.task, beta)
+            (terms["loss"] / t.grad_accum).backward()
+        for k, v in terms.items():
+            running.setdefault(f"{batch.task}/{k}", []).append(float(v.detach()))
+        micro += 1
+        timing["micro_batches"] += 1
+        if last_of_group:
+            grad_norm = _optimizer_step(model, optimizer, scheduler, t.max_grad_norm)
+            micro = 0
+            state.update(step=state["step"] + 1, epoch=epoch, batch=i + 1)
+            mon.advance(f"loss {float(terms['loss'].detach()):.3f}")
+            if state["step"] % t.log_every == 0 or state["step"] == total_steps:
+                row = {k: sum(v) / len(v) for k, v in running.items()}
+                row.update(lr=scheduler.get_last_lr()[0], grad_norm=grad_norm)
+                row.update({f"beta/{b}": v for b, v in beta.items()})
+                for b, w in model.layer_weights().items():
+                    row.update({f"layer_weight/{b}/{j:02d}": float(x) for j, x in enumerate(w)})
+                mon.scalars(state["step"], row)
+                shown = {k: v for k, v in row.items() if not k.startswith("layer_weight")}
+                mon.log(
+                    f"epoch {epoch + 1} step {state['step']}/{total_steps}: "
+                    + ", ".join(f"{k} {v:.4g}" for k, v in shown.items())
+                )
+                result.history.append({"step": state["step"], **shown})
+                running = {}
+            stop = state["step"] >= total_steps
+            if i == n - 1:  # end of an epoch: the next position is the start of the next one
+                state.update(epoch=epoch + 1, batch=0)
+                mon.log(f"epoch {epoch + 1} done (step {state['step']})")
+            if i == n - 1 or stop:
+                evaluate()
+                save("last", trainer_state=True)
+            else:
+                if t.eval_every > 0 and state["step"] % t.eval_every == 0:
                     evaluate()
-                if (t.save_every > 0 and state["step"] % t.save_every == 0) and not stop:
+                if t.save_every > 0 and state["step"] % t.save_every == 0:
                     save("last", trainer_state=True)
-            timing["step_s"] += time.perf_counter() - t_got
-            t_ready = time.perf_counter()
-            if stop:
-                break
-        if not stop or state["batch"] >= len(plan):
-            state["epoch"] += 1
-            state["batch"] = 0
-        evaluate()
+        timing["step_s"] += time.perf_counter() - t_got
+        t_ready = time.perf_counter()
+        if stop:
+            break
+    if not stop and state["epoch"] < t.epochs:  # epochs with no batches for this process
+        state.update(epoch=t.epochs, batch=0)
         save("last", trainer_state=True)
-        mon.log(f"epoch {epoch + 1} done (step {state['step']})")
     timing["wall_s"] = time.perf_counter() - t_start
     timing["data_wait_fraction"] = timing["data_wait_s"] / max(timing["wall_s"], 1e-9)
 
