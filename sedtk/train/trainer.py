@@ -483,6 +483,8 @@ def _train(
     for (epoch, i, n, _), batch in zip(places, loader, strict=False):
         t_got = time.perf_counter()
         timing["data_wait_s"] += t_got - t_ready
+        if timing["micro_batches"] == 0:
+            timing["first_batch_wait_s"] = t_got - t_ready  # worker start-up
         batch = batch.to(device)
         last_of_group = micro + 1 == t.grad_accum or i == n - 1
         sync = contextlib.nullcontext() if (last_of_group or not info.enabled) else net.no_sync()
