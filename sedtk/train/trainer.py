@@ -258,6 +258,8 @@ def _train(
     train_data = DataDir.load(train_dir)
     reader, lengths, max_len = _feature_source(cfg, feats_train, train_data, "train")
     examples = build_examples(train_data, t.tasks, cfg.prompt.targets, lengths, max_len)
+    # The label inventory the model learns (recorded in every checkpoint for `sedtk decode --wav`).
+    trained_emotions = list(train_data.emotions or sorted(set(train_data.maps.get("utt2emo", {}).values())))
     for task in t.tasks:
         if not examples.by_task[task]:
             raise ValueError(
@@ -457,6 +459,7 @@ def _train(
             "metrics": metrics or {},
             "init": init_meta,
             "stages": list(init_meta.get("stages", [])) + [{"stage": t.stage, "exp": str(exp)}],
+            "emotions": trained_emotions or list(init_meta.get("emotions", [])),
         }
         ts = None
         if trainer_state:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from sedtk.data.datadir import DataDir
 from sedtk.models import checkpoint as ckpt_io
 from sedtk.train import trainer as trainer_mod
 from sedtk.train.trainer import train
@@ -98,6 +99,7 @@ def test_stage1_then_stage2_losses_fall_and_only_the_right_modules_train(assets,
     meta = ckpt_io.read_meta(ckpt_io.require_checkpoint(tmp_path / "s2", "best_ua"))
     assert [s["stage"] for s in meta["stages"]] == ["stage1", "stage2"]
     assert meta["init"]["path"].endswith("best_loss")
+    assert meta["emotions"] == DataDir.load(tr).emotions  # the inventory decode --wav parses into
 
 
 @pytest.fixture(scope="module")

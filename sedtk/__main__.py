@@ -1,0 +1,5 @@
+"""``python -m sedtk`` (also ``torchrun -m sedtk train ...`` for multi-GPU training)."""
+
+from sedtk.cli import main
+
+main()
