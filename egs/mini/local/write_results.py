@@ -69,7 +69,9 @@ def results_table(score: dict, descriptions: dict[str, str]) -> list[str]:
     return lines
 
 
-def significance_lines(score: dict, alpha: float) -> list[str]:
+def significance_lines(score: dict, alpha: float, chance: str | None) -> list[str]:
+    """The tests of the proposed (first) system against every baseline, and of each system against chance."""
+    proposed = score["systems"][0]["name"]
     lines = [
         "| System | Baseline | Metric | Difference | p (one-tailed) | Significant |",
         "|:---|:---|:---|---:|---:|:---:|",
@@ -77,6 +79,8 @@ def significance_lines(score: dict, alpha: float) -> list[str]:
     for t in score.get("tests", []):
         if t["metric"] == "wa":
             continue  # WA is tested alongside UA; keep the table short
+        if t["system"] == chance or not (t["system"] == proposed or t["baseline"] == chance):
+            continue  # baselines against each other: in exp/score_test/RESULTS.md
         p = "–" if t["p"] is None else f"{t['p']:.3g}"
         diff = "–" if t["improvement"] is None else f"{t['improvement']:+.2f}"
         sig = "yes" if t["significant"] else "no"
@@ -84,7 +88,9 @@ def significance_lines(score: dict, alpha: float) -> list[str]:
         lines.append(f"| {t['system']} | {t['baseline']} | {metric} | {diff} | {p} | {sig} |")
     lines.append("")
     lines.append(
-        f"Differences are in the metric's unit, positive = better; p < {alpha} is significant."
+        f"Differences are in the metric's unit, positive = better; p < {alpha} is significant.  The proposed "
+        "system against each baseline, and every system against chance; all pairs are in "
+        "`exp/score_test/RESULTS.md`."
     )
     return lines
 
@@ -136,7 +142,7 @@ def write_results(
     if tok:
         md += ["", "Caption tokenisation: " + "; ".join(f"{lang}: {how}" for lang, how in tok.items())]
     md += ["", "## Significance (paired one-tailed t-tests, `sedtk score`)", ""]
-    md += significance_lines(score, alpha)
+    md += significance_lines(score, alpha, chance)
     if timing is not None and timing.is_file():
         rows = [line.split("\t") for line in timing.read_text().splitlines() if line.strip()]
         total = sum(float(r[1]) for r in rows)

@@ -1,0 +1,106 @@
+"""The demo recipe (egs/mini/run.sh) in its reduced CI form (MINI_QUICK=1) through every stage.
+
+Checks the outputs a user and the other tools rely on: the data and tiny models of stage 0, the
+feature dumps, the experiment dirs of both training stages (Sys. 5 sharing Sys. 7's stage 1), the
+decode outputs, score.json, the RESULTS.md written from it, the explained decode of one wav, and that
+a second run skips every finished step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sedtk.data.datadir import DataDir, read_kaldi_map
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "MINI_QUICK": "1"}
+
+
+def run_mini(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = ["bash", str(REPO / "egs" / "mini" / "run.sh"), "--workdir", str(workdir), *args]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
+    assert r.returncode == 0, f"run.sh failed\n--- stdout\n{r.stdout[-6000:]}\n--- stderr\n{r.stderr[-6000:]}"
+    return r
+
+
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    workdir = tmp_path_factory.mktemp("mini")
+    return workdir, run_mini(workdir)
+
+
+def test_stage0_and_1_outputs(quick_demo) -> None:
+    w, _ = quick_demo
+    for split in ("train", "dev", "test"):
+        d = DataDir.load(w / "data/synth" / split)
+        assert len(d) > 0 and d.emotions == ["neu", "hap", "ang", "sad"]
+        assert (w / "dump/fbank" / split / "meta.json").is_file()
+    train_text = set(read_kaldi_map(w / "data/synth/train/text").values())
+    assert not train_text & set(read_kaldi_map(w / "data/synth/test/text").values())  # held-out sentences
+    assert (w / "models/hubert/config.json").is_file() and (w / "models/llm/config.json").is_file()
+
+
+def test_training_outputs(quick_demo) -> None:
+    w, _ = quick_demo
+    for exp in ("sys7_stage1", "sys7_stage2", "sys5_stage2"):
+        assert (w / "exp" / exp / "config.yaml").is_file()
+        assert (w / "exp" / exp / "checkpoints").is_dir()
+        assert (w / "exp" / exp / ".done").is_file()
+    assert not (w / "exp/sys5_stage1").exists()  # Sys. 5's stage 1 is Sys. 7's
+    config = (w / "exp/sys7_stage2/config.yaml").read_text()
+    assert "upstream: fbank" in config and str(w / "models" / "llm") in config  # absolute model paths
+
+
+def test_decode_outputs(quick_demo) -> None:
+    w, _ = quick_demo
+    keys = set(DataDir.load(w / "data/synth/test").utts)
+    inventory = {"neu", "hap", "ang", "sad"}
+    expected = {"sys7_stage2": ("text", "utt2emo", "utt2desc"), "sys5_stage2": ("text", "utt2emo"),
+                "majority": ("text", "utt2emo", "utt2desc")}  # fmt: skip
+    for system, files in expected.items():
+        decode = w / "exp" / system / "decode_test"
+        for name in files:
+            assert set(read_kaldi_map(decode / name)) == keys, (system, name)
+        assert set(read_kaldi_map(decode / "utt2emo").values()) <= inventory
+    lines = (w / "exp/sys7_stage2/decode_test/results.jsonl").read_text().splitlines()
+    results = [json.loads(line) for line in lines]
+    assert {r["key"] for r in results} == keys
+    assert all(set(r["posterior"]) == inventory for r in results)
+    example = json.loads((w / "exp/example_decode.json").read_text().splitlines()[0])
+    for key in ("transcript", "description", "emotion"):
+        assert key in example
+
+
+def test_score_and_results_md(quick_demo) -> None:
+    w, r = quick_demo
+    score = json.loads((w / "exp/score_test/score.json").read_text())
+    assert [s["name"] for s in score["systems"]] == ["sys7", "sys5", "majority"]
+    assert [b["name"] for b in score["baselines"]] == ["sys5", "majority"]
+    metrics = {s["name"]: s["metrics"] for s in score["systems"]}
+    for key in ("ua", "wa", "wer", "bleu4", "rouge_l", "cider"):
+        assert metrics["sys7"][key] is not None
+    assert metrics["majority"]["ua"] == pytest.approx(25.0)  # balanced 4 classes, one constant answer
+    assert metrics["majority"]["wer"] == pytest.approx(100.0)  # empty transcripts
+    assert {(t["system"], t["baseline"]) for t in score["tests"]} >= {("sys7", "sys5"), ("sys7", "majority")}
+
+    md = (w / "RESULTS.md").read_text()
+    assert md.startswith("# Demo results")
+    table = [line for line in md.splitlines() if line.startswith(("| sys7 (", "| majority ("))]
+    assert len(table) == 2
+    ua_cell = table[0].split("|")[2].strip()
+    assert float(ua_cell) == pytest.approx(metrics["sys7"]["ua"], abs=0.05)  # written from score.json
+    assert "100/K = 25.0 %" in md and "## Significance" in md and "## Wall time" in md
+    assert "sedtk decode --wav" in r.stdout
+
+
+def test_rerun_skips_finished_steps(quick_demo) -> None:
+    w, _ = quick_demo
+    r = run_mini(w, "--stop-stage", "4")
+    assert "run: " not in r.stdout
+    assert r.stdout.count("skip ") >= 9  # synth, models, 3 dumps, 3 trainings, 3 decodes
