@@ -193,3 +193,29 @@ def test_launch_slurm_builds_one_array_job(tmp_path: Path) -> None:
         assert opt in args
     assert "shard 1 it's" in (tmp_path / "log/s.1.log").read_text()
     assert "shard 2 it's" in (tmp_path / "log/s.2.log").read_text()
+
+
+def test_conf_hash_follows_packaged_base(tmp_path: Path) -> None:
+    """A recipe conf inheriting ``paper/...`` is hashed together with the packaged files it inherits."""
+    (tmp_path / "conf.yaml").write_text("base: paper/sys5_stage2\ntrain:\n  epochs: 1\n")
+    r = bash("_conf_chain conf.yaml\n", tmp_path)
+    chain = [Path(p).name for p in r.stdout.split()]
+    assert chain == ["conf.yaml", "sys5_stage2.yaml", "sys7_stage2.yaml", "common.yaml"], r.stderr
+
+
+def test_system_experiment_names(tmp_path: Path) -> None:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    for name in ("sys7_stage1", "sys7_stage2", "sys5_stage2", "sys4_stage1", "sys4_stage2", "sys6"):
+        (conf / f"{name}.yaml").write_text(f"base: paper/{name}\n")
+    script = """
+    for s in sys7 sys5 sys4 sys6; do echo "$s $(system_stage1 conf $s) $(system_final conf $s)"; done
+    """
+    assert bash(script, tmp_path).stdout.splitlines() == [
+        "sys7 sys7_stage1 sys7_stage2",
+        "sys5 sys7_stage1 sys5_stage2",  # Sys. 5's stage 1 is Sys. 7's
+        "sys4 sys4_stage1 sys4_stage2",
+        "sys6  sys6",  # one stage
+    ]
+    r = bash("system_final conf sys9\n", tmp_path)
+    assert r.returncode == 1 and "system sys9: neither" in r.stderr
