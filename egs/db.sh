@@ -8,11 +8,11 @@ IEMOCAP=${IEMOCAP:-}
 # MELD.Raw/ after unpacking train/dev/test tarballs (train/train_splits, dev_splits_complete,
 # output_repeated_splits_test and the *_sent_emo.csv files); see egs/meld/README.md
 MELD=${MELD:-}
-# SpeechCraft annotation release for GigaSpeech (the folder holding its JSON files); see
-# egs/speechcraft/README.md
+# SpeechCraft annotation release for GigaSpeech (the folder holding its JSON files, or one file);
+# see egs/speechcraft/README.md
 SPEECHCRAFT=${SPEECHCRAFT:-}
-# GigaSpeech audio as a Kaldi data dir (wav.scp + segments, ids as POD0000005660_S0000383), e.g. the
-# GigaSpeech-m dir written by the Kaldi/ESPnet/lhotse GigaSpeech recipes; SpeechCraft's audio source
+# GigaSpeech audio, SpeechCraft's audio source: a Kaldi data dir (wav.scp + segments, ids such as
+# POD0000005660_S0000383; e.g. the GigaSpeech-m dir of the Kaldi/ESPnet/lhotse recipes) or a bare wav.scp
 GIGASPEECH=${GIGASPEECH:-}
 # EMOSEC/SECap caption test set (text.txt, wav.scp, fid2captions.json, wav/); see egs/emosec/README.md
 EMOSEC=${EMOSEC:-}

@@ -19,6 +19,7 @@
 #   system_stage1 / system_final CONF_DIR SYS
 #                              the stage-1 and final experiment names of a paper system (see below)
 #   require_dir VAR            exit with a clear message unless the directory named by $VAR exists
+#   require_path VAR           the same for a file or a directory
 #   sedtk_train_cmd NGPU       the command that starts "sedtk train" on NGPU GPUs (torchrun when > 1)
 #
 # Recipes use them like this (see egs/mini/run.sh):
@@ -218,6 +219,13 @@ require_dir() {
   local dir=${!var:-}
   [ -n "$dir" ] || _die_caller "$var is not set: edit egs/db.sh or run '$var=/path/to/corpus $0'"
   [ -d "$dir" ] || _die_caller "$var=$dir: no such directory (edit egs/db.sh or set $var in the environment)"
+}
+
+require_path() {
+  local var=$1
+  local path=${!var:-}
+  [ -n "$path" ] || _die_caller "$var is not set: edit egs/db.sh or run '$var=/path $0'"
+  [ -e "$path" ] || _die_caller "$var=$path: no such file or directory (edit egs/db.sh or set $var in the environment)"
 }
 
 # The experiments of a paper system, from the recipe's conf files (names as in sedtk/conf/paper):

@@ -50,8 +50,8 @@ mkdir -p exp/log
 
 if stage_enabled 0; then
   log "Stage 0: data prep (SpeechCraft annotations + GigaSpeech audio)"
-  require_dir SPEECHCRAFT
-  require_dir GIGASPEECH
+  require_path SPEECHCRAFT  # the folder of annotation files, or one file
+  require_path GIGASPEECH  # a Kaldi dir, or a bare wav.scp
   run_step data "$SPEECHCRAFT" "$GIGASPEECH" -- \
     sedtk data prep speechcraft "$SPEECHCRAFT" data --audio "$GIGASPEECH" --nj "$nj"
   for x in train dev; do sedtk data validate "data/$x" > /dev/null; done

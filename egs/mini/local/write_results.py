@@ -150,13 +150,22 @@ def write_results(
         md += [f"| {r[0]} | {r[2] if len(r) > 2 else ''} | {float(r[1]):.0f} |" for r in rows]
         md.append(f"| | **total** | **{total:.0f}** ({total / 60:.1f} min) |")
     if example is not None and example.is_file():
-        md += ["", "## One explained decode (`sedtk decode --wav ... --json`)", "", "```json"]
-        md.append(example.read_text(encoding="utf-8").strip())
-        md += ["```"]
+        text = example.read_text(encoding="utf-8").strip()
+        md += ["", "## One explained decode (`sedtk decode --wav ... --json`)", "", "```json", text, "```"]
+        decoded = json.loads(text.splitlines()[0])
+        key = Path(decoded.get("file", "")).stem
+        if key in test.utts:
+            ref = test.utterance(key)
+            prob = decoded.get("probability", float("nan"))
+            md += ["", f"The same utterance (`{key}`) beside its reference:", "",
+                   "| | transcript | emotion | description |", "|:---|:---|:---|:---|",
+                   f"| reference | {ref.text} | {ref.emotion} | {ref.description} |",
+                   f"| decoded | {decoded.get('transcript')} | {decoded.get('emotion')} (p = {prob:.2f}) | "
+                   f"{decoded.get('description')} |"]  # fmt: skip
     md.append("")
-    text = "\n".join(md)
-    atomic_write_text(out, text)
-    return text
+    content = "\n".join(md)
+    atomic_write_text(out, content)
+    return content
 
 
 def main() -> None:
