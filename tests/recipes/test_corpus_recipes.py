@@ -96,22 +96,22 @@ def test_iemocap_recipe(tmp_path: Path, tiny_models: Path) -> None:
             turns.append((f"{d}_F010", "xxx", "Hm."))
     src = build_iemocap(tmp_path / "corpus", turns, template_wav=template)
     recipe = recipe_copy(tmp_path / "checkout", "iemocap")
-    args = common_args(tiny_models, "sys7 sys5") + ["--folds", "1"]
+    # Sys. 7 only (Sys. 5 sharing its stage 1 and the t-tests are exercised by the demo test).
+    args = common_args(tiny_models, "sys7") + ["--folds", "1"]
     r = run_recipe(recipe, {"IEMOCAP": str(src)}, *args)
 
     data = recipe / "data"
     assert (data / "all" / "utt2desc").is_file()
+    assert sorted(p.name for p in data.glob("fold*")) == ["fold1", "fold2"]  # one fold per session present
     for split in ("train", "dev", "test"):  # descriptors copied into the folds
         fold = DataDir.load(data / "fold1" / split)
         assert fold.has("utt2desc") and fold.has("utt2attr")
+    assert (recipe / "dump/hubert/all/meta.json").is_file()  # one dump serves every fold
     assert (recipe / "exp/fold1/sys7_stage1/checkpoints").is_dir()
-    assert not (recipe / "exp/fold1/sys5_stage1").exists()  # Sys. 5's stage 1 is Sys. 7's
-    for sys_ in ("sys7", "sys5"):
-        files = ("text", "utt2desc") if sys_ == "sys7" else ("text",)  # Sys. 5 does not describe
-        check_decode(recipe / f"exp/fold1/{sys_}_stage2/decode_test", data / "fold1" / "test", files)
-    check_score(recipe / "exp/score/fold1", ["sys7", "sys5"])
-    pooled = check_score(recipe / "exp/score/pooled", ["sys7", "sys5"])
-    assert [b["name"] for b in pooled["baselines"]] == ["sys5"]
+    assert not (recipe / "exp/fold2").exists()  # --folds 1
+    check_decode(recipe / "exp/fold1/sys7_stage2/decode_test", data / "fold1" / "test")
+    check_score(recipe / "exp/score/fold1", ["sys7"])
+    check_score(recipe / "exp/score/pooled", ["sys7"])
     assert (recipe / "exp/score/pooled/results.tex").is_file()
     assert "Stage 5" in r.stdout
 
