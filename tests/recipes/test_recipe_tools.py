@@ -132,7 +132,7 @@ def test_run_step_failure_leaves_no_marker(tmp_path: Path) -> None:
 def test_require_dir_names_the_variable(tmp_path: Path) -> None:
     r = bash('IEMOCAP=""\nrequire_dir IEMOCAP\n', tmp_path)
     assert r.returncode == 1 and "IEMOCAP is not set" in r.stderr
-    r = bash(f'IEMOCAP={tmp_path}/nowhere\nrequire_dir IEMOCAP\n', tmp_path)
+    r = bash(f"IEMOCAP={tmp_path}/nowhere\nrequire_dir IEMOCAP\n", tmp_path)
     assert r.returncode == 1 and "no such directory" in r.stderr
 
 
