@@ -17,7 +17,11 @@ def dump_cmd(
     data: Annotated[Path, typer.Argument(help="A Kaldi-style data dir.")],
     out: Annotated[Path, typer.Argument(help="Output dump folder (resumed when rerun).")],
     upstream: Annotated[
-        str, typer.Option("--upstream", help="SSL model: HF hub id or local folder; or 'fbank'.")
+        str,
+        typer.Option(
+            "--upstream",
+            help="SSL model: HF hub id or local folder; or 'fbank' / 'fbank-raw' (no mean normalisation).",
+        ),
     ],
     layers: Annotated[str, typer.Option("--layers", help="Hidden states: 'all' or '0,3,5'.")] = "all",
     dtype: Annotated[str, typer.Option("--dtype", help="Storage dtype: float16 or float32.")] = "float16",

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 FBANK = "fbank"
+#: fbank without the per-utterance mean subtraction: keeps absolute level (loudness) audible.
+FBANK_RAW = "fbank-raw"
 
 
 def parse_layers(spec: str | Sequence[int] | None, total: int) -> list[int]:
@@ -222,7 +224,7 @@ class FbankUpstream(Upstream):
 
     def __init__(self, num_mel_bins: int = 80, cmn: bool = True, layers=None):
         super().__init__()
-        self.name = FBANK
+        self.name = FBANK if cmn else FBANK_RAW
         self.num_mel_bins = num_mel_bins
         self.cmn = cmn
         self.num_hidden_states = 1
@@ -297,12 +299,13 @@ def load_upstream(
 
     ``dtype`` is the weights' dtype (e.g. ``torch.float16`` on GPU; default float32); ``layers``
     selects hidden states (``"all"``, ``"0,3,5"`` or a list); ``cmn`` only applies to ``fbank``.
+    ``fbank-raw`` is ``fbank`` without mean normalisation, so the absolute level (loudness) stays.
     """
     name = str(name_or_path)
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
-    if name == FBANK:
-        up: Upstream = FbankUpstream(cmn=cmn, layers=layers)
+    if name in (FBANK, FBANK_RAW):
+        up: Upstream = FbankUpstream(cmn=cmn and name == FBANK, layers=layers)
         return up.to(device)
     from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
@@ -312,7 +315,7 @@ def load_upstream(
     if not hasattr(config, "conv_stride"):
         raise ValueError(
             f"{name}: model type {config.model_type!r} is not a wav2vec2-style SSL speech model "
-            "(HuBERT, WavLM, wav2vec 2.0, data2vec-audio) or 'fbank'"
+            "(HuBERT, WavLM, wav2vec 2.0, data2vec-audio), 'fbank' or 'fbank-raw'"
         )
     try:
         fe = AutoFeatureExtractor.from_pretrained(name, trust_remote_code=False)

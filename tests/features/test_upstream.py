@@ -101,6 +101,9 @@ def test_fbank_shapes():
     quiet, _ = raw(wavs[:1])
     loud, _ = raw([wavs[0] * 10])
     torch.testing.assert_close(loud - quiet, torch.full_like(quiet, 4.6052), atol=1e-2, rtol=0)  # log(10^2)
+    by_name = load_upstream("fbank-raw")  # the same, reachable from configs and `feats dump --upstream`
+    assert by_name.name == "fbank-raw" and not by_name.cmn
+    torch.testing.assert_close(by_name(wavs[:1])[0], quiet)
 
 
 def test_bad_inputs(hubert_dir, tmp_path):
