@@ -31,7 +31,7 @@ upstream=fbank       # fbank, or hubert: the tiny random HuBERT of stage 0 (see 
 systems="sys7 sys5 sys4"  # the first is the proposed system, the others its baselines (conf/)
 train_extra=""       # more "sedtk train" options for every run, e.g. "--set train.max_steps=2"
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--quick true] [--workdir DIR]
-       [--num-utts N] [--upstream fbank|hubert] [--systems 'sys7 sys5 sys4'] [--train-extra '--set k=v']
+       [--num-utts N] [--upstream fbank|fbank-raw|hubert] [--systems 'sys7 sys5 sys4'] [--train-extra '--set k=v']
        [--force true]
 Stages: 0 corpus+tiny models, 1 feature dump, 2 stage-1 ASR, 3 stage-2 SER-SED/ASR, 4 decode, 5 score.
 MINI_QUICK=1 runs a reduced demo in exp/quick/ (CI)."
@@ -54,9 +54,9 @@ conf=$recipe/conf
 data=data/synth
 models=$(pwd)/models  # absolute: the trained model records these paths (sedtk decode --wav anywhere)
 case "$upstream" in
-  fbank) up=fbank ;;
+  fbank | fbank-raw) up=$upstream ;;
   hubert) up=$models/hubert ;;
-  *) die "--upstream must be fbank or hubert, got '$upstream'" ;;
+  *) die "--upstream must be fbank, fbank-raw or hubert, got '$upstream'" ;;
 esac
 dump=dump/$upstream
 model_opts=(--set "model.upstream=$up" --set "model.llm=$models/llm")
