@@ -21,6 +21,8 @@
 #   require_dir VAR            exit with a clear message unless the directory named by $VAR exists
 #   require_path VAR           the same for a file or a directory
 #   sedtk_train_cmd NGPU       the command that starts "sedtk train" on NGPU GPUs (torchrun when > 1)
+#   split_stage1 [INIT] / split_stage2 / split_decode SPLIT / split_score SPLIT
+#                              stages 2-5 of the single-split recipes (meld, speechcraft); see below
 #
 # Recipes use them like this (see egs/mini/run.sh):
 #   . ../../tools/recipe_common.sh
@@ -266,4 +268,63 @@ sedtk_train_cmd() {
   else
     echo "sedtk train"
   fi
+}
+
+# --- stages 2-5 of the single-split recipes (meld, speechcraft) ---------------------------------
+# These read the recipe's variables: conf, systems_arr (first = proposed, rest = baselines),
+# launch, ngpu, model_opts, extra, train_deps, feats, online_feats, dump, device, dec_opts.
+
+# split_train_run CONF_NAME [INIT]: one "sedtk train" run into exp/CONF_NAME on data/{train,dev}.
+split_train_run() {
+  local name=$1 init=${2:-}
+  # shellcheck disable=SC2046
+  run_step "exp/$name" "$conf/$name.yaml" "${train_deps[@]}" ${init:+"$init"} -- \
+    "${launch[@]}" --gpus "$ngpu" "exp/log/train_$name.log" -- \
+    $(sedtk_train_cmd "$ngpu") --config "$conf/$name.yaml" --exp "exp/$name" ${init:+--init "$init"} \
+    --train data/train --dev data/dev "${feats[@]}" "${model_opts[@]}" "${extra[@]}"
+}
+
+# split_stage1 [INIT]: stage 2 of a recipe: every distinct stage-1 run of the systems (once each).
+split_stage1() {
+  local sys s1
+  local -A seen=()
+  for sys in "${systems_arr[@]}"; do
+    s1=$(system_stage1 "$conf" "$sys")
+    [ -n "$s1" ] && [ -z "${seen[$s1]:-}" ] || continue
+    seen[$s1]=1
+    split_train_run "$s1" "${1:-}"
+  done
+}
+
+# split_stage2: stage 3 of a recipe: each system's final run, initialised from its stage-1 run.
+split_stage2() {
+  local sys s1
+  for sys in "${systems_arr[@]}"; do
+    s1=$(system_stage1 "$conf" "$sys")
+    split_train_run "$(system_final "$conf" "$sys")" "${s1:+exp/$s1}"
+  done
+}
+
+# split_decode SPLIT: stage 4: decode data/SPLIT with every system into exp/<final>/decode_SPLIT.
+split_decode() {
+  local x=$1 sys final f
+  for sys in "${systems_arr[@]}"; do
+    final=$(system_final "$conf" "$sys")
+    f=()
+    $online_feats || f=(--feats "$dump/$x")
+    run_step "exp/$final/decode_$x" "exp/$final" "data/$x" ${f[1]:+"${f[1]}"} -- \
+      "${launch[@]}" --gpus 1 "exp/log/decode_$final.log" -- \
+      sedtk decode --model "exp/$final" --data "data/$x" "${f[@]}" --out "exp/$final/decode_$x" \
+      --device "$device" "${dec_opts[@]}"
+  done
+}
+
+# split_score SPLIT: stage 5: score every system on data/SPLIT, t-tests against the baselines.
+split_score() {
+  local x=$1 sys hyps=() baselines=()
+  for sys in "${systems_arr[@]}"; do hyps+=(--hyp "$sys=exp/$(system_final "$conf" "$sys")/decode_$x"); done
+  for sys in "${systems_arr[@]:1}"; do baselines+=(--baseline "$sys"); done
+  run_step "exp/score_$x" exp/*/"decode_$x" -- \
+    sedtk score --ref "data/$x" "${hyps[@]}" "${baselines[@]}" --out "exp/score_$x" --latex
+  _log_caller "results: exp/score_$x/RESULTS.md"
 }

@@ -77,55 +77,22 @@ $online_feats || feats=(--feats-train "$dump/train" --feats-dev "$dump/dev")
 train_deps=(data/train data/dev)
 $online_feats || train_deps+=("$dump/train" "$dump/dev")
 
-# train_run CONF_NAME [INIT]: one "sedtk train" run into exp/CONF_NAME.
-train_run() {
-  local name=$1 init=${2:-}
-  # shellcheck disable=SC2046
-  run_step "exp/$name" "$conf/$name.yaml" "${train_deps[@]}" ${init:+"$init"} -- \
-    "${launch[@]}" --gpus "$ngpu" "exp/log/train_$name.log" -- \
-    $(sedtk_train_cmd "$ngpu") --config "$conf/$name.yaml" --exp "exp/$name" ${init:+--init "$init"} \
-    --train data/train --dev data/dev "${feats[@]}" "${model_opts[@]}" "${extra[@]}"
-}
-
 if stage_enabled 2; then
   log "Stage 2: stage-1 ASR training (content branch)"
-  declare -A done_s1=()
-  for sys in "${systems_arr[@]}"; do
-    s1=$(system_stage1 "$conf" "$sys")
-    [ -n "$s1" ] && [ -z "${done_s1[$s1]:-}" ] || continue
-    done_s1[$s1]=1
-    train_run "$s1" "$init_from"
-  done
+  split_stage1 "$init_from"
 fi
 
 if stage_enabled 3; then
   log "Stage 3: stage-2 alternating SER-SED / ASR training (and one-stage systems)"
-  for sys in "${systems_arr[@]}"; do
-    s1=$(system_stage1 "$conf" "$sys")
-    train_run "$(system_final "$conf" "$sys")" "${s1:+exp/$s1}"
-  done
+  split_stage2
 fi
 
 if stage_enabled 4; then
   log "Stage 4: decoding the test set"
-  for sys in "${systems_arr[@]}"; do
-    final=$(system_final "$conf" "$sys")
-    f=()
-    $online_feats || f=(--feats "$dump/test")
-    run_step "exp/$final/decode_test" "exp/$final" data/test ${f[1]:+"${f[1]}"} -- \
-      "${launch[@]}" --gpus 1 "exp/log/decode_$final.log" -- \
-      sedtk decode --model "exp/$final" --data data/test "${f[@]}" --out "exp/$final/decode_test" \
-      --device "$device" "${dec_opts[@]}"
-  done
+  split_decode test
 fi
 
 if stage_enabled 5; then
   log "Stage 5: scoring (baselines: ${systems_arr[*]:1})"
-  hyps=()
-  baselines=()
-  for sys in "${systems_arr[@]}"; do hyps+=(--hyp "$sys=exp/$(system_final "$conf" "$sys")/decode_test"); done
-  for sys in "${systems_arr[@]:1}"; do baselines+=(--baseline "$sys"); done
-  run_step exp/score_test exp/*/decode_test -- \
-    sedtk score --ref data/test "${hyps[@]}" "${baselines[@]}" --out exp/score_test --latex
-  log "results: exp/score_test/RESULTS.md"
+  split_score test
 fi
