@@ -3,8 +3,10 @@
 Layout of ``EXP/checkpoints/<name>/`` (``name`` is ``last``, ``best_loss`` or ``best_ua``)::
 
     model.safetensors   both branches (content, descriptor: block + adapter) and the LLM's LoRA
-                        (or, for llm_mode full, all LLM) weights -- never the upstream or LLM base
-    config.yaml         the resolved config of the run that wrote it
+                        (or, for llm_mode full, all LLM) weights -- never the upstream or LLM base;
+                        for the SSL SER baseline its two heads (and a fine-tuned upstream)
+    config.yaml         the resolved config of the run that wrote it (for ssl_ser also its emotion
+                        classes and CTC characters)
     meta.json           stage name, epoch, step, metrics, and the history of earlier stages
     trainer_state.pt    ('last' only) optimizer, scheduler, RNG states and data position for resume
     COMPLETE            written last; a folder without it is never loaded
@@ -13,7 +15,7 @@ A checkpoint is written into a temporary folder and renamed into place, so a cra
 old or the new checkpoint complete (the previous one is kept as ``.old-<name>`` until the new one is in
 place and is used if the new one never arrived).
 
-:func:`load_model` rebuilds a trained :class:`~sedtk.models.sed_model.SEDModel` for decoding from an
+:func:`load_model` rebuilds a trained model of either kind (``model.kind``) for decoding from an
 experiment dir or a checkpoint dir, loading the base models named in the saved config (which can be
 overridden, e.g. to point at a local copy of the LLM).
 """
@@ -164,7 +166,10 @@ def load_model(
     upstream: str | None = None,
     online: bool = True,
 ):
-    """Load a trained model for decoding: ``(SEDModel in eval mode, Config)``.
+    """Load a trained model for decoding: ``(model in eval mode, Config)``.
+
+    The model is of the saved ``model.kind`` (:mod:`sedtk.models.build`): an
+    :class:`~sedtk.models.sed_model.SEDModel` or the SSL SER baseline.
 
     Args:
         exp_or_ckpt: an experiment dir (uses ``best_ua``, else ``best_loss``, else ``last``, or
@@ -173,7 +178,7 @@ def load_model(
         llm, upstream: shortcuts for ``model.llm=...`` / ``model.upstream=...`` (local copies).
         online: load the upstream so the model takes raw audio (False: features from a dump only).
     """
-    from sedtk.models.sed_model import build_model
+    from sedtk.models.build import build_model
     from sedtk.train.config import apply_override, config_from_dict
 
     ckpt = require_checkpoint(exp_or_ckpt, name)

@@ -45,9 +45,22 @@ class LoraConfig:
 
 
 @dataclass
+class SslSerConfig:
+    """The SSL-based SER baseline (Tab. 2 Sys. 1-3; ``model.kind: ssl_ser``), see ``sedtk.models.ssl_ser``."""
+
+    projector_dim: int = 256  # s3prl emotion downstream's projector width before mean pooling
+    ctc_weight: float = 0.1  # lambda in loss = CE + lambda * CTC (Cai et al. 2021, the paper's [46])
+    finetune_upstream: bool = False  # train the upstream too (online features only)
+    labels: list[str] | None = None  # emotion classes (filled from the training data when built)
+    vocab: list[str] | None = None  # CTC characters (filled from the training transcripts when built)
+
+
+@dataclass
 class ModelConfig:
     """The network (paper Sec. 3, Figure 1)."""
 
+    kind: str = "llm"  # llm: the paper's LLM model (SEDModel) | ssl_ser: the SSL SER baseline
+    ssl_ser: SslSerConfig = field(default_factory=SslSerConfig)
     upstream: str = "facebook/hubert-large-ls960-ft"  # SSL encoder (hub id, local path, or "fbank")
     upstream_layers: list[int] | None = None  # hidden states the upstream supplies (None: all; from the dump)
     llm: str = "meta-llama/Llama-3.1-8B-Instruct"
@@ -137,6 +150,7 @@ class Config:
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
+    "model.kind": ("llm", "ssl_ser"),
     "model.llm_mode": ("lora", "full", "frozen"),
     "model.dtype": ("bfloat16", "float16", "float32"),
     "model.upstream_dtype": ("bfloat16", "float16", "float32"),
@@ -253,6 +267,15 @@ def validate(cfg: Config) -> None:
     ):
         if v < 1:
             raise ConfigError(f"{key}: must be >= 1, got {v}")
+    if cfg.model.kind == "ssl_ser":
+        bad = [task for task in t.tasks if task not in ("ser", "asr")]
+        if bad:
+            raise ConfigError(f"train.tasks: the ssl_ser model trains ser and asr only, not {bad}")
+        if cfg.model.ssl_ser.finetune_upstream and not cfg.data.online_features:
+            raise ConfigError(
+                "model.ssl_ser.finetune_upstream needs data.online_features: true (a feature dump "
+                "holds fixed features; fine-tuning must run the upstream on the audio)"
+            )
     if not 0 <= t.warmup_ratio < 1:
         raise ConfigError(f"train.warmup_ratio: must be in [0, 1), got {t.warmup_ratio}")
     if len(t.adam_betas) != 2:

@@ -25,7 +25,8 @@ import torch
 
 from sedtk.data.datadir import DataDir, atomic_write_text
 from sedtk.models import checkpoint as ckpt_io
-from sedtk.models.sed_model import SEDModel, build_model
+from sedtk.models.build import build_model
+from sedtk.models.sed_model import SEDModel
 from sedtk.train import distributed as D
 from sedtk.train.config import (
     Config,
@@ -270,7 +271,9 @@ def _train(
 
     # -- model ------------------------------------------------------------------------------
     torch.manual_seed(t.seed)
-    model, cfg = build_model(cfg, device=device, feature_meta=reader.meta if reader is not None else None)
+    model, cfg = build_model(
+        cfg, device=device, feature_meta=reader.meta if reader is not None else None, train_data=train_data
+    )
     notes = []
     if reader is not None and str(reader.meta.get("upstream")) != cfg.model.upstream:
         notes.append(

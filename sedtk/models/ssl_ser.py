@@ -1,0 +1,432 @@
+"""The SSL-based SER baseline of Tab. 2 (Sys. 1-3: HuBERT-large, WavLM-large, wav2vec 2.0-large).
+
+What the field means by an SSL SER baseline (s3prl's ``downstream/emotion``, EmoBox): a *frozen*
+upstream's hidden layers, mixed by a softmax weighted sum (:class:`~sedtk.models.weighted_sum.WeightedSum`,
+weights start at zero), then an utterance-level head.  Because Tab. 2 also reports a WER for these
+systems, a CTC head over characters transcribes the speech, and the two heads are trained jointly::
+
+    X (B, L, T, D) --WeightedSum_emo--> (B, T, D) --Linear--> (B, T, P) --mean over valid frames-->
+                   (B, P) --Linear--> (B, K) logits; softmax = the emotion posterior
+    X (B, L, T, D) --WeightedSum_ctc--> (B, T, D) --Linear--> (B, T, V + 1) CTC log-probs (blank = 0)
+
+    loss = CE(emotion) + lambda * CTC(characters)               (lambda: model.ssl_ser.ctc_weight)
+
+* The projector before pooling (width ``model.ssl_ser.projector_dim``, 256) is s3prl's emotion
+  downstream's; its pooling is the mean over valid frames (padded frames never count).
+* Each head has its own weighted sum, as s3prl gives every downstream its own featurizer.
+* The character vocabulary is built from the training transcripts after the normalisation that the
+  WER scorer applies (``[..]`` / ``<..>`` tags removed, lower case, punctuation removed, whitespace
+  collapsed) and saved in the config (``model.ssl_ser.vocab``), as are the emotion classes
+  (``model.ssl_ser.labels``): a checkpoint is self-contained.
+* With ``model.ssl_ser.finetune_upstream`` (online features only) the upstream trains too; it stays
+  in eval mode (no dropout / SpecAugment masking), as sedtk's upstream wrapper always does.
+
+The model sits behind the same interface as :class:`~sedtk.models.sed_model.SEDModel`, so ``sedtk
+train``, ``sedtk decode`` and ``sedtk score`` treat it like every other system.  Its task ``ser``
+answers ``"{text} Emotion: {emotion}."`` (``prompt.targets.ser`` of the ``ssl_ser`` paper configs):
+each training example then carries its transcript and its label, and both heads see every batch (the
+loss above).  ``generate(batch, "asr")`` is the greedy CTC transcript; ``label_logprobs`` gives the
+head's log-posterior of each label; there is no description (``ser_sed`` is refused).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from sedtk.models.prompt import label_scoring, make_target
+from sedtk.models.weighted_sum import WeightedSum
+from sedtk.train.config import Config, ModelConfig, PromptConfig
+
+TASKS = ("ser", "asr")
+BLANK = 0
+IGNORE = -100
+_TAGS = re.compile(r"\[[^\]]*\]|<[^>]*>")
+
+
+def normalise_transcript(text: str) -> str:
+    """The WER scorer's normalisation: no ``[..]``/``<..>`` tags, lower case, no punctuation (P*)."""
+    text = _TAGS.sub(" ", text or "").lower()
+    text = "".join(" " if unicodedata.category(c).startswith("P") else c for c in text)
+    return " ".join(text.split())
+
+
+def build_vocab(texts: Iterable[str]) -> list[str]:
+    """Sorted characters of the normalised transcripts (the CTC output units besides the blank)."""
+    chars: set[str] = set()
+    for t in texts:
+        chars.update(normalise_transcript(t))
+    return sorted(chars)
+
+
+def transcript_template_parts(template: str) -> tuple[str, str]:
+    """``prompt.targets.ser`` of an ssl_ser model, e.g. ``"{text} Emotion: {emotion}."``: the literal
+    text before ``{text}`` and between ``{text}`` and ``{emotion}`` (checked to be well formed)."""
+    if template.count("{text}") != 1 or template.count("{emotion}") != 1 or "{description}" in template:
+        raise ValueError(
+            f"prompt.targets.ser {template!r}: the ssl_ser model needs exactly one {{text}} and one "
+            "{emotion} and no {description}, e.g. '{text} Emotion: {emotion}.' (each example carries "
+            "its transcript for the CTC head and its label for the emotion head)"
+        )
+    before, rest = template.split("{text}")
+    if "{emotion}" in before:
+        raise ValueError(f"prompt.targets.ser {template!r}: {{text}} must come before {{emotion}}")
+    middle = rest.split("{emotion}")[0]
+    return before, middle
+
+
+class CharTokens:
+    """Character ids of answers (what ``prompt.answer_ids`` means for this model: CTC units)."""
+
+    def __init__(self, vocab: Sequence[str]):
+        self.vocab = list(vocab)
+        self.index = {c: i + 1 for i, c in enumerate(self.vocab)}  # 0 is the CTC blank
+
+    def answer_ids(self, text: str) -> list[int]:
+        """Ids of the normalised text; characters outside the vocabulary are dropped."""
+        return [self.index[c] for c in normalise_transcript(text) if c in self.index]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return "".join(self.vocab[i - 1] for i in ids if 0 < i <= len(self.vocab))
+
+
+def masked_mean(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``(B, T, P), (B,) -> (B, P)``: mean over each utterance's valid frames only."""
+    valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]  # (B, T)
+    w = valid.to(x.dtype).unsqueeze(-1)  # (B, T, 1)
+    return (x * w).sum(1) / w.sum(1).clamp_min(1.0)
+
+
+class SSLSERModel(nn.Module):
+    """Frozen SSL upstream -> weighted sums -> emotion head (posterior) and CTC head (transcript)."""
+
+    kind = "ssl_ser"
+
+    def __init__(self, cfg: ModelConfig, prompt_cfg: PromptConfig, upstream: nn.Module | None = None):
+        super().__init__()
+        s = cfg.ssl_ser
+        if cfg.num_layers is None or cfg.feature_dim is None:
+            raise ValueError("model.num_layers and model.feature_dim must be known (from the features)")
+        if not s.labels:
+            raise ValueError("model.ssl_ser.labels: no emotion classes (the training data has no utt2emo)")
+        if not s.vocab:
+            raise ValueError("model.ssl_ser.vocab: no characters (the training data has no transcripts)")
+        self.cfg = cfg
+        self.prompt_cfg = prompt_cfg
+        self.labels = list(s.labels)
+        self.label_index = {label: i for i, label in enumerate(self.labels)}
+        self.prompt = CharTokens(s.vocab)
+        self.ser_template = prompt_cfg.targets["ser"]
+        self._before, self._middle = transcript_template_parts(self.ser_template)
+        d = cfg.feature_dim
+        self.emotion_sum = WeightedSum(cfg.num_layers, cfg.layers, cfg.layer_norm)
+        self.projector = nn.Linear(d, s.projector_dim)
+        self.classifier = nn.Linear(s.projector_dim, len(self.labels))
+        self.ctc_sum = WeightedSum(cfg.num_layers, cfg.layers, cfg.layer_norm)
+        self.ctc_head = nn.Linear(d, len(s.vocab) + 1)
+        self.upstream = upstream
+        self.finetune_upstream = bool(s.finetune_upstream)
+        if self.finetune_upstream and upstream is None:
+            raise ValueError(
+                "model.ssl_ser.finetune_upstream: the upstream is not loaded (features from a dump "
+                "cannot be fine-tuned; set data.online_features: true)"
+            )
+        self.configure_training((), False)
+
+    # -- set-up (the trainer's interface) -------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.classifier.weight.device
+
+    def heads(self) -> dict[str, nn.Module]:
+        return {
+            "emotion": nn.ModuleList([self.emotion_sum, self.projector, self.classifier]),
+            "ctc": nn.ModuleList([self.ctc_sum, self.ctc_head]),
+        }
+
+    def configure_training(self, train_branches=(), train_llm=False, descriptor_input=None) -> None:
+        """Both heads always train; the upstream only with ``finetune_upstream``.
+
+        The LLM model's arguments (branches, LLM, descriptor slot) do not apply and are ignored.
+        """
+        for head in self.heads().values():
+            head.requires_grad_(True)
+        if self.upstream is not None:
+            for p in self.upstream.parameters():
+                p.requires_grad_(self.finetune_upstream)
+
+    def trainable_parameter_counts(self) -> dict[str, int]:
+        out = {k: sum(p.numel() for p in m.parameters() if p.requires_grad) for k, m in self.heads().items()}
+        if self.upstream is not None:
+            out["upstream"] = sum(p.numel() for p in self.upstream.parameters() if p.requires_grad)
+        return out
+
+    def layer_weights(self) -> dict[str, torch.Tensor]:
+        return {
+            "emotion": self.emotion_sum.normalized_weights().cpu(),
+            "ctc": self.ctc_sum.normalized_weights().cpu(),
+        }
+
+    # -- features and heads ---------------------------------------------------------------------
+    def features(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """SSL hidden states ``(B, L, T, D)`` float32 and lengths ``(B,)`` (dump or online upstream)."""
+        dev = self.device
+        if batch.feats is not None:
+            return batch.feats.to(dev, torch.float32), batch.feat_lengths.to(dev)
+        if batch.wavs is None:
+            raise ValueError("batch holds neither features nor audio")
+        if self.upstream is None:
+            raise ValueError("batch holds audio but the model has no upstream (train with data.online_features)")
+        if self.finetune_upstream and torch.is_grad_enabled():
+            forward = getattr(type(self.upstream).forward, "__wrapped__", None)  # past its no_grad
+            if forward is None:
+                raise ValueError(f"upstream {self.cfg.upstream!r} cannot be fine-tuned")
+            hidden, lengths = forward(self.upstream, list(batch.wavs))
+        else:
+            hidden, lengths = self.upstream(list(batch.wavs))
+        return hidden.to(torch.float32), lengths.to(dev)
+
+    def emotion_logits(self, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``(B, L, T, D) -> (B, K)``: weighted sum, projector, mean over valid frames, linear."""
+        x = self.projector(self.emotion_sum(hidden))  # (B, T, P)
+        return self.classifier(masked_mean(x, lengths))  # (B, K)
+
+    def ctc_log_probs(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``(B, L, T, D) -> (B, T, V + 1)`` log-probabilities over blank + characters."""
+        return self.ctc_head(self.ctc_sum(hidden)).float().log_softmax(-1)
+
+    def posterior(self, batch) -> torch.Tensor:
+        """``(B, K)`` emotion posterior over :attr:`labels` (rows sum to 1)."""
+        with self._eval_mode():
+            hidden, lengths = self.features(batch)
+            return self.emotion_logits(hidden, lengths).float().softmax(-1).cpu()
+
+    # -- training -------------------------------------------------------------------------------
+    def split_target(self, target: str, emotion: str | None) -> str | None:
+        """The transcript inside a ``ser`` target built from ``prompt.targets.ser`` (None if absent)."""
+        if emotion is None:
+            return None
+        tail = make_target(self.ser_template.split("{text}", 1)[1], emotion=emotion) or ""
+        if not (target.startswith(self._before) and target.endswith(tail)):
+            raise ValueError(
+                f"ssl_ser: target {target!r} does not follow prompt.targets.ser {self.ser_template!r}"
+            )
+        return target[len(self._before) : len(target) - len(tail)]
+
+    def _ctc_loss(self, hidden, lengths, texts: Sequence[str | None]) -> tuple[torch.Tensor, int]:
+        """Summed CTC loss over the utterances with a transcript, and their number of characters."""
+        log_probs = self.ctc_log_probs(hidden)  # (B, T, V + 1)
+        ids = [self.prompt.answer_ids(t) if t else [] for t in texts]
+        rows = [i for i, x in enumerate(ids) if x]
+        if not rows:
+            return log_probs.sum() * 0.0, 0  # keeps the head in the graph (DDP) with no effect
+        targets = torch.tensor([c for i in rows for c in ids[i]], dtype=torch.long, device=log_probs.device)
+        target_lengths = torch.tensor([len(ids[i]) for i in rows], dtype=torch.long)
+        lp = log_probs[rows].transpose(0, 1)  # (T, B', V + 1) as F.ctc_loss wants
+        loss = F.ctc_loss(
+            lp,
+            targets,
+            lengths[rows].cpu(),
+            target_lengths,
+            blank=BLANK,
+            reduction="sum",
+            zero_infinity=True,  # an utterance shorter than its transcript contributes nothing
+        )
+        return loss, int(target_lengths.sum())
+
+    def forward(self, batch, task: str | None = None, beta: Mapping[str, float] | None = None) -> dict:
+        """Loss terms: ``loss = ce + ctc_weight * ctc`` (``ser``) or ``ctc_weight * ctc`` (``asr``).
+
+        ``ce``: mean cross-entropy over the utterances whose label is a class of the model; ``ctc``:
+        CTC loss per target character.  ``beta`` (the LLM model's KL weights) does not apply.
+        """
+        task = task or batch.task
+        if task not in TASKS:
+            raise ValueError(f"ssl_ser: task {task!r} is not one it trains ({', '.join(TASKS)})")
+        if batch.targets is None:
+            raise ValueError("forward needs target texts")
+        hidden, lengths = self.features(batch)
+        lam = float(self.cfg.ssl_ser.ctc_weight)
+        if task == "asr":
+            texts = list(batch.targets)
+        else:
+            emotions = list(batch.emotions or [None] * len(batch))
+            texts = [self.split_target(t, e) for t, e in zip(batch.targets, emotions, strict=True)]
+        ctc_sum, n_chars = self._ctc_loss(hidden, lengths, texts)
+        ctc = ctc_sum / max(n_chars, 1)
+        terms = {"ctc": ctc}
+        if task == "asr":
+            terms["ce"] = ctc
+            terms["loss"] = lam * ctc
+            return terms
+        logits = self.emotion_logits(hidden, lengths)  # (B, K)
+        y = torch.tensor(
+            [self.label_index.get(e, IGNORE) if e is not None else IGNORE for e in emotions],
+            dtype=torch.long,
+            device=logits.device,
+        )
+        if bool((y != IGNORE).any()):
+            ce = F.cross_entropy(logits.float(), y, ignore_index=IGNORE)
+        else:
+            ce = logits.sum() * 0.0  # no labelled utterance in the batch
+        terms["ce"] = ce
+        terms["loss"] = ce + lam * ctc
+        return terms
+
+    # -- inference (the decoder's interface) ----------------------------------------------------
+    @contextlib.contextmanager
+    def _eval_mode(self):
+        was = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.train(was)
+
+    def transcribe(self, hidden: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+        """Greedy CTC: best unit per frame, repeats merged, blanks removed."""
+        best = self.ctc_log_probs(hidden).argmax(-1).cpu()  # (B, T)
+        out = []
+        for row, n in zip(best.tolist(), lengths.cpu().tolist(), strict=True):
+            ids, prev = [], BLANK
+            for u in row[: int(n)]:
+                if u != prev and u != BLANK:
+                    ids.append(u)
+                prev = u
+            out.append(" ".join(self.prompt.decode(ids).split()))
+        return out
+
+    def generate(self, batch, task: str, max_new_tokens: int = 256, num_beams: int = 1, **_kw) -> list[str]:
+        """Answers in the model's formats: ``asr`` the CTC transcript; ``ser`` ``prompt.targets.ser``
+        filled with the transcript and the arg-max label.  Greedy only (``num_beams`` is ignored)."""
+        if task not in TASKS:
+            raise ValueError(
+                f"ssl_ser: no answer for task {task!r} (the SSL SER baseline gives a transcript and a "
+                f"label: {', '.join(TASKS)}; it has no descriptions)"
+            )
+        with self._eval_mode():
+            hidden, lengths = self.features(batch)
+            texts = self.transcribe(hidden, lengths)
+            if task == "asr":
+                return texts
+            best = self.emotion_logits(hidden, lengths).argmax(-1).tolist()
+        return [
+            self.ser_template.format(text=t, emotion=_word(self.labels[k])).strip()
+            for t, k in zip(texts, best, strict=True)
+        ]
+
+    def label_logprobs(self, batch, task: str, candidates: Sequence[str], prefix="") -> torch.Tensor:
+        """``(B, K')`` log-posterior of the class each candidate names (``-inf`` for unknown ones).
+
+        ``candidates`` are the LLM model's label continuations (``"angry."``), matched to classes
+        through ``prompt.targets.ser``; ``prefix`` does not change an utterance-level posterior.
+        """
+        if not candidates:
+            raise ValueError("label_logprobs: no candidates")
+        scoring = label_scoring(self.ser_template)
+        by_candidate = {scoring.candidate(label): k for k, label in enumerate(self.labels)}
+        with self._eval_mode():
+            hidden, lengths = self.features(batch)
+            logp = self.emotion_logits(hidden, lengths).float().log_softmax(-1).cpu()  # (B, K)
+        out = torch.full((len(batch), len(candidates)), float("-inf"))
+        for j, c in enumerate(candidates):
+            if c in by_candidate:
+                out[:, j] = logp[:, by_candidate[c]]
+        return out
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def trained_state_dict(self) -> dict[str, torch.Tensor]:
+        """The heads' weights, and the upstream's when it is fine-tuned (never a frozen upstream)."""
+        out = {f"{name}.{k}": v for name, m in self.heads().items() for k, v in m.state_dict().items()}
+        if self.finetune_upstream and self.upstream is not None:
+            out.update({f"upstream.{k}": v for k, v in self.upstream.state_dict().items()})
+        return {k: v.detach().to("cpu").contiguous() for k, v in out.items()}
+
+    def load_trained_state(self, state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+        groups: dict[str, dict[str, torch.Tensor]] = {"emotion": {}, "ctc": {}, "upstream": {}}
+        for k, v in state.items():
+            head, _, rest = k.partition(".")
+            if head not in groups:
+                raise ValueError(
+                    f"{source}: unexpected weight {k!r} (not an ssl_ser checkpoint? an LLM model's "
+                    "checkpoint cannot initialise the SSL SER baseline)"
+                )
+            groups[head][rest] = v
+        for name, m in self.heads().items():
+            try:
+                m.load_state_dict(groups[name], strict=True)
+            except RuntimeError as e:
+                raise ValueError(
+                    f"{source}: the {name} head does not fit this model (labels {self.labels}, "
+                    f"{len(self.prompt.vocab)} characters): {e}"
+                ) from None
+        if groups["upstream"]:
+            if self.upstream is None:
+                raise ValueError(
+                    f"{source}: holds a fine-tuned upstream; load it with the upstream (online features)"
+                )
+            self.upstream.load_state_dict(groups["upstream"], strict=True)
+
+
+def _word(label: str) -> str:
+    from sedtk.data.emotions import label_word
+
+    return label_word(label)
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def fill_from_data(cfg: Config, train_data) -> Config:
+    """``model.ssl_ser.labels`` / ``vocab`` from the training data dir (kept when already set)."""
+    s = cfg.model.ssl_ser
+    labels = s.labels
+    if not labels:
+        labels = list(train_data.emotions or sorted(set(train_data.maps.get("utt2emo", {}).values())))
+    vocab = s.vocab
+    if not vocab:
+        vocab = build_vocab(train_data.maps.get("text", {}).values())
+    model = replace(cfg.model, ssl_ser=replace(s, labels=labels, vocab=vocab))
+    return replace(cfg, model=model)
+
+
+def build_ssl_ser(
+    cfg: Config,
+    device: torch.device | str = "cpu",
+    feature_meta: Mapping | None = None,
+    online: bool | None = None,
+    train_data=None,
+) -> tuple[SSLSERModel, Config]:
+    """Build the baseline (loading the upstream when online); fills shapes, labels and vocabulary."""
+    from sedtk.models.sed_model import load_model_upstream, resolve_feature_shape
+
+    online = cfg.data.online_features if online is None else online
+    if cfg.model.ssl_ser.finetune_upstream and not online:
+        raise ValueError(
+            "model.ssl_ser.finetune_upstream needs online features (data.online_features: true): "
+            "a feature dump cannot be fine-tuned"
+        )
+    upstream = None
+    if online:
+        upstream = load_model_upstream(cfg.model, device)
+        meta = {
+            "num_layers": upstream.num_layers,
+            "hidden_size": upstream.hidden_size,
+            "layers": list(upstream.layers),
+            "num_hidden_states": upstream.num_hidden_states,
+        }
+        cfg = resolve_feature_shape(cfg, meta)
+    elif feature_meta is not None:
+        cfg = resolve_feature_shape(cfg, feature_meta)
+    if train_data is not None:
+        cfg = fill_from_data(cfg, train_data)
+    model = SSLSERModel(cfg.model, cfg.prompt, upstream=upstream)
+    return model.to(device), cfg
