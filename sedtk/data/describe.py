@@ -5,14 +5,15 @@ ship none.  :func:`describe` measures every utterance and writes captions from t
 **These are signal-derived pseudo-labels, not human annotations**: every attribute line it writes
 carries ``source=derived`` and the raw numbers are kept in ``descriptor_feats.tsv``.
 
-Per utterance (audio through :func:`sedtk.data.audio.load_utterance`, 16 kHz):
+Per utterance (audio through :func:`sedtk.data.audio.load_utterance`, 16 kHz), openSMILE's
+eGeMAPS v02 functionals via :func:`sedtk.data.measure.measure` (see that module for every field):
 
-* F0 with a YIN tracker (de Cheveigné & Kawahara, JASA 2002; :func:`yin`, written here with numpy
-  because no pitch-tracking library is a sedtk dependency): pitch *level* is the median F0 of
-  voiced frames in semitones, pitch *range* the 10th-90th percentile span in semitones.
-* Volume: RMS level in dBFS over the active frames (those within 40 dB of the loudest).
-* Speed: syllables of ``text`` (an English vowel-group count; one per CJK character) per second of
-  active speech (leading and trailing silence trimmed).  Without a transcript there is no speed.
+* Pitch *level*: mean F0 of the voiced frames in semitones (``F0semitoneFrom27.5Hz_sma3nz_amean``);
+  pitch *range*: its 20th-80th percentile span in semitones (``..._pctlrange0-2``).
+* Volume: the equivalent sound level (``equivalentSoundLevel_dBp``) referred to the active span
+  (frames within 40 dB of the loudest), in dBFS.
+* Speed: the log of eGeMAPS' syllable-rate proxy, loudness peaks per second
+  (``loudnessPeaksPerSec``); it needs no transcript.  Audio without voiced speech gets no label.
 * Gender: ``gender`` in ``utt2attr`` if present, else an IEMOCAP-style speaker id ending in F/M
   (``Ses01F``, ``Ses01_F``).
 
@@ -36,29 +37,38 @@ import math
 import os
 import random
 import re
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
-from sedtk.data.audio import SAMPLE_RATE, load_utterance
 from sedtk.data.captions import caption
-from sedtk.data.datadir import DataDir, atomic_write_text, format_attr, parse_attr
+from sedtk.data.datadir import DataDir, format_attr, parse_attr
 from sedtk.data.emotions import label_word
+from sedtk.data.measure import FEATS_FILE, Measurement, measure_datadir
 
 log = logging.getLogger(__name__)
 
-FEATS_FILE = "descriptor_feats.tsv"
-#: Bumped when the measurements change (a cache written by another version is ignored).
-FEATS_VERSION = 1
 DERIVED_FIELDS = ("pitch", "volume", "speed", "pitch_range")
 Z_THRESHOLD = 0.5
-ACTIVE_DB = 40.0  # frames within this many dB of the loudest are "active"
 
 
-# ----------------------------------------------------------------------------- F0: YIN
+def _log(v: float) -> float:
+    return math.log(v) if v > 0 else math.nan
+
+
+#: attribute -> (the measurement binned, its low/normal/high words).  Shared with the evidence check.
+MEASURES: dict[str, tuple[Callable[[Measurement], float], tuple[str, str, str]]] = {
+    "pitch": (lambda m: m.f0_mean_st, ("low", "normal", "high")),
+    "volume": (lambda m: m.level_db, ("low", "normal", "high")),
+    "speed": (lambda m: _log(m.rate), ("slow", "normal", "fast")),
+    "pitch_range": (lambda m: m.f0_range_st, ("narrow", "normal", "wide")),
+}
+
+
+# ----------------------------------------------------------------------------- legacy YIN
+# Not used by describe (eGeMAPS measures F0 now).  Kept only because tests/data/test_synth.py (owned
+# by another engineer) still imports it; remove once that test uses sedtk.data.measure.measure.
 
 
 def _frames(x: np.ndarray, frame_length: int, hop: int) -> np.ndarray:
@@ -70,7 +80,7 @@ def _frames(x: np.ndarray, frame_length: int, hop: int) -> np.ndarray:
 
 def yin(
     wav: np.ndarray,
-    sample_rate: int = SAMPLE_RATE,
+    sample_rate: int = 16000,
     fmin: float = 50.0,
     fmax: float = 550.0,
     frame_length: int = 1024,
@@ -120,87 +130,6 @@ def yin(
     f0 = sample_rate / (tau + np.clip(shift, -1.0, 1.0))
     aperiodicity = seg[rows, pick]
     return f0, aperiodicity < voicing_threshold, aperiodicity
-
-
-# ----------------------------------------------------------------------------- measurements
-
-
-@dataclass
-class Measures:
-    """What :func:`measure` reads off one utterance (NaN where undefined)."""
-
-    f0_median_hz: float
-    f0_range_st: float
-    voiced_frac: float
-    rms_db: float
-    speech_dur: float
-    syllables: float
-
-    @property
-    def pitch_st(self) -> float:
-        return 12 * math.log2(self.f0_median_hz / 100.0) if self.f0_median_hz > 0 else math.nan
-
-    @property
-    def log_rate(self) -> float:
-        if not self.syllables > 0 or not self.speech_dur > 0:
-            return math.nan
-        return math.log(self.syllables / self.speech_dur)
-
-
-_TAG = re.compile(r"\[[^\]]*\]|<[^>]*>|\{[^}]*\}")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
-_VOWELS = re.compile(r"[aeiouy]+")
-
-
-def count_syllables(text: str) -> int:
-    """Approximate syllable count: English vowel groups per word, one per CJK character.
-
-    Tags such as ``[LAUGHTER]`` are dropped; digits count one each.  A heuristic (no dictionary),
-    good enough for a rate normalised within the speaker.
-    """
-    text = _TAG.sub(" ", text)
-    n = len(_CJK.findall(text))
-    text = _CJK.sub(" ", text)
-    for word in re.findall(r"[A-Za-z']+|\d", text.lower()):
-        if word.isdigit():
-            n += 1
-            continue
-        word = word.replace("'", "")
-        groups = len(_VOWELS.findall(word))
-        if word.endswith("e") and not word.endswith(("le", "ee", "ye")) and groups > 1:
-            groups -= 1  # silent final e: "note", "came"
-        n += max(1, groups)
-    return n
-
-
-def measure(wav: np.ndarray, text: str | None, sample_rate: int = SAMPLE_RATE) -> Measures:
-    """F0 level and range, RMS level, active-speech duration and syllable count of one utterance."""
-    wav = np.asarray(wav, dtype=np.float64)
-    hop = sample_rate // 100
-    f0, voiced, _ = yin(wav, sample_rate, hop_length=hop)
-    fr = _frames(wav, 512, hop)  # (F, 512), the same frame starts as YIN's analysis windows
-    n = min(len(f0), fr.shape[0])
-    frame_db = 10 * np.log10(np.mean(fr[:n] ** 2, axis=1) + 1e-12)  # (F,)
-    active = frame_db > frame_db.max() - ACTIVE_DB
-    voiced = voiced[:n] & active & (frame_db > -60.0)
-    idx = np.flatnonzero(active)
-    speech_dur = (idx[-1] - idx[0] + 1) * hop / sample_rate if len(idx) else 0.0  # first to last active frame
-    rms_db = 10 * math.log10(float(np.mean(10 ** (frame_db[active] / 10)))) if len(idx) else -120.0
-    if voiced.sum() >= 3:
-        semis = 12 * np.log2(f0[:n][voiced] / 100.0)
-        f0_med = float(100.0 * 2 ** (np.median(semis) / 12))
-        lo, hi = np.percentile(semis, [10, 90])
-        f0_range = float(hi - lo)
-    else:
-        f0_med, f0_range = math.nan, math.nan
-    return Measures(
-        f0_median_hz=f0_med,
-        f0_range_st=f0_range,
-        voiced_frac=float(voiced.sum() / max(1, active.sum())),
-        rms_db=rms_db,
-        speech_dur=speech_dur,
-        syllables=float(count_syllables(text)) if text else math.nan,
-    )
 
 
 # ----------------------------------------------------------------------------- binning
@@ -256,46 +185,12 @@ def bin_within_groups(
 # ----------------------------------------------------------------------------- the data dir
 
 
-def _read_cache(path: Path) -> dict[str, tuple[str, Measures]]:
-    """``descriptor_feats.tsv`` rows of this version: key -> (audio spec, measures)."""
-    if not path.exists():
-        return {}
-    lines = path.read_text(encoding="utf-8").splitlines()
-    names = [f.name for f in fields(Measures)]
-    if not lines or lines[0] != _cache_header(names):
-        return {}
-    out = {}
-    for line in lines[1:]:
-        parts = line.split("\t")
-        if len(parts) != len(names) + 2:
-            continue
-        out[parts[0]] = (parts[1], Measures(*(float(p) for p in parts[2:])))
-    return out
-
-
-def _cache_header(names: list[str]) -> str:
-    return f"# sedtk describe features v{FEATS_VERSION}\tutt\taudio\t" + "\t".join(names)
-
-
-def _write_cache(path: Path, rows: dict[str, tuple[str, Measures]]) -> None:
-    names = [f.name for f in fields(Measures)]
-    body = [_cache_header(names)]
-    for k in sorted(rows):
-        spec, m = rows[k]
-        body.append("\t".join([k, spec, *(f"{getattr(m, n):.4f}" for n in names)]))
-    atomic_write_text(path, "\n".join(body) + "\n")
-
-
 def _attributes(data: DataDir, key: str) -> dict[str, str]:
     value = data.get("utt2attr", key)
     try:
         return parse_attr(value) if value is not None else {}
     except ValueError as e:
         raise ValueError(f"{data.path}/utt2attr: utterance {key!r}: {e}") from None
-
-
-def _audio_spec(utt) -> str:
-    return f"{utt.wav}:{utt.start if utt.start is not None else ''}:{utt.end if utt.end is not None else ''}"
 
 
 def describe(
@@ -322,43 +217,18 @@ def describe(
             )
     if len(src) == 0:
         raise ValueError(f"{data}: the data dir has no utterances")
-    cache_path = dst / FEATS_FILE
-    cache = _read_cache(cache_path)
     attrs = {k: _attributes(src, k) for k in src.utts}  # first: a malformed line is reported with its file
     utts = {u.key: u for u in src}
-    feats: dict[str, tuple[str, Measures]] = {}
-    todo = []
-    for key, u in utts.items():
-        hit = cache.get(key)
-        if hit is not None and hit[0] == _audio_spec(u):
-            feats[key] = hit
-        else:
-            todo.append(u)
-    log.info("describe: %d utterances, %d cached", len(utts), len(utts) - len(todo))
-
-    def work(u) -> tuple[str, tuple[str, Measures]]:
-        wav = load_utterance(u).numpy()
-        return u.key, (_audio_spec(u), measure(wav, u.text))
-
-    chunk = 1000
-    with ThreadPoolExecutor(max_workers=max(1, nj)) as pool:
-        for start in range(0, len(todo), chunk):
-            feats.update(pool.map(work, todo[start : start + chunk]))
-            dst.mkdir(parents=True, exist_ok=True)
-            _write_cache(cache_path, feats)
+    m = measure_datadir(src, cache=dst / FEATS_FILE, nj=nj, log=log)
 
     # -- labels ----------------------------------------------------------------------------
     speaker = {k: u.speaker for k, u in utts.items() if u.speaker}
     gender = {k: g for k in utts if (g := gender_of(utts[k].speaker, attrs[k]))}
     groups = [speaker, gender]
-    m = {k: feats[k][1] for k in utts}
-    measures = {
-        "pitch": ({k: v.pitch_st for k, v in m.items()}, ("low", "normal", "high")),
-        "volume": ({k: v.rms_db for k, v in m.items()}, ("low", "normal", "high")),
-        "speed": ({k: v.log_rate for k, v in m.items()}, ("slow", "normal", "fast")),
-        "pitch_range": ({k: v.f0_range_st for k, v in m.items()}, ("narrow", "normal", "wide")),
+    derived = {
+        name: bin_within_groups({k: value(v) for k, v in m.items()}, groups, words, min_group)
+        for name, (value, words) in MEASURES.items()
     }
-    derived = {name: bin_within_groups(v, groups, words, min_group) for name, (v, words) in measures.items()}
 
     new_attr, new_desc = {}, {}
     for k, u in utts.items():
