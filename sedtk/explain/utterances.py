@@ -5,27 +5,25 @@ predicted emotion (with the predicted label's posterior), the reference descript
 and attributes (``utt2attr``) beside the generated description, and whether the generated description
 names each reference attribute with the same value.
 
-Attribute agreement reads a value back from the generated text with the caption language of
-:mod:`sedtk.data.captions` (``"high pitch"``, ``"normal volume"``, ``"a fast pace"``, ``"female"``):
-the candidate values of an attribute are those seen in the reference data dir; the generated text
-*agrees* when it names the reference value, *disagrees* when it names another value, and is
-*silent* when it names none.  This is string matching, not understanding: a paraphrase ("speaks
-quickly") counts as silent.
+Attribute agreement reads the attributes back from the generated text with the caption parser of
+:mod:`sedtk.data.attributes` (synonyms, negations and Chinese keywords included: "speaks quickly"
+is speed=fast, "not loud" is no volume claim): the generated text *agrees* when it names the
+reference value, *disagrees* when it names another value, and is *silent* when it names none (or
+only negated or conflicting ones).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sedtk.data.captions import STYLE_PHRASES
+from sedtk.data.attributes import STYLE_PHRASES, normalize_attributes, parse_description
 from sedtk.data.datadir import DataDir, parse_attr, read_kaldi_map
 from sedtk.data.emotions import concept_of
 
 #: Attributes whose value is read back from generated text (SpeechCraft's style attributes + gender).
-CHECKED_ATTRIBUTES = (*STYLE_PHRASES, "gender")
+CHECKED_ATTRIBUTES = (*STYLE_PHRASES, "pitch_range", "gender")
 AGREE, DISAGREE, SILENT = "agree", "disagree", "silent"
 
 
@@ -35,13 +33,13 @@ def attribute_phrase(name: str, value: str) -> str:
     return STYLE_PHRASES[name].format(value) if name in STYLE_PHRASES else value
 
 
-def mentioned_value(text: str, name: str, values: list[str]) -> str | None:
-    """The value of attribute ``name`` that ``text`` names (longest phrase first), or None."""
-    low = " ".join(text.lower().split())
-    for v in sorted(values, key=lambda v: -len(attribute_phrase(name, v))):
-        if re.search(r"(?<![\w-])" + re.escape(attribute_phrase(name, v)) + r"(?![\w-])", low):
-            return v
-    return None
+def mentioned_value(text: str, name: str, values: list[str] | None = None) -> str | None:
+    """The value of attribute ``name`` that ``text`` names (:func:`parse_description`), or None.
+
+    ``values`` (optional) restricts the answer to the values a reference data dir uses.
+    """
+    said = parse_description(text).get(name)
+    return said if values is None or said in values else None
 
 
 @dataclass
@@ -83,11 +81,6 @@ def pair_utterances(data: DataDir, decode_dir: str | Path) -> list[UttRow]:
         raise ValueError(f"{decode}: no utt2emo, utt2desc or text (is it a 'sedtk decode --out' dir?)")
     post = _posteriors(decode)
     attrs = {k: parse_attr(v) for k, v in data.maps.get("utt2attr", {}).items()}
-    values: dict[str, set[str]] = {}
-    for a in attrs.values():
-        for name, v in a.items():
-            if name in CHECKED_ATTRIBUTES and v:
-                values.setdefault(name, set()).add(v.strip().lower())
     rows = []
     decoded = set(hyp_emo) | set(hyp_desc) | set(hyp_text)
     for key in data.utts:
@@ -100,15 +93,16 @@ def pair_utterances(data: DataDir, decode_dir: str | Path) -> list[UttRow]:
                 concept_of(hyp_e) is not None and concept_of(hyp_e) == concept_of(ref_e)
             )
         a = attrs.get(key, {})
+        ref = normalize_attributes(a)
         agreement = {}
         desc = hyp_desc.get(key)
         if desc is not None:
+            said_all = parse_description(desc)
             for name in CHECKED_ATTRIBUTES:
-                if not a.get(name):
+                if name not in ref:
                     continue
-                said = mentioned_value(desc, name, sorted(values.get(name, set())))
-                ref_v = a[name].strip().lower()
-                agreement[name] = SILENT if said is None else (AGREE if said == ref_v else DISAGREE)
+                said = said_all.get(name)
+                agreement[name] = SILENT if said is None else (AGREE if said == ref[name] else DISAGREE)
         rows.append(
             UttRow(
                 key=key,
