@@ -1,14 +1,27 @@
 """The one audio loader of the toolkit.
 
-Every waveform that enters sedtk passes through :func:`load_audio`: any sample rate is resampled to
-16 kHz with torchaudio, any channel count is averaged to mono, samples are float32.  wav/flac/ogg
-are read with soundfile; ``start``/``end`` (seconds, as in a Kaldi ``segments`` file) cut a segment.
+Every waveform that enters sedtk passes through :func:`load_audio` (a whole utterance) or
+:func:`iter_audio` (a recording of any length, streamed in blocks): any sample rate is resampled to
+16 kHz, any channel count is averaged to mono, samples are float32.  ``start``/``end`` (seconds, as
+in a Kaldi ``segments`` file) cut a segment.
+
+Formats: what soundfile (libsndfile) reads -- wav, flac, ogg, mp3, aiff, ... -- is read with it and
+resampled with torchaudio.  Anything else (m4a, mp4, aac, webm, ...) is decoded by ``ffmpeg`` in a
+subprocess straight to 16 kHz mono float32 (ffmpeg's resampler; ``ffprobe`` gives the header).
+ffmpeg is installed by ``tools/install_deps.sh``; when it is missing, or fails on a file, the
+:class:`AudioError` names the file, says how to install it, or quotes ffmpeg's message.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import math
 import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,16 +36,87 @@ class AudioError(ValueError):
     """Audio that cannot be used; the message names the file and the reason."""
 
 
+#: How to get ffmpeg, quoted by the errors.
+FFMPEG_HINT = "install it with 'bash tools/install_deps.sh' (or 'apt-get install ffmpeg')"
+#: File name extensions libsndfile reads: a corrupt one of these without ffmpeg is simply corrupt.
+_SOUNDFILE_EXTS = {f".{f.lower()}" for f in sf.available_formats()} | {".wave", ".aif", ".oga", ".opus"}
+
+
 def audio_info(path: str | os.PathLike) -> tuple[int, int, int]:
-    """(sample rate, frames, channels) of an audio file, with errors naming the file."""
+    """(sample rate, frames, channels) of an audio file, with errors naming the file.
+
+    Files soundfile cannot open are asked of ``ffprobe`` (frames then come from the container's
+    duration, which can be off by a few milliseconds for compressed formats).
+    """
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: audio file not found")
     try:
         info = sf.info(str(path))
     except Exception as e:  # soundfile raises LibsndfileError / RuntimeError variants
-        raise AudioError(f"{path}: unreadable or corrupt audio ({e})") from None
+        return _ffprobe_info(path, _sf_reason(e))
     return info.samplerate, info.frames, info.channels
+
+
+def _sf_reason(e: Exception) -> str:
+    return str(e).replace("\n", " ").strip() or type(e).__name__
+
+
+def _uses_ffmpeg(path: Path) -> bool:
+    """True when soundfile cannot open ``path`` (it goes through ffmpeg)."""
+    try:
+        sf.info(str(path))
+    except Exception:
+        return True
+    return False
+
+
+def _tool(name: str, path: Path, sf_reason: str) -> str:
+    exe = shutil.which(name)
+    if exe is not None:
+        return exe
+    if path.suffix.lower() in _SOUNDFILE_EXTS:
+        raise AudioError(f"{path}: unreadable or corrupt audio ({sf_reason})")
+    raise AudioError(
+        f"{path}: soundfile cannot read this format ({path.suffix or 'no extension'}) and {name} is not "
+        f"installed to decode it; {FFMPEG_HINT}"
+    )
+
+
+def _ffmpeg_error(path: Path, sf_reason: str, stderr: str) -> AudioError:
+    lines = [x.strip() for x in stderr.strip().splitlines() if x.strip()]
+    msg = "; ".join(lines[-3:]) or "no audio decoded"
+    return AudioError(f"{path}: unreadable or corrupt audio (soundfile: {sf_reason}; ffmpeg: {msg})")
+
+
+def _ffprobe_info(path: Path, sf_reason: str) -> tuple[int, int, int]:
+    exe = _tool("ffprobe", path, sf_reason)
+    cmd = [exe, "-v", "error", "-select_streams", "a:0", "-show_entries",
+           "stream=sample_rate,channels,duration:format=duration", "-of", "json", str(path)]  # fmt: skip
+    p = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+    if p.returncode != 0:
+        raise _ffmpeg_error(path, sf_reason, p.stderr)
+    d = json.loads(p.stdout or "{}")
+    streams = d.get("streams") or []
+    if not streams:
+        raise AudioError(f"{path}: no audio stream (ffprobe found none; soundfile: {sf_reason})")
+    st = streams[0]
+    sr, ch = int(st.get("sample_rate") or 0), int(st.get("channels") or 0)
+    dur = _float(st.get("duration")) or _float((d.get("format") or {}).get("duration"))
+    if sr <= 0 or ch <= 0:
+        raise AudioError(f"{path}: ffprobe reports no sample rate or channels for its audio stream")
+    if dur is None:  # some containers (webm) may not state it: count the decoded samples
+        n = sum(len(b) for b in _ffmpeg_blocks(path, sf_reason, SAMPLE_RATE, ch, 1 << 20))
+        return sr, round(n * sr / SAMPLE_RATE), ch
+    return sr, round(dur * sr), ch
+
+
+def _float(x) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) and v >= 0 else None
 
 
 def load_audio(
@@ -49,7 +133,9 @@ def load_audio(
     """
     import torch
 
-    sr, frames, _ = audio_info(path)
+    sr, frames, ch = audio_info(path)
+    if _uses_ffmpeg(Path(path)):
+        return _load_ffmpeg(Path(path), start, end, (sr, frames, ch), sample_rate, max_duration)
     first = 0 if start is None else int(round(start * sr))
     last = frames if end is None else min(frames, int(round(end * sr)))
     if start is not None and first >= frames:
@@ -76,6 +162,162 @@ def load_audio(
         with torch.no_grad():
             wav = _resampler(sr, sample_rate)(wav)
     return wav.to(torch.float32)
+
+
+def _load_ffmpeg(path: Path, start, end, info: tuple[int, int, int], sample_rate: int, max_duration):
+    """:func:`load_audio` of a file soundfile cannot read: ffmpeg decodes it to ``sample_rate`` mono."""
+    import torch
+
+    sr, frames, channels = info
+    total = frames / sr
+    if start is not None and start >= total:
+        raise AudioError(f"{path}: segment start {start:.3f}s is beyond the end of the audio ({total:.3f}s)")
+    first = start or 0.0
+    length = (min(total, end) if end is not None else total) - first
+    if max_duration is not None and length > max_duration:
+        raise AudioError(
+            f"{path}: {length:.1f}s is longer than the maximum of {max_duration:.1f}s "
+            "(segment it first, or raise the limit)"
+        )
+    blocks = list(_ffmpeg_blocks(path, "not a soundfile format", sample_rate, channels, 1 << 20, start, end))
+    data = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+    if data.shape[0] == 0:
+        raise AudioError(
+            f"{path}: zero-length audio" + (f" in segment {start}..{end}" if start is not None else "")
+        )
+    if not np.isfinite(data).all():
+        raise AudioError(f"{path}: audio holds non-finite samples (NaN or Inf)")
+    return torch.from_numpy(data)
+
+
+def _ffmpeg_blocks(
+    path: Path,
+    sf_reason: str,
+    sample_rate: int,
+    channels: int,
+    block: int,
+    start: float | None = None,
+    end: float | None = None,
+) -> Iterator[np.ndarray]:
+    """Decode ``path`` with ffmpeg to mono float32 at ``sample_rate``, ``block`` samples at a time.
+
+    ffmpeg resamples and writes the ``channels`` channels interleaved into a pipe (nothing held but
+    one block); they are averaged here (ffmpeg's own downmix would scale stereo by 1/sqrt(2), not
+    average it like the soundfile path).  Its messages go to a temporary file (a full stderr pipe
+    would block it), quoted in the error when it fails.
+    """
+    exe = _tool("ffmpeg", path, sf_reason)
+    cmd = [exe, "-nostdin", "-hide_banner", "-v", "error", "-i", str(path)]
+    if start is not None:
+        cmd += ["-ss", f"{start:.6f}"]
+    if end is not None:
+        cmd += ["-to", f"{end:.6f}"]
+    cmd += ["-vn", "-sn", "-ac", str(channels), "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]
+    width = 4 * channels  # bytes per frame
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        rest = b""
+        try:
+            while True:
+                chunk = proc.stdout.read(width * block)
+                if not chunk:
+                    break
+                chunk = rest + chunk
+                cut = len(chunk) - len(chunk) % width
+                rest = chunk[cut:]
+                if cut:
+                    frames = np.frombuffer(chunk[:cut], dtype="<f4").reshape(-1, channels)
+                    yield frames.mean(axis=1, dtype=np.float32)  # (n,) channels averaged
+        finally:
+            if proc.poll() is None and proc.stdout is not None:
+                proc.stdout.close()  # the consumer stopped early: let ffmpeg exit
+            rc = proc.wait()
+        if rc != 0:
+            err.seek(0)
+            raise _ffmpeg_error(path, sf_reason, err.read().decode("utf-8", "replace"))
+
+
+def iter_audio(
+    path: str | os.PathLike, block_seconds: float = 30.0, sample_rate: int = SAMPLE_RATE
+) -> Iterator[np.ndarray]:
+    """Stream a recording of any length as mono float32 blocks at ``sample_rate`` (about
+    ``block_seconds`` each; the last one shorter).  Memory: a few blocks, whatever the length.
+
+    soundfile formats are read block by block and resampled with the same torchaudio kernel as
+    :func:`load_audio`; each block carries enough context of its neighbours that the concatenated
+    blocks equal the whole file's resampling.  Other formats stream through an ffmpeg pipe.
+    Raises :class:`AudioError` naming the file (missing, unreadable, zero-length, non-finite).
+    """
+    path = Path(path)
+    sr, _, channels = audio_info(path)
+    block = max(1, int(block_seconds * sample_rate))
+    if _uses_ffmpeg(path):
+        blocks = _ffmpeg_blocks(path, "not a soundfile format", sample_rate, channels, block)
+    else:
+        blocks = _soundfile_blocks(path, sr, sample_rate, block_seconds)
+    n = 0
+    for b in blocks:
+        if not np.isfinite(b).all():
+            at = n / sample_rate
+            raise AudioError(f"{path}: audio holds non-finite samples (NaN or Inf) near {at:.1f}s")
+        n += len(b)
+        if len(b):
+            yield b
+    if n == 0:
+        raise AudioError(f"{path}: zero-length audio")
+
+
+def _soundfile_blocks(path: Path, sr: int, sample_rate: int, block_seconds: float) -> Iterator[np.ndarray]:
+    """Read with soundfile and resample block-wise, exactly as the whole file would be.
+
+    Rates reduce to ``sr/g -> sample_rate/g`` (``g`` their gcd): input blocks and the context kept
+    on each side are whole multiples of ``sr/g`` samples, so each block's output samples sit on the
+    global output grid; the context (>= the sinc kernel's reach) makes the border samples exact.
+    """
+    import torch
+
+    g = math.gcd(sr, sample_rate)
+    unit_in, unit_out = sr // g, sample_rate // g
+    ctx = unit_in * max(1, math.ceil(256 / unit_in))  # the kernel reaches ~6 * sr / min(sr, 16k) samples
+    block = unit_in * max(1, int(block_seconds * sr) // unit_in)
+    resample = None if sr == sample_rate else _resampler(sr, sample_rate)
+    try:
+        f = sf.SoundFile(str(path))
+    except Exception as e:
+        raise AudioError(f"{path}: unreadable or corrupt audio ({_sf_reason(e)})") from None
+    with f:
+        buf = np.zeros(0, dtype=np.float32)  # input samples from (global) buf_start on
+        left = 0  # how many of buf's first samples are context already output
+        while True:
+            try:
+                x = f.read(block, dtype="float32", always_2d=True).mean(axis=1)  # (n,) channels averaged
+            except Exception as e:
+                raise AudioError(f"{path}: unreadable or corrupt audio ({_sf_reason(e)})") from None
+            eof = len(x) < block
+            buf = np.concatenate([buf, x]) if len(buf) else x
+            if resample is None:
+                if len(buf):
+                    yield buf
+                buf = np.zeros(0, dtype=np.float32)
+                if eof:
+                    return
+                continue
+            if eof:
+                stop, right = len(buf), 0
+            else:
+                stop = left + (len(buf) - ctx - left) // unit_in * unit_in
+                right = ctx
+            if stop > left:
+                with torch.no_grad():
+                    y = resample(torch.from_numpy(np.ascontiguousarray(buf[: stop + right]))).numpy()
+                lo = left // unit_in * unit_out
+                hi = len(y) if eof else stop // unit_in * unit_out
+                yield y[lo:hi].astype(np.float32, copy=False)
+            if eof:
+                return
+            keep_from = max(0, stop - ctx)
+            buf, left = buf[keep_from:], stop - keep_from
 
 
 @functools.lru_cache(maxsize=16)

@@ -1,3 +1,5 @@
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +86,103 @@ def test_save_wav_round_trip(tmp_path: Path):
     assert audio_info(tmp_path / "sub" / "x.wav") == (16000, 4000, 1)
     assert torch.allclose(load_audio(tmp_path / "sub" / "x.wav"), x, atol=1e-4)
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["x.wav"]  # no temporary left behind
+
+
+# ----------------------------------------------------------------------------- streaming and ffmpeg
+
+ffmpeg = pytest.mark.skipif(
+    shutil.which("ffmpeg") is None, reason="ffmpeg not installed (tools/install_deps.sh)"
+)
+
+
+@pytest.mark.parametrize("sr", [24000, 44100, 16000])
+def test_streamed_blocks_equal_the_whole_file(tmp_path: Path, sr: int):
+    from sedtk.data.audio import iter_audio
+
+    rng = np.random.default_rng(sr)
+    x = (0.1 * rng.standard_normal(int(sr * 3.7))).astype(np.float32)
+    f = tmp_path / "noise.wav"
+    sf.write(str(f), np.stack([x, 0.5 * x], axis=1), sr, subtype="FLOAT")
+    blocks = list(iter_audio(f, block_seconds=0.7))
+    assert len(blocks) >= 5 and all(b.dtype == np.float32 and b.ndim == 1 for b in blocks)
+    whole = load_audio(f).numpy()
+    streamed = np.concatenate(blocks)
+    assert streamed.shape == whole.shape
+    assert np.abs(streamed - whole).max() < 1e-5  # block borders are exact (context on both sides)
+
+
+def test_streaming_errors_name_the_file(tmp_path: Path):
+    from sedtk.data.audio import iter_audio
+
+    with pytest.raises(AudioError, match=r"gone\.wav: audio file not found"):
+        next(iter_audio(tmp_path / "gone.wav"))
+    nan = tmp_path / "nan.wav"
+    sf.write(str(nan), np.array([0.1] * 100 + [np.nan], dtype=np.float32), 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"nan\.wav: audio holds non-finite samples"):
+        list(iter_audio(nan))
+
+
+def _encode(tmp_path: Path, name: str, codec: str) -> tuple[Path, np.ndarray]:
+    import subprocess
+
+    x = np.concatenate([sine(440, 24000, 0.6), np.zeros(12000, np.float32)])
+    src = tmp_path / "src.wav"
+    sf.write(str(src), np.stack([x, x], axis=1), 24000, subtype="PCM_16")
+    out = tmp_path / name
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-c:a", codec, str(out)], check=True)
+    return out, x
+
+
+@ffmpeg
+@pytest.mark.parametrize(("name", "codec"), [("clip.m4a", "aac"), ("clip.webm", "libopus")])
+def test_formats_soundfile_cannot_read_go_through_ffmpeg(tmp_path: Path, name: str, codec: str):
+    from sedtk.data.audio import iter_audio
+
+    f, _ = _encode(tmp_path, name, codec)
+    with pytest.raises(Exception):  # noqa: B017 -- the premise: libsndfile cannot open it
+        sf.info(str(f))
+    sr, frames, channels = audio_info(f)
+    assert channels == 2 and frames / sr == pytest.approx(1.1, abs=0.05)
+    wav = load_audio(f)
+    assert wav.dtype == torch.float32 and wav.shape[0] == pytest.approx(1.1 * 16000, abs=0.05 * 16000)
+    # the tone survives the codec: 440 Hz, amplitude ~0.5 (the two equal channels averaged)
+    assert peak_hz(wav[:8000]) == pytest.approx(440, abs=4)
+    assert float(wav[2000:8000].abs().max()) == pytest.approx(0.5, abs=0.08)
+    assert float(wav[-3000:].abs().max()) < 0.05  # the silent tail stays silent
+    streamed = np.concatenate(list(iter_audio(f, block_seconds=0.25)))
+    assert np.allclose(streamed, wav.numpy(), atol=1e-6)
+    assert load_audio(f, start=0.1, end=0.5).shape[0] == pytest.approx(6400, abs=32)
+    with pytest.raises(AudioError, match=re.escape(name) + r": 1\.1s is longer than the maximum"):
+        load_audio(f, max_duration=0.5)
+
+
+@ffmpeg
+def test_ffmpeg_failures_quote_ffmpeg(tmp_path: Path):
+    from sedtk.data.audio import iter_audio
+
+    good, _ = _encode(tmp_path, "clip.m4a", "aac")
+    cut = tmp_path / "cut.m4a"
+    cut.write_bytes(good.read_bytes()[:200])  # no moov atom
+    for f in (cut, tmp_path / "junk.webm"):
+        if not f.exists():
+            f.write_bytes(b"\x1aE\xdf\xa3 not really webm")
+        quoted = re.escape(f.name) + r": unreadable or corrupt audio \(soundfile: .*; ffmpeg: .+\)"
+        with pytest.raises(AudioError, match=quoted):
+            load_audio(f)
+        with pytest.raises(AudioError, match=re.escape(f.name) + ": unreadable or corrupt audio"):
+            list(iter_audio(f))
+
+
+def test_missing_ffmpeg_says_how_to_install(tmp_path: Path, monkeypatch):
+    import sedtk.data.audio as audio
+
+    monkeypatch.setattr(audio.shutil, "which", lambda name: None)
+    f = tmp_path / "talk.m4a"
+    f.write_bytes(b"\x00\x00\x00\x18ftypM4A ")
+    says = r"talk\.m4a: soundfile cannot read this format \(\.m4a\) and ffprobe is not installed"
+    with pytest.raises(AudioError, match=says + r".*tools/install_deps\.sh"):
+        load_audio(f)
+    bad = tmp_path / "corrupt.wav"  # a soundfile format: simply corrupt, no ffmpeg advice
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunk")
+    with pytest.raises(AudioError, match=r"corrupt\.wav: unreadable or corrupt audio \((?!.*install)"):
+        load_audio(bad)
