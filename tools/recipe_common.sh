@@ -16,13 +16,13 @@
 #                              redoes the step; "--force true" redoes every step.
 #                              A finished output made from other inputs is moved to OUT.old first;
 #                              an unfinished one is left for COMMAND to resume (sedtk train does).
-#   system_stage1 / system_final CONF_DIR SYS
-#                              the stage-1 and final experiment names of a paper system (see below)
+#   system_stage1 / system_final CONF_DIR SYS, system_tasks / system_upstream SYS, system_conf
+#                              the paper's system graph (sedtk/systems.py; see below)
 #   require_dir VAR            exit with a clear message unless the directory named by $VAR exists
 #   require_path VAR           the same for a file or a directory
 #   sedtk_train_cmd NGPU       the command that starts "sedtk train" on NGPU GPUs (torchrun when > 1)
-#   split_stage1 [INIT] / split_stage2 / split_decode SPLIT / split_score SPLIT
-#                              stages 2-5 of the single-split recipes (meld, speechcraft); see below
+#   systems_dump / systems_stage1 / systems_stage2 / systems_decode / split_score
+#                              stages 1-5 of the corpus recipes, by prefix (a fold is a prefix); below
 #
 # Recipes use them like this (see egs/mini/run.sh):
 #   . ../../tools/recipe_common.sh
@@ -230,35 +230,53 @@ require_path() {
   [ -e "$path" ] || _die_caller "$var=$path: no such file or directory (edit egs/db.sh or set $var in the environment)"
 }
 
-# The experiments of a paper system, from the recipe's conf files (names as in sedtk/conf/paper):
-#   system_stage1 CONF_DIR SYS   the stage-1 experiment SYS starts from: SYS_stage1 when
-#                                CONF_DIR/SYS_stage1.yaml exists, else sys7_stage1 (Sys. 5's and the
-#                                Tab. 3 two-stage system's stage 1 is Sys. 7's); empty for one-stage
-#                                systems (CONF_DIR/SYS.yaml, e.g. Sys. 6)
-#   system_final CONF_DIR SYS    the experiment holding SYS's final model: SYS_stage2 or SYS
-system_stage1() {
-  local conf=$1 sys=$2
-  if [ -f "$conf/$sys.yaml" ]; then
-    echo ""
-  elif [ -f "$conf/${sys}_stage1.yaml" ]; then
-    echo "${sys}_stage1"
-  elif [ -f "$conf/${sys}_stage2.yaml" ]; then
-    echo "sys7_stage1"
+# The paper's systems, stated once in Python (sedtk/systems.py: each system's configs, the stage-1
+# run it starts from, the tasks it decodes, its upstream), loaded here as bash arrays:
+#   system_stage1 CONF_DIR SYS   the stage-1 run (config name) SYS starts from, e.g. sys7_stage1 for
+#                                sys5 (shared); empty for one-stage systems (sys6, the SSL baselines)
+#   system_final CONF_DIR SYS    the run holding SYS's final model, e.g. sys7_stage2, sys6, sys1_hubert
+#   system_tasks SYS             the tasks SYS decodes for its table's columns, e.g. ser_sed,asr
+#   system_upstream SYS          SYS's upstream: the value of the recipe's $hubert, $wavlm or $wav2vec2
+#   system_conf CONF_DIR NAME    CONF_DIR/NAME.yaml when the recipe overrides it, else the packaged
+#                                sedtk/conf/paper/NAME.yaml
+if ! _graph=$("$SEDTK_PYTHON" -m sedtk.systems shell 2>&1); then
+  echo "error: cannot read the system graph (python -m sedtk.systems shell): $_graph" >&2
+  exit 1
+fi
+eval "$_graph"
+unset _graph
+
+_sys_known() {
+  [ -n "${SEDTK_SYS_FINAL[$1]:-}" ] && return 0
+  _say 2 "error: " "system $1: not a paper system (known: $(printf "%s\n" "${!SEDTK_SYS_FINAL[@]}" | sort | tr "\n" " "))" >&2
+  exit 1
+}
+
+system_stage1() { _sys_known "$2"; echo "${SEDTK_SYS_STAGE1[$2]}"; }
+system_final() { _sys_known "$2"; echo "${SEDTK_SYS_FINAL[$2]}"; }
+system_tasks() { _sys_known "$1"; echo "${SEDTK_SYS_TASKS[$1]}"; }
+
+system_upstream() {
+  _sys_known "$1"
+  local role=${SEDTK_SYS_UPSTREAM[$1]}
+  [ -n "${!role:-}" ] || _die_caller "system $1 runs on the '$role' upstream: set --$role (not set in $0)"
+  echo "${!role}"
+}
+
+system_conf() {
+  local conf=$1 name=$2
+  if [ -f "$conf/$name.yaml" ]; then
+    echo "$conf/$name.yaml"
+  elif [ -f "$(_sedtk_conf_dir)/paper/$name.yaml" ]; then
+    echo "$(_sedtk_conf_dir)/paper/$name.yaml"
   else
-    _die_caller "system $sys: neither $conf/$sys.yaml nor $conf/${sys}_stage2.yaml exists"
+    _die_caller "config $name: neither $conf/$name.yaml nor the packaged paper/$name.yaml exists"
   fi
 }
 
-system_final() {
-  local conf=$1 sys=$2
-  if [ -f "$conf/$sys.yaml" ]; then
-    echo "$sys"
-  elif [ -f "$conf/${sys}_stage2.yaml" ]; then
-    echo "${sys}_stage2"
-  else
-    _die_caller "system $sys: neither $conf/$sys.yaml nor $conf/${sys}_stage2.yaml exists"
-  fi
-}
+# system_is_ssl SYS: true for the SSL SER baselines (model.kind ssl_ser: no LLM, never initialised
+# from an LLM model such as the SpeechCraft one).
+system_is_ssl() { _sys_known "$1"; [ "${SEDTK_SYS_KIND[$1]}" = ssl_ser ]; }
 
 # "sedtk train" on one device, or torchrun with one process per GPU.
 sedtk_train_cmd() {
@@ -270,56 +288,160 @@ sedtk_train_cmd() {
   fi
 }
 
-# --- stages 2-5 of the single-split recipes (meld, speechcraft) ---------------------------------
-# These read the recipe's variables: conf, systems_arr (first = proposed, rest = baselines),
-# launch, ngpu, model_opts, extra, train_deps, feats, online_feats, dump, device, dec_opts.
+# --- stages 2-4 of the corpus recipes (iemocap per fold, meld, speechcraft) ----------------------
+# Every run of a system, by prefix (a fold is a prefix: exp/fold1).  They read the recipe's variables:
+# conf, systems_arr (first = proposed, rest = baselines), launch, ngpu, llm, hubert/wavlm/wav2vec2,
+# extra, online_feats, online_opts (--set data.online_features=true or nothing), device, dec_opts, init_from, and call the recipe's function
+#   recipe_feats DUMP SPLIT      the dump dir of data split SPLIT under DUMP (e.g. DUMP/all for IEMOCAP)
 
-# split_train_run CONF_NAME [INIT]: one "sedtk train" run into exp/CONF_NAME on data/{train,dev}.
-split_train_run() {
-  local name=$1 init=${2:-}
-  # shellcheck disable=SC2046
-  run_step "exp/$name" "$conf/$name.yaml" "${train_deps[@]}" ${init:+"$init"} -- \
-    "${launch[@]}" --gpus "$ngpu" "exp/log/train_$name.log" -- \
-    $(sedtk_train_cmd "$ngpu") --config "$conf/$name.yaml" --exp "exp/$name" ${init:+--init "$init"} \
-    --train data/train --dev data/dev "${feats[@]}" "${model_opts[@]}" "${extra[@]}"
+# system_dump SYS: the dump root of SYS's upstream (dump/<upstream name>).
+system_dump() { echo "dump/$(basename "$(system_upstream "$1")")"; }
+
+# system_upstreams: the distinct upstreams of the recipe's systems (one dump each).
+system_upstreams() {
+  local sys up
+  local -A seen=()
+  for sys in "${systems_arr[@]}"; do
+    up=$(system_upstream "$sys")
+    [ -z "${seen[$up]:-}" ] || continue
+    seen[$up]=1
+    echo "$up"
+  done
 }
 
-# split_stage1 [INIT]: stage 2 of a recipe: every distinct stage-1 run of the systems (once each).
-split_stage1() {
+# speechcraft_model NAME: the finished SpeechCraft experiment that run NAME (a stage-1 or one-stage
+# config) can start from -- the final run of a system whose first run is NAME, trained by
+# egs/speechcraft -- or nothing.
+speechcraft_model() {
+  local name=$1 sys sc=${speechcraft_exp:-../speechcraft/exp}
+  for sys in "${!SEDTK_SYS_FINAL[@]}"; do
+    if [ "${SEDTK_SYS_STAGE1[$sys]}" = "$name" ] ||
+      { [ -z "${SEDTK_SYS_STAGE1[$sys]}" ] && [ "${SEDTK_SYS_FINAL[$sys]}" = "$name" ]; }; then
+      if [ -f "$sc/${SEDTK_SYS_FINAL[$sys]}/.done" ]; then
+        echo "$sc/${SEDTK_SYS_FINAL[$sys]}"
+        return 0
+      fi
+    fi
+  done
+  return 0
+}
+
+# first_run_init SYS NAME: what run NAME (SYS's first run) starts from, with the reason in the log:
+# --init-from EXP; "auto" (default): the SpeechCraft model when it exists (the paper's path: trained
+# on SpeechCraft, evaluated on IEMOCAP / MELD), else from scratch, loudly; "none": from scratch.
+first_run_init() {
+  local sys=$1 name=$2 found
+  if system_is_ssl "$sys"; then
+    _log_caller "$name: SSL SER baseline, trained from its pre-trained upstream (no SpeechCraft model)" >&2
+    return 0
+  fi
+  case "${init_from:-auto}" in
+    none | "")
+      _log_caller "$name: trains from scratch on this corpus (--init-from none)" >&2
+      ;;
+    auto)
+      found=$(speechcraft_model "$name")
+      if [ -n "$found" ]; then
+        _log_caller "$name: starts from the SpeechCraft model $found (the paper's path)" >&2
+        echo "$found"
+      else
+        {
+          echo "########################################################################################"
+          _say 1 "WARNING: " "$name trains FROM SCRATCH: no finished SpeechCraft model for it in" \
+            "${speechcraft_exp:-../speechcraft/exp} (run egs/speechcraft first, or --init-from EXP)."
+          echo "# The paper trains on SpeechCraft (GigaSpeech-m, 739 h) before IEMOCAP / MELD: numbers of"
+          echo "# this run are not comparable with its Tables 2-3 (see this recipe's README)."
+          echo "########################################################################################"
+        } >&2
+      fi
+      ;;
+    *)
+      [ -e "$init_from" ] || _die_caller "--init-from $init_from: no such experiment"
+      _log_caller "$name: starts from --init-from $init_from" >&2
+      echo "$init_from"
+      ;;
+  esac
+}
+
+# system_train PREFIX TRAIN DEV SYS NAME [INIT]: one "sedtk train" run into PREFIX/NAME.
+system_train() {
+  local prefix=$1 train=$2 dev=$3 sys=$4 name=$5 init=${6:-} up f=() deps=() tag cfg
+  up=$(system_upstream "$sys")
+  cfg=$(system_conf "$conf" "$name")
+  if ! $online_feats; then
+    f=(--feats-train "$(recipe_feats "$(system_dump "$sys")" "$(basename "$train")")"
+      --feats-dev "$(recipe_feats "$(system_dump "$sys")" "$(basename "$dev")")")
+    deps=("${f[1]}" "${f[3]}")
+  fi
+  tag=${prefix#exp}; tag=${tag#/}; tag=${tag:+${tag//\//_}_}
+  # shellcheck disable=SC2046
+  run_step "$prefix/$name" "$cfg" "$train" "$dev" "${deps[@]}" ${init:+"$init"} -- \
+    "${launch[@]}" --gpus "$ngpu" "exp/log/train_$tag$name.log" -- \
+    $(sedtk_train_cmd "$ngpu") --config "$cfg" --exp "$prefix/$name" ${init:+--init "$init"} \
+    --train "$train" --dev "$dev" "${f[@]}" --set "model.upstream=$up" --set "model.llm=$llm" \
+    "${online_opts[@]}" "${extra[@]}"
+}
+
+# systems_stage1 PREFIX TRAIN DEV: stage 2 of a recipe: every distinct stage-1 run (once each) and,
+# for one-stage systems, nothing (they run in stage 3).
+systems_stage1() {
   local sys s1
   local -A seen=()
   for sys in "${systems_arr[@]}"; do
     s1=$(system_stage1 "$conf" "$sys")
     [ -n "$s1" ] && [ -z "${seen[$s1]:-}" ] || continue
     seen[$s1]=1
-    split_train_run "$s1" "${1:-}"
+    system_train "$1" "$2" "$3" "$sys" "$s1" "$(first_run_init "$sys" "$s1")"
   done
 }
 
-# split_stage2: stage 3 of a recipe: each system's final run, initialised from its stage-1 run.
-split_stage2() {
-  local sys s1
+# systems_stage2 PREFIX TRAIN DEV: stage 3: each system's final run, from its stage-1 run (or, for a
+# one-stage system, as its first run).
+systems_stage2() {
+  local sys s1 final
   for sys in "${systems_arr[@]}"; do
     s1=$(system_stage1 "$conf" "$sys")
-    split_train_run "$(system_final "$conf" "$sys")" "${s1:+exp/$s1}"
+    final=$(system_final "$conf" "$sys")
+    if [ -n "$s1" ]; then
+      system_train "$1" "$2" "$3" "$sys" "$final" "$1/$s1"
+    else
+      system_train "$1" "$2" "$3" "$sys" "$final" "$(first_run_init "$sys" "$final")"
+    fi
   done
 }
 
-# split_decode SPLIT: stage 4: decode data/SPLIT with every system into exp/<final>/decode_SPLIT.
-split_decode() {
-  local x=$1 sys final f
+# systems_decode PREFIX TEST: stage 4: decode data dir TEST with every system into
+# PREFIX/<final>/decode_<basename TEST>, decoding the tasks of its table's columns (system_tasks).
+systems_decode() {
+  local prefix=$1 test=$2 x sys final f=() tag
+  x=$(basename "$test")
+  tag=${prefix#exp}; tag=${tag#/}; tag=${tag:+${tag//\//_}_}
   for sys in "${systems_arr[@]}"; do
     final=$(system_final "$conf" "$sys")
     f=()
-    $online_feats || f=(--feats "$dump/$x")
-    run_step "exp/$final/decode_$x" "exp/$final" "data/$x" ${f[1]:+"${f[1]}"} -- \
-      "${launch[@]}" --gpus 1 "exp/log/decode_$final.log" -- \
-      sedtk decode --model "exp/$final" --data "data/$x" "${f[@]}" --out "exp/$final/decode_$x" \
-      --device "$device" "${dec_opts[@]}"
+    $online_feats || f=(--feats "$(recipe_feats "$(system_dump "$sys")" "$x")")
+    run_step "$prefix/$final/decode_$x" "$prefix/$final" "$test" ${f[1]:+"${f[1]}"} -- \
+      "${launch[@]}" --gpus 1 "exp/log/decode_$tag$final.log" -- \
+      sedtk decode --model "$prefix/$final" --data "$test" "${f[@]}" --out "$prefix/$final/decode_$x" \
+      --tasks "$(system_tasks "$sys")" --device "$device" "${dec_opts[@]}"
   done
 }
 
-# split_score SPLIT: stage 5: score every system on data/SPLIT, t-tests against the baselines.
+# systems_dump SPLIT...: stage 1: a frozen feature dump of each data/SPLIT per distinct upstream.
+systems_dump() {
+  local up x
+  while read -r up; do
+    for x in "$@"; do
+      run_step "$(recipe_feats "dump/$(basename "$up")" "$x")" data -- \
+        "${launch[@]}" --gpus 1 --cpus "$nj" "exp/log/dump_$(basename "$up")_$x.log" -- \
+        sedtk feats dump "data/$x" "$(recipe_feats "dump/$(basename "$up")" "$x")" --upstream "$up" \
+        --nj "$nj" --device "$device"
+    done
+  done < <(system_upstreams)
+}
+
+# split_score SPLIT: stage 5 of the single-split recipes: score every system on data/SPLIT, t-tests
+# against the baselines.
 split_score() {
   local x=$1 sys hyps=() baselines=()
   for sys in "${systems_arr[@]}"; do hyps+=(--hyp "$sys=exp/$(system_final "$conf" "$sys")/decode_$x"); done

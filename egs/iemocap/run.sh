@@ -4,14 +4,19 @@
 #
 #   bash egs/iemocap/run.sh                                 # IEMOCAP location from egs/db.sh
 #   bash egs/iemocap/run.sh --stage 2 --ngpu 2 --folds "1 2"
-#   bash egs/iemocap/run.sh --init-from ../speechcraft/exp/sys7_stage2
+#   bash egs/iemocap/run.sh --systems "sys7 sys1 sys2 sys3"  # Tab. 2's SSL baselines (own dumps)
+#
+# By default (--init-from auto) every LLM system's first run starts from the SpeechCraft model of
+# egs/speechcraft when it exists (the paper's path); without one it trains from scratch, with a loud
+# warning (see README.md for which numbers each path compares with).
 #
 # Stages (public numbers; never renumbered):
 #   0  data/fold{1..5}/{train,dev,test} + data/all; descriptor pseudo-labels (sedtk data describe)
-#   1  frozen HuBERT feature dump of data/all (skipped with --online-feats true)
+#   1  frozen SSL feature dump of data/all per upstream (skipped with --online-feats true)
 #   2  stage-1 ASR training per fold                                 exp/fold<k>/<sys>_stage1
-#   3  stage-2 alternating SER-SED / ASR training (one-stage systems) exp/fold<k>/<sys>[_stage2]
-#   4  decode each fold's test session                               .../decode_test
+#   3  stage-2 alternating SER-SED / ASR training; one-stage systems  exp/fold<k>/<sys>[_stage2]
+#      (Sys. 6, the SSL baselines Sys. 1-3)
+#   4  decode each fold's test session (the tasks of each system's table columns)  .../decode_test
 #   5  score per fold and pooled over the folds, paired t-tests vs the baselines  exp/score/
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -27,29 +32,33 @@ device=cuda          # feature dump and decoding device: cuda, cuda:N or cpu
 force=false
 folds="1 2 3 4 5"
 classes=4class       # sedtk data prep --classes
-systems="sys7 sys4 sys5 sys6"  # the first is the proposed system, the rest its baselines (conf/)
+systems="sys7 sys4 sys5 sys6 sys1"  # the first is the proposed system, the rest its baselines
 hubert=${HUBERT:-facebook/hubert-large-ls960-ft}
+wavlm=${WAVLM:-microsoft/wavlm-large}                         # Tab. 2 Sys. 2's upstream
+wav2vec2=${WAV2VEC2:-facebook/wav2vec2-large-960h-lv60-self}  # Tab. 2 Sys. 3's upstream
 llm=${LLM:-meta-llama/Llama-3.1-8B-Instruct}
-online_feats=false   # true: no dump, HuBERT runs inside training and decoding
-init_from=""         # start every stage-1 run from this experiment (e.g. the SpeechCraft model)
+online_feats=false   # true: no dump, the upstream runs inside training and decoding
+init_from=auto       # first runs start from: auto (the SpeechCraft model if any), none, or an EXP
+speechcraft_exp=../speechcraft/exp  # where --init-from auto looks for the SpeechCraft models
 train_extra=""       # more "sedtk train" options, e.g. "--set train.max_steps=10"
 decode_opts="--batch-size 8"
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--ngpu N] [--folds '1 2 3 4 5']
-       [--systems 'sys7 sys4 sys5 sys6'] [--init-from EXP] [--online-feats true] [--device cuda]
-       [--hubert ID|PATH] [--llm ID|PATH] [--train-extra '--set k=v'] [--cmd local|slurm] [--force true]
+       [--systems 'sys7 sys4 sys5 sys6 sys1'] [--init-from auto|none|EXP] [--online-feats true]
+       [--device cuda] [--hubert ID|PATH] [--wavlm ID|PATH] [--wav2vec2 ID|PATH] [--llm ID|PATH]
+       [--train-extra '--set k=v'] [--cmd local|slurm] [--force true]
+Systems: python -m sedtk.systems (sys1-3 are the SSL baselines, sys2/sys3 need their own dump).
 Stages: 0 data+descriptors, 1 feature dump, 2 stage-1 ASR, 3 stage-2 SER-SED/ASR, 4 decode, 5 score.
 Corpus location: IEMOCAP in egs/db.sh or the environment."
 parse_options "$@"
 
-conf=conf
-dump=dump/$(basename "$hubert")
+conf=conf            # a conf/NAME.yaml here overrides the packaged sedtk/conf/paper/NAME.yaml
 read -r -a extra <<< "$train_extra"
 read -r -a dec_opts <<< "$decode_opts"
 read -r -a systems_arr <<< "$systems"
 launch=("$SEDTK_TOOLS/launch.sh" --cmd "$cmd")
-model_opts=(--set "model.upstream=$hubert" --set "model.llm=$llm")
-feats_of() { $online_feats || echo "$dump/all"; }  # the dump that holds every fold's utterances
-if $online_feats; then model_opts+=(--set data.online_features=true); fi
+online_opts=()
+if $online_feats; then online_opts=(--set data.online_features=true); fi
+recipe_feats() { echo "$1/all"; }  # one dump of data/all serves every fold
 mkdir -p exp/log
 
 if stage_enabled 0; then
@@ -65,66 +74,27 @@ fi
 
 if stage_enabled 1; then
   if $online_feats; then
-    log "Stage 1: skipped (--online-feats true: HuBERT runs inside training and decoding)"
+    log "Stage 1: skipped (--online-feats true: the upstream runs inside training and decoding)"
   else
-    log "Stage 1: $hubert features of data/all (all layers, float16; about 9 GB per audio hour)"
-    run_step "$dump/all" data -- \
-      "${launch[@]}" --gpus 1 --cpus "$nj" exp/log/dump_all.log -- \
-      sedtk feats dump data/all "$dump/all" --upstream "$hubert" --nj "$nj" --device "$device"
+    log "Stage 1: features of data/all per upstream ($(system_upstreams | tr '\n' ' '); all layers," \
+      "float16; about 9 GB per audio hour for a large model)"
+    systems_dump all
   fi
 fi
 
-# train_run FOLD CONF_NAME EXP_NAME [INIT]: one "sedtk train" run of one fold.
-train_run() {
-  local k=$1 name=$2 out=$3 init=${4:-} feats=() deps=()
-  local f
-  f=$(feats_of)
-  [ -n "$f" ] && feats=(--feats-train "$f" --feats-dev "$f") && deps=("$f")
-  [ -n "$init" ] && deps+=("$init")
-  # shellcheck disable=SC2046
-  run_step "exp/fold$k/$out" "$conf/$name.yaml" "data/fold$k/train" "data/fold$k/dev" "${deps[@]}" -- \
-    "${launch[@]}" --gpus "$ngpu" "exp/log/train_fold${k}_$out.log" -- \
-    $(sedtk_train_cmd "$ngpu") --config "$conf/$name.yaml" --exp "exp/fold$k/$out" ${init:+--init "$init"} \
-    --train "data/fold$k/train" --dev "data/fold$k/dev" "${feats[@]}" "${model_opts[@]}" "${extra[@]}"
-}
-
 if stage_enabled 2; then
   log "Stage 2: stage-1 ASR training (content branch), folds: $folds"
-  for k in $folds; do
-    declare -A done_s1=()
-    for sys in "${systems_arr[@]}"; do
-      s1=$(system_stage1 "$conf" "$sys")
-      [ -n "$s1" ] && [ -z "${done_s1[$s1]:-}" ] || continue
-      done_s1[$s1]=1
-      train_run "$k" "$s1" "$s1" "$init_from"
-    done
-    unset done_s1
-  done
+  for k in $folds; do systems_stage1 "exp/fold$k" "data/fold$k/train" "data/fold$k/dev"; done
 fi
 
 if stage_enabled 3; then
   log "Stage 3: stage-2 alternating SER-SED / ASR training (and one-stage systems), folds: $folds"
-  for k in $folds; do
-    for sys in "${systems_arr[@]}"; do
-      s1=$(system_stage1 "$conf" "$sys")
-      final=$(system_final "$conf" "$sys")
-      train_run "$k" "$final" "$final" "${s1:+exp/fold$k/$s1}"
-    done
-  done
+  for k in $folds; do systems_stage2 "exp/fold$k" "data/fold$k/train" "data/fold$k/dev"; done
 fi
 
 if stage_enabled 4; then
   log "Stage 4: decoding each fold's test session"
-  for k in $folds; do
-    for sys in "${systems_arr[@]}"; do
-      final=$(system_final "$conf" "$sys")
-      f=$(feats_of)
-      run_step "exp/fold$k/$final/decode_test" "exp/fold$k/$final" "data/fold$k/test" ${f:+"$f"} -- \
-        "${launch[@]}" --gpus 1 "exp/log/decode_fold${k}_$final.log" -- \
-        sedtk decode --model "exp/fold$k/$final" --data "data/fold$k/test" ${f:+--feats "$f"} \
-        --out "exp/fold$k/$final/decode_test" --device "$device" "${dec_opts[@]}"
-    done
-  done
+  for k in $folds; do systems_decode "exp/fold$k" "data/fold$k/test"; done
 fi
 
 if stage_enabled 5; then

@@ -4,14 +4,20 @@
 #
 #   bash egs/meld/run.sh                                    # MELD location from egs/db.sh
 #   bash egs/meld/run.sh --stage 2 --ngpu 4 --systems "sys7 sys4"
+#   bash egs/meld/run.sh --systems "sys7 sys1 sys2 sys3"    # Tab. 2's SSL baselines (own dumps)
+#
+# By default (--init-from auto) every LLM system's first run starts from the SpeechCraft model of
+# egs/speechcraft when it exists (the paper's path); without one it trains from scratch, with a loud
+# warning (see README.md for which numbers each path compares with).
 #
 # Stages (public numbers; never renumbered):
 #   0  data/{train,dev,test} (audio extracted from the mp4s with ffmpeg, --nj in parallel) and
 #      descriptor pseudo-labels (sedtk data describe)
-#   1  frozen HuBERT feature dump of train/dev/test (skipped with --online-feats true)
+#   1  frozen SSL feature dump of train/dev/test per upstream (skipped with --online-feats true)
 #   2  stage-1 ASR training                                           exp/<sys>_stage1
-#   3  stage-2 alternating SER-SED / ASR training (one-stage systems) exp/<sys>[_stage2]
-#   4  decode the test set                                            exp/<sys>/decode_test
+#   3  stage-2 alternating SER-SED / ASR training; one-stage systems  exp/<sys>[_stage2]
+#      (Sys. 6, the SSL baselines Sys. 1-3)
+#   4  decode the test set (the tasks of each system's table columns) exp/<sys>/decode_test
 #   5  score with paired t-tests against the baselines                exp/score_test/
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -25,28 +31,33 @@ ngpu=1               # GPUs per training run (torchrun when > 1)
 cmd=${SEDTK_CMD:-local}
 device=cuda          # feature dump and decoding device: cuda, cuda:N or cpu
 force=false
-systems="sys7 sys4 sys5 sys6"  # the first is the proposed system, the rest its baselines (conf/)
+systems="sys7 sys4 sys5 sys6 sys1"  # the first is the proposed system, the rest its baselines
 hubert=${HUBERT:-facebook/hubert-large-ls960-ft}
+wavlm=${WAVLM:-microsoft/wavlm-large}                         # Tab. 2 Sys. 2's upstream
+wav2vec2=${WAV2VEC2:-facebook/wav2vec2-large-960h-lv60-self}  # Tab. 2 Sys. 3's upstream
 llm=${LLM:-meta-llama/Llama-3.1-8B-Instruct}
-online_feats=false   # true: no dump, HuBERT runs inside training and decoding
-init_from=""         # start every stage-1 run from this experiment (e.g. the SpeechCraft model)
+online_feats=false   # true: no dump, the upstream runs inside training and decoding
+init_from=auto       # first runs start from: auto (the SpeechCraft model if any), none, or an EXP
+speechcraft_exp=../speechcraft/exp  # where --init-from auto looks for the SpeechCraft models
 train_extra=""       # more "sedtk train" options, e.g. "--set train.max_steps=10"
 decode_opts="--batch-size 8"
-help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--ngpu N] [--systems 'sys7 sys4 sys5 sys6']
-       [--init-from EXP] [--online-feats true] [--device cuda] [--hubert ID|PATH] [--llm ID|PATH]
-       [--train-extra '--set k=v'] [--cmd local|slurm] [--force true]
+help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--ngpu N] [--systems 'sys7 sys4 sys5 sys6 sys1']
+       [--init-from auto|none|EXP] [--online-feats true] [--device cuda] [--hubert ID|PATH]
+       [--wavlm ID|PATH] [--wav2vec2 ID|PATH] [--llm ID|PATH] [--train-extra '--set k=v']
+       [--cmd local|slurm] [--force true]
+Systems: python -m sedtk.systems (sys1-3 are the SSL baselines, sys2/sys3 need their own dump).
 Stages: 0 data+descriptors, 1 feature dump, 2 stage-1 ASR, 3 stage-2 SER-SED/ASR, 4 decode, 5 score.
 Corpus location: MELD in egs/db.sh or the environment."
 parse_options "$@"
 
-conf=conf
-dump=dump/$(basename "$hubert")
+conf=conf            # a conf/NAME.yaml here overrides the packaged sedtk/conf/paper/NAME.yaml
 read -r -a extra <<< "$train_extra"
 read -r -a dec_opts <<< "$decode_opts"
 read -r -a systems_arr <<< "$systems"
 launch=("$SEDTK_TOOLS/launch.sh" --cmd "$cmd")
-model_opts=(--set "model.upstream=$hubert" --set "model.llm=$llm")
-if $online_feats; then model_opts+=(--set data.online_features=true); fi
+online_opts=()
+if $online_feats; then online_opts=(--set data.online_features=true); fi
+recipe_feats() { echo "$1/$2"; }  # one dump per split
 mkdir -p exp/log
 
 if stage_enabled 0; then
@@ -62,34 +73,26 @@ fi
 
 if stage_enabled 1; then
   if $online_feats; then
-    log "Stage 1: skipped (--online-feats true: HuBERT runs inside training and decoding)"
+    log "Stage 1: skipped (--online-feats true: the upstream runs inside training and decoding)"
   else
-    log "Stage 1: $hubert features (all layers, float16; about 9 GB per audio hour)"
-    for x in train dev test; do
-      run_step "$dump/$x" data -- "${launch[@]}" --gpus 1 --cpus "$nj" "exp/log/dump_$x.log" -- \
-        sedtk feats dump "data/$x" "$dump/$x" --upstream "$hubert" --nj "$nj" --device "$device"
-    done
+    log "Stage 1: features per upstream ($(system_upstreams | tr '\n' ' '); all layers, float16)"
+    systems_dump train dev test
   fi
 fi
 
-feats=()
-$online_feats || feats=(--feats-train "$dump/train" --feats-dev "$dump/dev")
-train_deps=(data/train data/dev)
-$online_feats || train_deps+=("$dump/train" "$dump/dev")
-
 if stage_enabled 2; then
   log "Stage 2: stage-1 ASR training (content branch)"
-  split_stage1 "$init_from"
+  systems_stage1 exp data/train data/dev
 fi
 
 if stage_enabled 3; then
   log "Stage 3: stage-2 alternating SER-SED / ASR training (and one-stage systems)"
-  split_stage2
+  systems_stage2 exp data/train data/dev
 fi
 
 if stage_enabled 4; then
   log "Stage 4: decoding the test set"
-  split_decode test
+  systems_decode exp data/test
 fi
 
 if stage_enabled 5; then

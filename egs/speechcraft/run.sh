@@ -29,6 +29,7 @@ systems="sys7 sys4 sys6"  # Tab. 1: Sys. 3 (= sys7, proposed), Sys. 1 (= sys4), 
 hubert=${HUBERT:-facebook/hubert-large-ls960-ft}
 llm=${LLM:-meta-llama/Llama-3.1-8B-Instruct}
 online_feats=true    # false: dump features in stage 1 and train from the dump
+init_from=none       # SpeechCraft is where the paper's models start: from scratch
 train_extra=""       # more "sedtk train" options, e.g. "--set data.num_workers=8"
 decode_opts="--batch-size 8"
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--ngpu N] [--systems 'sys7 sys4 sys6']
@@ -38,14 +39,14 @@ Stages: 0 data, 1 feature dump (off by default), 2 stage-1 ASR, 3 stage-2 SER-SE
 Corpus locations: SPEECHCRAFT and GIGASPEECH in egs/db.sh or the environment."
 parse_options "$@"
 
-conf=conf
-dump=dump/$(basename "$hubert")
+conf=conf            # a conf/NAME.yaml here overrides the packaged sedtk/conf/paper/NAME.yaml
 read -r -a extra <<< "$train_extra"
 read -r -a dec_opts <<< "$decode_opts"
 read -r -a systems_arr <<< "$systems"
 launch=("$SEDTK_TOOLS/launch.sh" --cmd "$cmd")
-model_opts=(--set "model.upstream=$hubert" --set "model.llm=$llm")
-if $online_feats; then model_opts+=(--set data.online_features=true); fi
+online_opts=()
+if $online_feats; then online_opts=(--set data.online_features=true); fi
+recipe_feats() { echo "$1/$2"; }  # one dump per split
 mkdir -p exp/log
 
 if stage_enabled 0; then
@@ -62,31 +63,23 @@ if stage_enabled 1; then
     log "Stage 1: skipped (online features: HuBERT runs inside training and decoding)"
   else
     log "Stage 1: $hubert features (all layers, float16; about 9 GB per audio hour)"
-    for x in train dev; do
-      run_step "$dump/$x" data -- "${launch[@]}" --gpus 1 --cpus "$nj" "exp/log/dump_$x.log" -- \
-        sedtk feats dump "data/$x" "$dump/$x" --upstream "$hubert" --nj "$nj" --device "$device"
-    done
+    systems_dump train dev
   fi
 fi
 
-feats=()
-$online_feats || feats=(--feats-train "$dump/train" --feats-dev "$dump/dev")
-train_deps=(data/train data/dev)
-$online_feats || train_deps+=("$dump/train" "$dump/dev")
-
 if stage_enabled 2; then
   log "Stage 2: stage-1 ASR training (content branch)"
-  split_stage1
+  systems_stage1 exp data/train data/dev
 fi
 
 if stage_enabled 3; then
   log "Stage 3: stage-2 alternating SER-SED / ASR training (and one-stage systems)"
-  split_stage2
+  systems_stage2 exp data/train data/dev
 fi
 
 if stage_enabled 4; then
   log "Stage 4: decoding the dev set"
-  split_decode dev
+  systems_decode exp data/dev
 fi
 
 if stage_enabled 5; then

@@ -1,12 +1,17 @@
 """Decoding a batch of utterances with a trained model: generation, parsing, label posterior.
 
-For each utterance and each task (``asr``, ``ser_sed``, ``ser``; Sec. 3.5, the tasks the model was
-trained on by default) the answer is generated greedily or with beam search from the left-padded
-batch (:meth:`SEDModel.generate`, equal to one-by-one decoding).  The ASR answer is the transcript;
-the SER-SED answer ``"{description} Emotion: {word}."`` gives the description and the parsed label;
-every label of the inventory is also scored as the continuation of the answer's head
+For each utterance and each task (``asr``, ``ser_sed``, ``ser``; Sec. 3.5, by default the tasks the
+model was trained on, :func:`default_tasks`) the answer is generated greedily or with beam search from
+the left-padded batch (:meth:`SEDModel.generate`, equal to one-by-one decoding).  The ASR answer is
+the transcript; the SER-SED answer ``"{description} Emotion: {word}."`` gives the description and
+the parsed label; every label of the inventory is also scored as the continuation of the answer's head
 (:meth:`SEDModel.label_logprobs`), giving the posterior ``softmax`` over the K labels
 (:mod:`sedtk.decode.labels`).  In inference ``z = mu`` (Sec. 3.2).
+
+The SSL SER baseline (:mod:`sedtk.models.ssl_ser`) answers through the same calls: ``asr`` is its
+greedy CTC transcript, ``ser`` its arg-max label, and the label scores are its emotion head's
+log-posterior, so the posterior written is that head's softmax (over the decode inventory); it
+writes no description.
 """
 
 from __future__ import annotations
@@ -101,8 +106,7 @@ class Decoder:
         self.inventory = list(inventory)
         self.options = options
         self.checkpoint = checkpoint
-        trained = list(getattr(config.train, "tasks", []) or [])
-        self.tasks = list(options.tasks) if options.tasks else trained or ["asr"]
+        self.tasks = list(options.tasks) if options.tasks else default_tasks(config)
         known = set(config.prompt.instructions)
         for t in self.tasks:
             if t not in known:
@@ -204,6 +208,15 @@ class Decoder:
                 r.parse_failed = d.parse_failed
                 r.seconds["label_scoring"] = round(share, 6)
         return results
+
+
+def default_tasks(config) -> list[str]:
+    """The tasks decoded without ``--tasks``: those the model was trained on; the SSL SER baseline
+    (``model.kind: ssl_ser``) also transcribes (its CTC head is trained with every ``ser`` batch)."""
+    tasks = list(getattr(config.train, "tasks", []) or []) or ["asr"]
+    if getattr(config.model, "kind", "llm") == "ssl_ser" and "asr" not in tasks:
+        tasks.append("asr")
+    return tasks
 
 
 def model_inventory(meta: dict) -> list[str] | None:

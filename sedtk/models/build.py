@@ -35,7 +35,9 @@ def build_model(
     if kind == "ssl_ser":
         from sedtk.models.ssl_ser import build_ssl_ser
 
-        return build_ssl_ser(cfg, device=device, feature_meta=feature_meta, online=online, train_data=train_data)
+        return build_ssl_ser(
+            cfg, device=device, feature_meta=feature_meta, online=online, train_data=train_data
+        )
     if kind == "llm":
         from sedtk.models.sed_model import build_model as build_llm_model
 

@@ -54,7 +54,7 @@ _TAGS = re.compile(r"\[[^\]]*\]|<[^>]*>")
 def normalise_transcript(text: str) -> str:
     """The WER scorer's normalisation: no ``[..]``/``<..>`` tags, lower case, no punctuation (P*)."""
     text = _TAGS.sub(" ", text or "").lower()
-    text = "".join(" " if unicodedata.category(c).startswith("P") else c for c in text)
+    text = "".join(c for c in text if not unicodedata.category(c).startswith("P"))
     return " ".join(text.split())
 
 
@@ -183,7 +183,9 @@ class SSLSERModel(nn.Module):
         if batch.wavs is None:
             raise ValueError("batch holds neither features nor audio")
         if self.upstream is None:
-            raise ValueError("batch holds audio but the model has no upstream (train with data.online_features)")
+            raise ValueError(
+                "batch holds audio but the model has no upstream (train with data.online_features)"
+            )
         if self.finetune_upstream and torch.is_grad_enabled():
             forward = getattr(type(self.upstream).forward, "__wrapped__", None)  # past its no_grad
             if forward is None:

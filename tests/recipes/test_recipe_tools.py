@@ -203,19 +203,52 @@ def test_conf_hash_follows_packaged_base(tmp_path: Path) -> None:
     assert chain == ["conf.yaml", "sys5_stage2.yaml", "sys7_stage2.yaml", "common.yaml"], r.stderr
 
 
-def test_system_experiment_names(tmp_path: Path) -> None:
-    conf = tmp_path / "conf"
-    conf.mkdir()
-    for name in ("sys7_stage1", "sys7_stage2", "sys5_stage2", "sys4_stage1", "sys4_stage2", "sys6"):
-        (conf / f"{name}.yaml").write_text(f"base: paper/{name}\n")
+def test_system_graph_in_the_shell(tmp_path: Path) -> None:
+    """The recipes' view of sedtk/systems.py: shared stage 1, final runs, decode tasks, upstreams."""
     script = """
-    for s in sys7 sys5 sys4 sys6; do echo "$s $(system_stage1 conf $s) $(system_final conf $s)"; done
+    hubert=/m/hubert-large; wavlm=/m/wavlm-large; systems_arr=(sys7 sys5 sys1 sys2)
+    for s in sys7 sys5 sys4 sys6 sys1 sys2 tab3_sys2_two_stage; do
+      echo "$s [$(system_stage1 conf $s)] $(system_final conf $s) $(system_tasks $s) $(system_dump $s)"
+    done
+    system_upstreams
+    mkdir -p conf && echo 'base: paper/sys6' > conf/sys6.yaml
+    basename "$(system_conf conf sys6)"; system_conf conf sys7_stage2 | sed 's|.*/sedtk/conf/|packaged:|'
     """
     assert bash(script, tmp_path).stdout.splitlines() == [
-        "sys7 sys7_stage1 sys7_stage2",
-        "sys5 sys7_stage1 sys5_stage2",  # Sys. 5's stage 1 is Sys. 7's
-        "sys4 sys4_stage1 sys4_stage2",
-        "sys6  sys6",  # one stage
+        "sys7 [sys7_stage1] sys7_stage2 ser_sed,asr dump/hubert-large",
+        "sys5 [sys7_stage1] sys5_stage2 ser,asr dump/hubert-large",  # Sys. 5's stage 1 is Sys. 7's
+        "sys4 [sys4_stage1] sys4_stage2 ser_sed,asr dump/hubert-large",
+        "sys6 [] sys6 ser_sed dump/hubert-large",  # one stage
+        "sys1 [] sys1_hubert ser,asr dump/hubert-large",  # the SSL baselines: one stage
+        "sys2 [] sys2_wavlm ser,asr dump/wavlm-large",
+        "tab3_sys2_two_stage [sys7_stage1] tab3_sys2_two_stage_stage2 ser_sed,asr dump/hubert-large",
+        "/m/hubert-large",
+        "/m/wavlm-large",
+        "sys6.yaml",  # the recipe's own conf/ overrides the packaged config
+        "packaged:paper/sys7_stage2.yaml",
     ]
     r = bash("system_final conf sys9\n", tmp_path)
-    assert r.returncode == 1 and "system sys9: neither" in r.stderr
+    assert r.returncode == 1 and "system sys9: not a paper system" in r.stderr
+    r = bash("systems_arr=(sys3); system_upstream sys3\n", tmp_path)
+    assert r.returncode == 1 and "the 'wav2vec2' upstream: set --wav2vec2" in r.stderr
+
+
+def test_first_runs_start_from_the_speechcraft_model(tmp_path: Path) -> None:
+    """--init-from auto: the SpeechCraft model when finished, else scratch with a loud warning."""
+    (tmp_path / "sc/sys7_stage2").mkdir(parents=True)
+    (tmp_path / "sc/sys7_stage2/.done").write_text("x\n")
+    (tmp_path / "sc/sys4_stage2").mkdir()  # unfinished: never used
+    script = """
+    speechcraft_exp=sc; init_from=auto
+    echo "sys7=$(first_run_init sys7 sys7_stage1) sys5=$(first_run_init sys5 sys7_stage1)"
+    echo "sys4=$(first_run_init sys4 sys4_stage1) sys1=$(first_run_init sys1 sys1_hubert)"
+    init_from=none; echo "none=$(first_run_init sys7 sys7_stage1)"
+    init_from=sc/sys4_stage2; echo "path=$(first_run_init sys6 sys6)"
+    """
+    r = bash(script, tmp_path)
+    assert r.stdout.splitlines() == ["sys7=sc/sys7_stage2 sys5=sc/sys7_stage2", "sys4= sys1=",
+                                     "none=", "path=sc/sys4_stage2"], r.stderr  # fmt: skip
+    assert "sys7_stage1: starts from the SpeechCraft model sc/sys7_stage2" in r.stderr
+    assert "WARNING: sys4_stage1 trains FROM SCRATCH" in r.stderr and "not comparable" in r.stderr
+    assert "sys1_hubert: SSL SER baseline" in r.stderr
+    assert "--init-from none" in r.stderr

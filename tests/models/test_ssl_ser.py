@@ -1,0 +1,189 @@
+"""The SSL-based SER baseline (Tab. 2 Sys. 1-3): shapes, masking, CTC on padded batches, posterior."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from sedtk.models.sed_model import SpeechBatch
+from sedtk.models.ssl_ser import (
+    SSLSERModel,
+    build_vocab,
+    masked_mean,
+    normalise_transcript,
+)
+from sedtk.train.config import ConfigError, ModelConfig, PromptConfig, SslSerConfig, load_config
+
+LABELS = ["neu", "hap", "ang", "sad"]
+TEMPLATE = "{text} Emotion: {emotion}."
+L, D = 3, 8
+
+
+def make_model(seed: int = 0, **ssl) -> SSLSERModel:
+    torch.manual_seed(seed)
+    cfg = ModelConfig(
+        kind="ssl_ser",
+        num_layers=L,
+        feature_dim=D,
+        ssl_ser=SslSerConfig(
+            projector_dim=6, labels=LABELS, vocab=build_vocab(["hello there", "oh no"]), **ssl
+        ),
+    )
+    prompt = PromptConfig()
+    prompt.targets = {**prompt.targets, "ser": TEMPLATE}
+    return SSLSERModel(cfg, prompt)
+
+
+def batch(lengths=(7, 4, 2), texts=("hello", "oh no", "the"), emotions=("neu", "ang", None), seed=1):
+    g = torch.Generator().manual_seed(seed)
+    feats = [torch.randn(L, n, D, generator=g) for n in lengths]
+    words = {"neu": "neutral", "ang": "angry", "hap": "happy", "sad": "sad"}
+    targets = [f"{t} Emotion: {words.get(e, 'neutral')}." for t, e in zip(texts, emotions, strict=True)]
+    return SpeechBatch.from_features(
+        [f"u{i}" for i in range(len(lengths))], feats, targets=targets, emotions=list(emotions), task="ser"
+    )
+
+
+def test_normalisation_and_vocab_follow_the_wer_scorer() -> None:
+    assert normalise_transcript("Hello, [LAUGHTER] World!  <noise> Don't") == "hello world dont"
+    assert build_vocab(["Ab, c", "B!"]) == [" ", "a", "b", "c"]
+
+
+def test_shapes_and_posterior_sums_to_one() -> None:
+    m = make_model()
+    b = batch()
+    hidden, lengths = m.features(b)
+    assert m.emotion_logits(hidden, lengths).shape == (3, len(LABELS))
+    assert m.ctc_log_probs(hidden).shape == (3, 7, len(m.prompt.vocab) + 1)
+    post = m.posterior(b)
+    assert post.shape == (3, 4)
+    assert torch.allclose(post.sum(-1), torch.ones(3), atol=1e-6)
+    lp = m.label_logprobs(b, "ser", ["neutral.", "happy.", "bored."])  # unknown label: -inf
+    assert torch.allclose(lp[:, :2].exp(), post[:, :2], atol=1e-6)
+    assert math.isinf(float(lp[0, 2]))
+    assert set(m.trainable_parameter_counts()) == {"emotion", "ctc"}
+
+
+def test_padded_frames_do_not_change_the_pooled_vector() -> None:
+    x = torch.randn(1, 5, 4)
+    padded = torch.cat([x, 100 * torch.randn(1, 3, 4)], dim=1)  # garbage past the length
+    assert torch.allclose(masked_mean(x, torch.tensor([5])), masked_mean(padded, torch.tensor([5])))
+    m = make_model()
+    one = batch(lengths=(4,), texts=("oh",), emotions=("neu",))
+    two = batch(lengths=(4, 9), texts=("oh", "hello there"), emotions=("neu", "ang"))
+    two.feats[0] = 0
+    two.feats[0, :, :4] = one.feats[0]
+    two.feats[0, :, 4:] = 50.0  # padding with non-zero values must not leak in either
+    assert torch.allclose(m.posterior(one)[0], m.posterior(two)[0], atol=1e-6)
+
+
+def test_ctc_on_padded_batch_is_finite_and_respects_lengths() -> None:
+    m = make_model()
+    b = batch()
+    terms = m(b, "ser")
+    assert all(torch.isfinite(v) for v in terms.values())
+    assert torch.allclose(terms["loss"], terms["ce"] + 0.1 * terms["ctc"])
+    # the CE ignores the unlabelled third utterance; the frames past a length never matter
+    b2 = batch()
+    b2.feats[1, :, 4:] = 1e3
+    b2.feats[2, :, 2:] = -1e3
+    t2 = m(b2, "ser")
+    assert torch.allclose(t2["ctc"], terms["ctc"], atol=1e-5) and torch.allclose(t2["ce"], terms["ce"])
+    # an utterance shorter than its transcript (2 frames, 3 characters) adds nothing (zero_infinity)
+    only_short = batch(lengths=(2,), texts=("the",), emotions=("neu",))
+    assert float(m(only_short, "ser")["ctc"].detach()) == 0.0
+    with pytest.raises(ValueError, match="no answer for task 'ser_sed'"):
+        m.generate(b, "ser_sed")
+
+
+def test_short_training_lowers_the_loss_and_decodes() -> None:
+    m = make_model()
+    b = batch(lengths=(12, 10, 8), texts=("hello", "oh no", "hello there"), emotions=("neu", "ang", "sad"))
+    opt = torch.optim.Adam(m.parameters(), lr=0.05)
+    first = None
+    for _ in range(40):
+        loss = m(b, "ser")["loss"]
+        first = first if first is not None else float(loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss) < 0.5 * first
+    answers = m.generate(b, "ser")
+    assert [a.rsplit("Emotion: ", 1)[1] for a in answers] == ["neutral.", "angry.", "sad."]
+    assert isinstance(m.generate(b, "asr")[0], str)
+
+
+def test_checkpoint_state_round_trip_and_mismatch() -> None:
+    a, b = make_model(seed=0), make_model(seed=5)
+    b.load_trained_state(a.trained_state_dict())
+    x = batch()
+    assert torch.allclose(a.posterior(x), b.posterior(x))
+    other = SSLSERModel(replace(a.cfg, ssl_ser=replace(a.cfg.ssl_ser, labels=["x", "y"])), a.prompt_cfg)
+    with pytest.raises(ValueError, match="emotion head does not fit"):
+        other.load_trained_state(a.trained_state_dict())
+    with pytest.raises(ValueError, match="not an ssl_ser checkpoint"):
+        a.load_trained_state({"content.block.weight": torch.zeros(1)})
+
+
+def test_paper_configs_and_finetuning_needs_online_features() -> None:
+    cfg = load_config("paper/sys2_wavlm")
+    assert (cfg.model.kind, cfg.model.upstream, cfg.train.tasks) == (
+        "ssl_ser",
+        "microsoft/wavlm-large",
+        ["ser"],
+    )
+    with pytest.raises(ConfigError, match="finetune_upstream needs data.online_features"):
+        load_config("paper/sys1_hubert", ["model.ssl_ser.finetune_upstream=true"])
+    with pytest.raises(ConfigError, match="trains ser and asr only"):
+        load_config("paper/sys1_hubert", ["train.tasks=[ser_sed]"])
+    bad = PromptConfig()
+    with pytest.raises(ValueError, match="exactly one {text}"):
+        SSLSERModel(make_model().cfg, bad)  # the LLM's "Emotion: {emotion}." carries no transcript
+
+
+def test_train_resume_and_decode_through_sedtk(tmp_path) -> None:
+    """``sedtk train`` (paper/sys1_hubert on a feature dump), resume, then ``sedtk decode``'s files."""
+    from sedtk.data.datadir import DataDir, read_kaldi_map
+    from sedtk.decode.decoder import DecodeOptions
+    from sedtk.decode.run import decode_data_dir
+    from sedtk.models.checkpoint import load_model, read_config_dict, require_checkpoint
+    from sedtk.train.trainer import train
+    from tests.models.test_sed_model import shared_assets
+
+    assets = shared_assets()
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        common = dict(train_dir=assets.data, dev_dir=assets.subset("ssl_dev", 6), feats_train=assets.dump,
+                      feats_dev=assets.dump, console=False, print_fn=lambda *_: None)  # fmt: skip
+        sets = ["train.batch_size=4", "data.num_workers=0", "train.device=cpu", "train.epochs=2",
+                f"model.upstream={assets.upstream}"]  # fmt: skip
+        exp = tmp_path / "sys1"
+        first = train("paper/sys1_hubert", exp_dir=exp, overrides=[*sets, "train.max_steps=3"], **common)
+        assert first.steps == 3 and first.trainable.keys() == {"emotion", "ctc"}
+        ckpt = require_checkpoint(exp, "last")
+        saved = read_config_dict(ckpt)["model"]["ssl_ser"]
+        assert saved["labels"] == DataDir.load(assets.data).emotions and " " in saved["vocab"]
+        resumed = train("paper/sys1_hubert", exp_dir=exp, overrides=[*sets, "train.max_steps=5"], **common)
+        assert resumed.steps == 5 and resumed.dev and "dev_ua" in resumed.dev[-1]
+        model, cfg = load_model(exp, online=False)
+        assert cfg.model.kind == "ssl_ser" and model.kind == "ssl_ser"
+
+        test = assets.subset("ssl_test", 5)
+        out = tmp_path / "decode"
+        opts = DecodeOptions(device="cpu", batch_size=2)
+        summary = decode_data_dir(exp, test, out, opts, feats=assets.dump, log=lambda *_: None)
+    finally:
+        torch.set_num_threads(before)
+    keys = set(DataDir.load(test).utts)
+    assert set(read_kaldi_map(out / "utt2emo")) == keys
+    assert (out / "text").is_file() and set(read_kaldi_map(out / "text")) <= keys  # CTC transcripts
+    posts = read_kaldi_map(out / "utt2emo_post")
+    for v in posts.values():
+        probs = [float(x.rsplit(":", 1)[1]) for x in v.split()]
+        assert abs(sum(probs) - 1) < 1e-3
+    assert not (out / "utt2desc").exists() or not read_kaldi_map(out / "utt2desc")  # no descriptions
+    assert summary["inventory"] == DataDir.load(test).emotions
