@@ -9,17 +9,23 @@ descriptor branch and LoRA train on batches alternating between ``ser_sed`` and 
 Resume: when ``EXP/checkpoints/last`` exists the run continues from it exactly (weights, optimizer,
 scheduler, RNG states of every rank, epoch and batch position in the seeded plan), so a resumed run
 ends with the same weights as an uninterrupted one.
+
+Reading order: :func:`train` (config) -> :func:`_train` (data, model, optimiser, resume) ->
+:func:`_loop` (the loop); :class:`TrainState` is what a checkpoint remembers of the loop,
+:func:`build_dev_loaders` the dev data, :class:`CheckpointSaver` what a checkpoint holds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -82,6 +88,36 @@ class TrainResult:
     model: SEDModel | None = None
 
 
+@dataclass
+class TrainState:
+    """Where the loop is; saved as ``position`` in every ``last`` checkpoint and restored on resume."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # the epoch of the next batch
+    batch: int = 0  # index of the next batch in that epoch's plan
+    best_loss: float | None = None  # best dev CE so far (checkpoints/best_loss)
+    best_ua: float | None = None  # best dev UA so far (checkpoints/best_ua)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainState:
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The folders a run reads and writes (``sedtk train``'s path options)."""
+
+    train: Path
+    exp: Path | None
+    dev: Path | None = None
+    init: Path | None = None
+    feats_train: Path | None = None
+    feats_dev: Path | None = None
+
+
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -115,7 +151,7 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _feature_source(cfg: Config, feats: str | None, data: DataDir, what: str):
+def _feature_source(cfg: Config, feats: str | Path | None, data: DataDir, what: str):
     """``(reader or None, lengths, max_length)`` for a data dir."""
     if cfg.data.online_features:
         from sedtk.features.dump import utterance_durations
@@ -186,6 +222,113 @@ def _params_checksum(model: SEDModel) -> list[float]:
     return [float(v.double().sum()) for v in model.trained_state_dict().values()]
 
 
+def _sorted_batches(idx: list[int], examples, global_batch: int, info: D.DistInfo) -> list[list[int]]:
+    """Dev batches: examples sorted by length, cut into global batches, this rank's share of each."""
+    idx = sorted(idx, key=lambda i: examples.examples[i].length)
+    batches = [idx[j : j + global_batch][info.rank :: info.world] for j in range(0, len(idx), global_batch)]
+    return [b for b in batches if b]
+
+
+# ----------------------------------------------------------------------------- dev data
+
+
+@dataclass
+class DevSet:
+    """Dev loaders: CE per task (``loaders``) and the UA loader of the stage's emotion task."""
+
+    loaders: dict[str, torch.utils.data.DataLoader] = field(default_factory=dict)
+    ua_loader: torch.utils.data.DataLoader | None = None
+    ua_task: str | None = None
+    inventory: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.loaders and self.ua_loader is None
+
+
+def build_dev_loaders(
+    cfg: Config, dev_dir: str | Path | None, feats_dev, train_data: DataDir, info: D.DistInfo
+) -> DevSet:
+    """The dev set's loaders (every rank gets every loader, maybe empty: evaluation ends in collectives)."""
+    if dev_dir is None:
+        return DevSet()
+    t = cfg.train
+    global_batch = t.batch_size * info.world
+    dev_data = DataDir.load(dev_dir)
+    reader, lengths, _ = _feature_source(cfg, feats_dev, dev_data, "dev")
+    examples = build_examples(dev_data, t.tasks, cfg.prompt.targets, lengths, None)
+    dataset = SpeechDataset(examples, dev_data, reader)
+    dev = DevSet(skipped=dict(examples.skipped))
+    for task in t.tasks:
+        if examples.by_task[task]:
+            batches = _sorted_batches(examples.by_task[task], examples, global_batch, info)
+            dev.loaders[task] = make_loader(dataset, batches, cfg.data.num_workers, t.seed)
+    dev.ua_task = _ua_task(cfg)
+    if dev.ua_task is not None:
+        dev.inventory = _inventory(train_data, dev_data)
+        idx = [
+            i for i in examples.by_task.get(dev.ua_task, []) if examples.examples[i].emotion in dev.inventory
+        ]
+        if t.dev_max_utts > 0:
+            idx = idx[: t.dev_max_utts]
+        if idx and dev.inventory:
+            batches = _sorted_batches(idx, examples, global_batch, info)
+            dev.ua_loader = make_loader(dataset, batches, cfg.data.num_workers, t.seed)
+    return dev
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+class CheckpointSaver:
+    """Writes ``EXP/checkpoints/<name>``: trained weights, the config, metadata, and (``last``) the
+    optimizer, scheduler, every rank's RNG state and the :class:`TrainState` for exact resume."""
+
+    def __init__(
+        self,
+        exp: Path,
+        cfg: Config,
+        config_text: str,
+        total_steps: int,
+        init_meta: dict,
+        emotions: list[str],
+        model,
+        optimizer,
+        scheduler,
+        info: D.DistInfo,
+    ):
+        self.root = exp / "checkpoints"
+        self.config_text = config_text
+        self.model, self.optimizer, self.scheduler, self.info = model, optimizer, scheduler, info
+        t = cfg.train
+        self.meta = {
+            "stage": t.stage,
+            "tasks": list(t.tasks),
+            "train_branches": list(t.train_branches),
+            "descriptor_input": t.descriptor_input,
+            "total_steps": total_steps,
+            "init": init_meta,
+            "stages": list(init_meta.get("stages", [])) + [{"stage": t.stage, "exp": str(exp)}],
+            "emotions": emotions or list(init_meta.get("emotions", [])),
+        }
+
+    def save(self, name: str, state: TrainState, metrics: dict | None = None, trainer_state: bool = False):
+        rng = D.gather_objects(self.info, _rng_state()) if trainer_state else None  # a collective
+        if not self.info.is_main:
+            return
+        meta = {"name": name, **self.meta, "epoch": state.epoch, "step": state.step, "metrics": metrics or {}}
+        ts = None
+        if trainer_state:
+            ts = {
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "rng": rng,
+                "position": state.to_dict(),
+            }
+        ckpt_io.save_checkpoint(self.root / name, self.model.trained_state_dict(), self.config_text, meta, ts)
+
+
 # ----------------------------------------------------------------------------- the run
 
 
@@ -211,139 +354,233 @@ def train(
         cfg = config_from_dict(tree)
     else:
         cfg = load_config(config, overrides)
+    opt = lambda p: None if p is None else Path(p)  # noqa: E731
+    paths = RunPaths(Path(train_dir), opt(exp_dir), opt(dev_dir), opt(init), opt(feats_train), opt(feats_dev))
     info = D.setup(cfg.train.device)
     try:
         return _train(
-            cfg,
-            train_dir,
-            exp_dir,
-            dev_dir,
-            init,
-            feats_train,
-            feats_dev,
-            overrides,
-            dry_run,
-            console,
-            keep_model,
-            print_fn,
-            info,
+            cfg, paths, info, dry_run=dry_run, console=console, keep_model=keep_model, print_fn=print_fn
         )
     finally:
         D.cleanup(info)
 
 
-def _train(
-    config,
-    train_dir,
-    exp_dir,
-    dev_dir,
-    init,
-    feats_train,
-    feats_dev,
-    overrides,
-    dry_run,
-    console,
-    keep_model,
-    print_fn,
-    info: D.DistInfo,
-) -> TrainResult:
-    # -- config -----------------------------------------------------------------------------
-    cfg: Config = config
-    t = cfg.train
-    device = D.pick_device(t.device, info.local_rank)
-    exp = Path(exp_dir) if exp_dir is not None else None
-    if exp is None and not dry_run:
-        raise ValueError("an experiment dir (--exp) is needed unless --dry-run")
+@dataclass
+class _Run:
+    """What the loop works with, built once by :func:`_train`."""
 
-    # -- data -------------------------------------------------------------------------------
-    train_data = DataDir.load(train_dir)
-    reader, lengths, max_len = _feature_source(cfg, feats_train, train_data, "train")
-    examples = build_examples(train_data, t.tasks, cfg.prompt.targets, lengths, max_len)
-    # The label inventory the model learns (recorded in every checkpoint for `sedtk decode --wav`).
-    trained_emotions = list(train_data.emotions or sorted(set(train_data.maps.get("utt2emo", {}).values())))
+    cfg: Config
+    info: D.DistInfo
+    device: torch.device
+    model: SEDModel
+    net: torch.nn.Module  # the model, or its DDP wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    total_steps: int
+    state: TrainState
+    saver: CheckpointSaver
+    dev: DevSet
+    mon: Monitor
+    result: TrainResult
+    running: dict[str, list[float]] = field(default_factory=dict)  # values since the last log line
+
+    def micro_step(self, batch, sync: bool) -> tuple[dict, dict]:
+        """Forward and backward of one (micro-)batch; gradients are all-reduced only when ``sync``."""
+        t = self.cfg.train
+        no_sync = not sync and self.info.enabled
+        beta = beta_at(t.beta, self.state.step)
+        with self.net.no_sync() if no_sync else contextlib.nullcontext():
+            terms = self.net(batch, batch.task, beta)
+            (terms["loss"] / t.grad_accum).backward()
+        for k, v in terms.items():
+            self.running.setdefault(f"{batch.task}/{k}", []).append(float(v.detach()))
+        return terms, beta
+
+    def log_step(self, epoch: int, terms: dict, beta: dict, grad_norm: float) -> None:
+        step, total = self.state.step, self.total_steps
+        self.mon.advance(f"loss {float(terms['loss'].detach()):.3f}")
+        if step % self.cfg.train.log_every and step != total:
+            return
+        row = {k: sum(v) / len(v) for k, v in self.running.items()}
+        row.update(lr=self.scheduler.get_last_lr()[0], grad_norm=grad_norm)
+        row.update({f"beta/{b}": v for b, v in beta.items()})
+        for b, w in self.model.layer_weights().items():
+            row.update({f"layer_weight/{b}/{j:02d}": float(x) for j, x in enumerate(w)})
+        self.mon.scalars(step, row)
+        shown = {k: v for k, v in row.items() if not k.startswith("layer_weight")}
+        self.mon.log(
+            f"epoch {epoch + 1} step {step}/{total}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items())
+        )
+        self.result.history.append({"step": step, **shown})
+        self.running = {}
+
+    def evaluate(self) -> None:
+        """Dev CE per task and dev UA; a new best is saved as ``best_loss`` / ``best_ua``."""
+        dev, state = self.dev, self.state
+        if dev.empty:
+            return
+        losses = dev_losses(self.model, dev.loaders, self.info)
+        metrics: dict = {f"dev_ce_{k}": v for k, v in losses.items()}
+        if dev.ua_loader is not None:
+            template = self.cfg.prompt.targets[dev.ua_task]
+            metrics["dev_ua"] = dev_ua(
+                self.model,
+                dev.ua_loader,
+                dev.ua_task,
+                template,
+                dev.inventory,
+                self.info,
+                self.cfg.train.dev_max_new_tokens,
+            )
+        self.result.dev.append({"step": state.step, "epoch": state.epoch, **metrics})
+        self.mon.log("dev: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        self.mon.scalars(state.step, {k.replace("dev_", "dev/"): v for k, v in metrics.items()})
+        dev_loss = sum(losses.values()) / len(losses) if losses else None
+        if dev_loss is not None and (state.best_loss is None or dev_loss < state.best_loss):
+            state.best_loss = dev_loss
+            self.saver.save("best_loss", state, metrics)
+        ua = metrics.get("dev_ua")
+        if ua is not None and (state.best_ua is None or ua > state.best_ua):
+            state.best_ua = ua
+            self.saver.save("best_ua", state, metrics)
+
+    def after_step(self, epoch_ended: bool) -> None:
+        """Dev evaluation and the ``last`` checkpoint when due (always at an epoch's end and at the end)."""
+        t, step = self.cfg.train, self.state.step
+        if epoch_ended or step >= self.total_steps:
+            self.evaluate()
+            self.saver.save("last", self.state, trainer_state=True)
+            return
+        if t.eval_every > 0 and step % t.eval_every == 0:
+            self.evaluate()
+        if t.save_every > 0 and step % t.save_every == 0:
+            self.saver.save("last", self.state, trainer_state=True)
+
+
+def _loop(run: _Run, dataset: SpeechDataset, examples) -> dict[str, float]:
+    """The training loop over every remaining batch (one DataLoader: workers start once); returns timing."""
+    cfg, t, state = run.cfg, run.cfg.train, run.state
+    timing = {"data_wait_s": 0.0, "step_s": 0.0, "micro_batches": 0}
+    run.mon.start_progress(run.total_steps, state.step)
+    t_start = time.perf_counter()
+    stop = state.step >= run.total_steps
+    places = [] if stop else _remaining_batches(examples, cfg, run.info, state.epoch, state.batch)
+    batches = [idx for *_, idx in places]
+    loader = make_loader(dataset, batches, cfg.data.num_workers, t.seed, pin_memory=run.device.type == "cuda")
+    micro, t_ready = 0, time.perf_counter()
+    for (epoch, i, n, _), batch in zip(places, loader, strict=False):
+        t_got = time.perf_counter()
+        timing["data_wait_s"] += t_got - t_ready
+        if timing["micro_batches"] == 0:
+            timing["first_batch_wait_s"] = t_got - t_ready  # worker start-up
+        last_of_group = micro + 1 == t.grad_accum or i == n - 1
+        terms, beta = run.micro_step(batch.to(run.device), sync=last_of_group)
+        micro, timing["micro_batches"] = micro + 1, timing["micro_batches"] + 1
+        if last_of_group:  # an optimizer step
+            grad_norm = _optimizer_step(run.model, run.optimizer, run.scheduler, t.max_grad_norm)
+            micro = 0
+            state.step, state.epoch, state.batch = state.step + 1, epoch, i + 1
+            run.log_step(epoch, terms, beta, grad_norm)
+            stop = state.step >= run.total_steps
+            if i == n - 1:  # end of an epoch: the next position is the start of the next one
+                state.epoch, state.batch = epoch + 1, 0
+                run.mon.log(f"epoch {epoch + 1} done (step {state.step})")
+            run.after_step(epoch_ended=i == n - 1)
+        timing["step_s"] += time.perf_counter() - t_got
+        t_ready = time.perf_counter()
+        if stop:
+            break
+    if not stop and state.epoch < t.epochs:  # epochs with no batches for this process
+        state.epoch, state.batch = t.epochs, 0
+        run.saver.save("last", state, trainer_state=True)
+    timing["wall_s"] = time.perf_counter() - t_start
+    timing["data_wait_fraction"] = timing["data_wait_s"] / max(timing["wall_s"], 1e-9)
+    return timing
+
+
+def _restore(resume: Path, model, optimizer, scheduler, info: D.DistInfo) -> tuple[TrainState, dict]:
+    """Load a ``last`` checkpoint for resume: ``(state, the --init metadata of the run)``."""
+    model.load_trained_state(ckpt_io.read_weights(resume), source=str(resume))
+    ts = ckpt_io.read_trainer_state(resume)
+    if ts is None:
+        raise ValueError(f"{resume}: no trainer state; cannot resume")
+    optimizer.load_state_dict(ts["optimizer"])
+    scheduler.load_state_dict(ts["scheduler"])
+    if len(ts["rng"]) != info.world:
+        raise ValueError(f"{resume}: saved by {len(ts['rng'])} processes; resume with the same number")
+    _set_rng_state(ts["rng"][info.rank])
+    return TrainState.from_dict(ts["position"]), ckpt_io.read_meta(resume).get("init", {})
+
+
+def _check_resumable(resume: Path, cfg: Config, exp: Path) -> None:
+    changes = [
+        k
+        for k in _config_changes(ckpt_io.read_config_dict(resume), config_to_dict(cfg))
+        if k not in RESUMABLE_CHANGES
+    ]
+    if changes:
+        raise ConfigError(
+            f"{exp}: holds a run with a different config (changed: {', '.join(changes)}); "
+            "use a new --exp, or delete the old one to start again"
+        )
+
+
+@dataclass
+class _TrainData:
+    data: DataDir
+    reader: Any  # FeatureReader, or None (online upstream)
+    examples: Any  # ExampleSet
+    dataset: SpeechDataset
+    emotions: list[str]  # the label inventory learned (in every checkpoint, for `sedtk decode --wav`)
+
+
+def _load_train_data(cfg: Config, paths: RunPaths) -> _TrainData:
+    t = cfg.train
+    data = DataDir.load(paths.train)
+    reader, lengths, max_len = _feature_source(cfg, paths.feats_train, data, "train")
+    examples = build_examples(data, t.tasks, cfg.prompt.targets, lengths, max_len)
     for task in t.tasks:
         if not examples.by_task[task]:
             raise ValueError(
-                f"{train_dir}: no training examples for task {task!r} (skipped: {examples.skipped})"
+                f"{paths.train}: no training examples for task {task!r} (skipped: {examples.skipped})"
             )
-    dataset = SpeechDataset(examples, train_data, reader)
-    global_batch = t.batch_size * info.world
+    emotions = list(data.emotions or sorted(set(data.maps.get("utt2emo", {}).values())))
+    return _TrainData(data, reader, examples, SpeechDataset(examples, data, reader), emotions)
 
-    # -- model ------------------------------------------------------------------------------
-    torch.manual_seed(t.seed)
-    model, cfg = build_model(
-        cfg, device=device, feature_meta=reader.meta if reader is not None else None, train_data=train_data
-    )
-    notes = []
-    if reader is not None and str(reader.meta.get("upstream")) != cfg.model.upstream:
-        notes.append(
-            f"warning: the features in {feats_train} come from {reader.meta.get('upstream')!r} but "
-            f"model.upstream is {cfg.model.upstream!r}; decoding raw audio will run model.upstream"
-        )
-    t = cfg.train
-    init_meta: dict = {}
-    if init is not None:
-        init_ckpt = ckpt_io.require_checkpoint(init)
-        model.load_trained_state(ckpt_io.read_weights(init_ckpt), source=str(init_ckpt))
-        init_meta = ckpt_io.read_meta(init_ckpt)
-        init_meta["path"] = str(init_ckpt)
-    model.configure_training(t.train_branches, t.train_llm, t.descriptor_input)
-    torch.manual_seed(t.seed + 1000 * info.rank)  # per-rank streams for VIB sampling and dropout
-    random.seed(t.seed + 1000 * info.rank)
-    counts = model.trainable_parameter_counts()
 
-    if dry_run:
-        for n in notes if info.is_main else []:
-            print_fn(n)
-        return _dry_run(model, dataset, examples, cfg, counts, info, print_fn)
+def _load_init(model, init: Path | None) -> dict:
+    """Load ``--init`` weights (e.g. stage 1 into stage 2); returns its metadata (``{}`` without)."""
+    if init is None:
+        return {}
+    ckpt = ckpt_io.require_checkpoint(init)
+    model.load_trained_state(ckpt_io.read_weights(ckpt), source=str(ckpt))
+    return {**ckpt_io.read_meta(ckpt), "path": str(ckpt)}
 
-    # -- experiment dir, resume -------------------------------------------------------------
-    ckpt_root = exp / "checkpoints"
-    resume = ckpt_io.find_checkpoint(ckpt_root, "last")
-    config_text = dump_config(cfg)
+
+def _prepare_exp(exp: Path, cfg: Config, info: D.DistInfo) -> tuple[Path | None, str]:
+    """``(checkpoint to resume or None, config text)``; writes ``EXP/config.yaml``."""
+    resume = ckpt_io.find_checkpoint(exp / "checkpoints", "last")
     if resume is not None:
-        changes = [
-            k
-            for k in _config_changes(ckpt_io.read_config_dict(resume), config_to_dict(cfg))
-            if k not in RESUMABLE_CHANGES
-        ]
-        if changes:
-            raise ConfigError(
-                f"{exp}: holds a run with a different config (changed: {', '.join(changes)}); "
-                "use a new --exp, or delete the old one to start again"
-            )
+        _check_resumable(resume, cfg, exp)
+    config_text = dump_config(cfg)
     if info.is_main:
-        ckpt_root.mkdir(parents=True, exist_ok=True)
-        ckpt_io.clean_stale(ckpt_root)
+        (exp / "checkpoints").mkdir(parents=True, exist_ok=True)
+        ckpt_io.clean_stale(exp / "checkpoints")
         atomic_write_text(exp / "config.yaml", config_text)
         ckpt_io.respect_umask(exp / "config.yaml")
-    mon = Monitor(exp, enabled=info.is_main, console=console)
+    return resume, config_text
 
-    plan0 = _rank_plan(examples, cfg, 0, info)
-    steps_per_epoch = math.ceil(len(plan0) / t.grad_accum)
-    total_steps = t.epochs * steps_per_epoch
-    if t.max_steps > 0:
-        total_steps = min(total_steps, t.max_steps)
-    optimizer = build_optimizer(model, t)
-    scheduler = build_scheduler(optimizer, t, total_steps)
 
-    state = {"step": 0, "epoch": 0, "batch": 0, "best_loss": None, "best_ua": None}
-    if resume is not None:
-        model.load_trained_state(ckpt_io.read_weights(resume), source=str(resume))
-        ts = ckpt_io.read_trainer_state(resume)
-        if ts is None:
-            raise ValueError(f"{resume}: no trainer state; cannot resume")
-        optimizer.load_state_dict(ts["optimizer"])
-        scheduler.load_state_dict(ts["scheduler"])
-        if len(ts["rng"]) != info.world:
-            raise ValueError(f"{resume}: saved by {len(ts['rng'])} processes; resume with the same number")
-        _set_rng_state(ts["rng"][info.rank])
-        state.update(ts["position"])
-        init_meta = ckpt_io.read_meta(resume).get("init", {})
-        mon.log(
-            f"resuming from {resume}: epoch {state['epoch']}, batch {state['batch']}, step {state['step']}"
-        )
+def _total_steps(cfg: Config, batches_per_epoch: int) -> tuple[int, int]:
+    """``(optimizer steps per epoch, steps in all)``."""
+    t = cfg.train
+    per_epoch = math.ceil(batches_per_epoch / t.grad_accum)
+    total = t.epochs * per_epoch
+    return per_epoch, min(total, t.max_steps) if t.max_steps > 0 else total
 
+
+def _log_setup(mon: Monitor, cfg: Config, notes: list[str], counts: dict, examples) -> None:
+    t = cfg.train
     mon.log(
         f"sedtk train: stage {t.stage!r}, tasks {t.tasks} (alternate every {t.alternate_every}), "
         f"trainable branches {t.train_branches}, "
@@ -357,216 +594,102 @@ def _train(
         mon.log(f"train examples {task}: {len(examples.by_task[task])}")
     for reason, n in sorted(examples.skipped.items()):
         mon.log(f"skipped {n} train utterances for {reason}")
-    mon.log(
-        f"{len(plan0)} batches per epoch on each of {info.world} process(es), {steps_per_epoch} steps/epoch, "
-        f"{total_steps} steps in all, device {device}"
-    )
 
-    # -- dev data ---------------------------------------------------------------------------
-    dev_loaders, ua_loader, ua_inventory = {}, None, []
-    ua_task = _ua_task(cfg)
-    if dev_dir is not None:
-        dev_data = DataDir.load(dev_dir)
-        d_reader, d_lengths, _ = _feature_source(cfg, feats_dev, dev_data, "dev")
-        dev_examples = build_examples(dev_data, t.tasks, cfg.prompt.targets, d_lengths, None)
-        dev_set = SpeechDataset(dev_examples, dev_data, d_reader)
-        for task in t.tasks:
-            idx = sorted(dev_examples.by_task[task], key=lambda i: dev_examples.examples[i].length)
-            batches = [
-                idx[j : j + global_batch][info.rank :: info.world] for j in range(0, len(idx), global_batch)
-            ]
-            batches = [b for b in batches if b]
-            if idx:  # every rank needs the loader (maybe empty here): evaluation ends in collectives
-                dev_loaders[task] = make_loader(dev_set, batches, cfg.data.num_workers, t.seed)
-        if ua_task is not None:
-            ua_inventory = _inventory(train_data, dev_data)
-            idx = [
-                i
-                for i in dev_examples.by_task.get(ua_task, [])
-                if dev_examples.examples[i].emotion in ua_inventory
-            ]
-            if t.dev_max_utts > 0:
-                idx = idx[: t.dev_max_utts]
-            idx.sort(key=lambda i: dev_examples.examples[i].length)
-            batches = [
-                idx[j : j + global_batch][info.rank :: info.world] for j in range(0, len(idx), global_batch)
-            ]
-            batches = [b for b in batches if b]
-            if idx and ua_inventory:
-                ua_loader = make_loader(dev_set, batches, cfg.data.num_workers, t.seed)
-        for reason, n in sorted(dev_examples.skipped.items()):
-            mon.log(f"skipped {n} dev utterances for {reason}")
 
-    # -- loop -------------------------------------------------------------------------------
-    net = model
+def _finish(run: _Run, skipped: dict) -> None:
+    """After the loop: DDP consistency check, ``EXP/train_summary.json``, the last log line."""
+    info, state, mon, result = run.info, run.state, run.mon, run.result
     if info.enabled:
-        net = torch.nn.parallel.DistributedDataParallel(model)
-    model.train()
-    result = TrainResult(
-        exp=exp,
-        steps=state["step"],
-        epochs_done=state["epoch"],
-        finished=False,
-        trainable=counts,
-        skipped=dict(examples.skipped),
-    )
-
-    def evaluate() -> None:
-        if not dev_loaders and ua_loader is None:
-            return
-        losses = dev_losses(model, dev_loaders, info)
-        row: dict = {
-            "step": state["step"],
-            "epoch": state["epoch"],
-            **{f"dev_ce_{k}": v for k, v in losses.items()},
-        }
-        dev_loss = sum(losses.values()) / len(losses) if losses else None
-        ua = None
-        if ua_loader is not None:
-            ua = dev_ua(
-                model,
-                ua_loader,
-                ua_task,
-                cfg.prompt.targets[ua_task],
-                ua_inventory,
-                info,
-                t.dev_max_new_tokens,
-            )
-            row["dev_ua"] = ua
-        result.dev.append(row)
-        mon.log("dev: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.startswith("dev")))
-        mon.scalars(
-            state["step"], {k.replace("dev_", "dev/"): v for k, v in row.items() if k.startswith("dev")}
-        )
-        metrics = {k: v for k, v in row.items() if k.startswith("dev")}
-        if dev_loss is not None and (state["best_loss"] is None or dev_loss < state["best_loss"]):
-            state["best_loss"] = dev_loss
-            save("best_loss", metrics)
-        if ua is not None and (state["best_ua"] is None or ua > state["best_ua"]):
-            state["best_ua"] = ua
-            save("best_ua", metrics)
-
-    def save(name: str, metrics: dict | None = None, trainer_state: bool = False) -> None:
-        rng = D.gather_objects(info, _rng_state()) if trainer_state else None
-        if not info.is_main:
-            return
-        meta = {
-            "name": name,
-            "stage": t.stage,
-            "tasks": list(t.tasks),
-            "train_branches": list(t.train_branches),
-            "descriptor_input": t.descriptor_input,
-            "epoch": state["epoch"],
-            "step": state["step"],
-            "total_steps": total_steps,
-            "metrics": metrics or {},
-            "init": init_meta,
-            "stages": list(init_meta.get("stages", [])) + [{"stage": t.stage, "exp": str(exp)}],
-            "emotions": trained_emotions or list(init_meta.get("emotions", [])),
-        }
-        ts = None
-        if trainer_state:
-            ts = {
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": rng,
-                "position": {k: state[k] for k in ("step", "epoch", "batch", "best_loss", "best_ua")},
-            }
-        ckpt_io.save_checkpoint(ckpt_root / name, model.trained_state_dict(), config_text, meta, ts)
-
-    running: dict[str, list[float]] = {}
-    timing = {"data_wait_s": 0.0, "step_s": 0.0, "micro_batches": 0}
-    mon.start_progress(total_steps, state["step"])
-    t_start = time.perf_counter()
-    stop = state["step"] >= total_steps
-    # one DataLoader for all remaining epochs (workers start once); each batch knows its place
-    places = [] if stop else _remaining_batches(examples, cfg, info, state["epoch"], state["batch"])
-    loader = make_loader(
-        dataset, [idx for *_, idx in places], cfg.data.num_workers, t.seed, pin_memory=device.type == "cuda"
-    )
-    micro = 0
-    t_ready = time.perf_counter()
-    for (epoch, i, n, _), batch in zip(places, loader, strict=False):
-        t_got = time.perf_counter()
-        timing["data_wait_s"] += t_got - t_ready
-        if timing["micro_batches"] == 0:
-            timing["first_batch_wait_s"] = t_got - t_ready  # worker start-up
-        batch = batch.to(device)
-        last_of_group = micro + 1 == t.grad_accum or i == n - 1
-        sync = contextlib.nullcontext() if (last_of_group or not info.enabled) else net.no_sync()
-        beta = beta_at(t.beta, state["step"])
-        with sync:
-            terms = net(batch, batch.task, beta)
-            (terms["loss"] / t.grad_accum).backward()
-        for k, v in terms.items():
-            running.setdefault(f"{batch.task}/{k}", []).append(float(v.detach()))
-        micro += 1
-        timing["micro_batches"] += 1
-        if last_of_group:
-            grad_norm = _optimizer_step(model, optimizer, scheduler, t.max_grad_norm)
-            micro = 0
-            state.update(step=state["step"] + 1, epoch=epoch, batch=i + 1)
-            mon.advance(f"loss {float(terms['loss'].detach()):.3f}")
-            if state["step"] % t.log_every == 0 or state["step"] == total_steps:
-                row = {k: sum(v) / len(v) for k, v in running.items()}
-                row.update(lr=scheduler.get_last_lr()[0], grad_norm=grad_norm)
-                row.update({f"beta/{b}": v for b, v in beta.items()})
-                for b, w in model.layer_weights().items():
-                    row.update({f"layer_weight/{b}/{j:02d}": float(x) for j, x in enumerate(w)})
-                mon.scalars(state["step"], row)
-                shown = {k: v for k, v in row.items() if not k.startswith("layer_weight")}
-                mon.log(
-                    f"epoch {epoch + 1} step {state['step']}/{total_steps}: "
-                    + ", ".join(f"{k} {v:.4g}" for k, v in shown.items())
-                )
-                result.history.append({"step": state["step"], **shown})
-                running = {}
-            stop = state["step"] >= total_steps
-            if i == n - 1:  # end of an epoch: the next position is the start of the next one
-                state.update(epoch=epoch + 1, batch=0)
-                mon.log(f"epoch {epoch + 1} done (step {state['step']})")
-            if i == n - 1 or stop:
-                evaluate()
-                save("last", trainer_state=True)
-            else:
-                if t.eval_every > 0 and state["step"] % t.eval_every == 0:
-                    evaluate()
-                if t.save_every > 0 and state["step"] % t.save_every == 0:
-                    save("last", trainer_state=True)
-        timing["step_s"] += time.perf_counter() - t_got
-        t_ready = time.perf_counter()
-        if stop:
-            break
-    if not stop and state["epoch"] < t.epochs:  # epochs with no batches for this process
-        state.update(epoch=t.epochs, batch=0)
-        save("last", trainer_state=True)
-    timing["wall_s"] = time.perf_counter() - t_start
-    timing["data_wait_fraction"] = timing["data_wait_s"] / max(timing["wall_s"], 1e-9)
-
-    if info.enabled:
-        sums = D.gather_objects(info, _params_checksum(model))
+        sums = D.gather_objects(info, _params_checksum(run.model))
         if any(s != sums[0] for s in sums[1:]):
             raise RuntimeError("DDP: trained parameters differ between ranks")
         mon.log(f"DDP: trained parameters identical on {info.world} ranks")
-    result.steps, result.epochs_done, result.finished = state["step"], state["epoch"], True
-    result.timing = timing
+    result.steps, result.epochs_done, result.finished = state.step, state.epoch, True
     if info.is_main:
-        ckpt_io.write_json(
-            exp / "train_summary.json",
-            {
-                "steps": state["step"],
-                "epochs": state["epoch"],
-                "best_dev_loss": state["best_loss"],
-                "best_dev_ua": state["best_ua"],
-                "dev": result.dev,
-                "timing": timing,
-                "skipped": examples.skipped,
-            },
-        )
-    mon.log(
-        f"finished: {state['step']} steps, best dev loss {state['best_loss']}, best dev UA {state['best_ua']}"
-    )
+        summary = {
+            "steps": state.step,
+            "epochs": state.epoch,
+            "best_dev_loss": state.best_loss,
+            "best_dev_ua": state.best_ua,
+            "dev": result.dev,
+            "timing": result.timing,
+            "skipped": skipped,
+        }
+        ckpt_io.write_json(result.exp / "train_summary.json", summary)
+    mon.log(f"finished: {state.step} steps, best dev loss {state.best_loss}, best dev UA {state.best_ua}")
     mon.close()
+
+
+def _train(
+    cfg: Config,
+    paths: RunPaths,
+    info: D.DistInfo,
+    *,
+    dry_run: bool,
+    console: bool,
+    keep_model: bool,
+    print_fn: Callable[[str], None],
+) -> TrainResult:
+    # -- config, data -------------------------------------------------------------------------
+    device = D.pick_device(cfg.train.device, info.local_rank)
+    exp = paths.exp
+    if exp is None and not dry_run:
+        raise ValueError("an experiment dir (--exp) is needed unless --dry-run")
+    tr = _load_train_data(cfg, paths)
+
+    # -- model ------------------------------------------------------------------------------
+    torch.manual_seed(cfg.train.seed)
+    feature_meta = tr.reader.meta if tr.reader is not None else None
+    model, cfg = build_model(cfg, device=device, feature_meta=feature_meta, train_data=tr.data)
+    t = cfg.train
+    notes = []
+    if tr.reader is not None and str(tr.reader.meta.get("upstream")) != cfg.model.upstream:
+        notes.append(
+            f"warning: the features in {paths.feats_train} come from {tr.reader.meta.get('upstream')!r} but "
+            f"model.upstream is {cfg.model.upstream!r}; decoding raw audio will run model.upstream"
+        )
+    init_meta = _load_init(model, paths.init)
+    model.configure_training(t.train_branches, t.train_llm, t.descriptor_input)
+    torch.manual_seed(t.seed + 1000 * info.rank)  # per-rank streams for VIB sampling and dropout
+    random.seed(t.seed + 1000 * info.rank)
+    counts = model.trainable_parameter_counts()
+    if dry_run:
+        for n in notes if info.is_main else []:
+            print_fn(n)
+        return _dry_run(model, tr.dataset, tr.examples, cfg, counts, info, print_fn)
+
+    # -- experiment dir, optimiser, resume ----------------------------------------------------
+    resume, config_text = _prepare_exp(exp, cfg, info)
+    mon = Monitor(exp, enabled=info.is_main, console=console)
+    batches_per_epoch = len(_rank_plan(tr.examples, cfg, 0, info))
+    steps_per_epoch, total_steps = _total_steps(cfg, batches_per_epoch)
+    optimizer = build_optimizer(model, t)
+    scheduler = build_scheduler(optimizer, t, total_steps)
+    state = TrainState()
+    if resume is not None:
+        state, init_meta = _restore(resume, model, optimizer, scheduler, info)
+        mon.log(f"resuming from {resume}: epoch {state.epoch}, batch {state.batch}, step {state.step}")
+    _log_setup(mon, cfg, notes, counts, tr.examples)
+    mon.log(
+        f"{batches_per_epoch} batches per epoch on each of {info.world} process(es), "
+        f"{steps_per_epoch} steps/epoch, {total_steps} steps in all, device {device}"
+    )
+    dev = build_dev_loaders(cfg, paths.dev, paths.feats_dev, tr.data, info)
+    for reason, n in sorted(dev.skipped.items()):
+        mon.log(f"skipped {n} dev utterances for {reason}")
+
+    # -- loop -------------------------------------------------------------------------------
+    saver = CheckpointSaver(
+        exp, cfg, config_text, total_steps, init_meta, tr.emotions, model, optimizer, scheduler, info
+    )
+    net = torch.nn.parallel.DistributedDataParallel(model) if info.enabled else model
+    model.train()
+    result = TrainResult(exp, state.step, state.epoch, False, counts, skipped=dict(tr.examples.skipped))
+    run = _Run(
+        cfg, info, device, model, net, optimizer, scheduler, total_steps, state, saver, dev, mon, result
+    )
+    result.timing = _loop(run, tr.dataset, tr.examples)
+    _finish(run, tr.examples.skipped)
     if keep_model:
         result.model = model
     return result
@@ -604,11 +727,3 @@ def _dry_run(model: SEDModel, dataset, examples, cfg: Config, counts: dict, info
         dry_run_terms={k: float(v.detach()) for k, v in terms.items()},
         skipped=dict(examples.skipped),
     )
-
-
-def with_overrides(cfg: Config, **sections) -> Config:
-    """A copy of ``cfg`` with some fields of its sections replaced (for tests and benchmarks)."""
-    out = cfg
-    for name, values in sections.items():
-        out = replace(out, **{name: replace(getattr(out, name), **values)})
-    return out
