@@ -1,0 +1,205 @@
+"""Evidence for every claim: sines and espeak-ng speech at set pitch / rate / level, silence, a data dir."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sedtk.data.datadir import DataDir, format_attr, write_kaldi_map
+from sedtk.data.measure import FEATS_FILE, measure
+from sedtk.explain.evidence import (
+    CONTRADICTED,
+    EVIDENCE_FILE,
+    NOT_CHECKABLE,
+    SUPPORTED,
+    decode_evidence,
+    evidence_for_audio,
+    evidence_for_file,
+    grounding_summary,
+    score_grounding,
+    write_evidence,
+)
+
+SR = 16000
+
+
+def tone(f0: float, peak: float, seconds: float = 1.5) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6))  # a harmonic tone, like a voice
+    return peak * x / np.abs(x).max()
+
+
+def verdicts(ev: dict) -> dict[str, str]:
+    return {c["claim"]: c["verdict"] for c in ev["claims"]}
+
+
+def test_tones_against_population_norms():
+    high_female = evidence_for_audio(
+        tone(290, 0.5), SR, "A woman with high pitch and high volume, at a slow pace."
+    )
+    assert high_female["voiced"] and "female speech" in high_female["reference"]
+    assert verdicts(high_female) == {
+        "woman": SUPPORTED,
+        "high pitch": SUPPORTED,
+        "high volume": SUPPORTED,
+        "slow pace": NOT_CHECKABLE,  # no population norm for the pace
+    }
+    pitch = next(c for c in high_female["claims"] if c["attribute"] == "pitch")
+    assert (
+        pitch["bin"] == "high" and pitch["unit"] == "Hz" and pitch["measured"] == pytest.approx(290, rel=0.03)
+    )
+    assert pitch["normal"][0] < 210 < pitch["normal"][1]
+    wrong = evidence_for_audio(tone(100, 0.005), SR, "A female speaker with high pitch, speaking loudly.")
+    assert verdicts(wrong) == {"female": CONTRADICTED, "high pitch": CONTRADICTED, "loudly": CONTRADICTED}
+    negated = evidence_for_audio(tone(100, 0.005), SR, "A man, not loud, with low pitch.")
+    assert verdicts(negated) == {"man": SUPPORTED, "loud": SUPPORTED, "low pitch": SUPPORTED}
+    assert next(c for c in negated["claims"] if c["claim"] == "loud")["negated"] is True
+    ambiguous = evidence_for_audio(tone(162, 0.05), SR, "A male speaker.")
+    assert verdicts(ambiguous) == {"male": NOT_CHECKABLE}
+
+
+def test_silence_is_reported_as_no_voiced_speech():
+    ev = evidence_for_audio(
+        np.zeros(2 * SR), SR, "A man with high pitch and high volume, not quickly, sounding happy."
+    )
+    assert ev["voiced"] is False and ev["note"] == "no voiced speech in the audio"
+    assert ev["measurements"]["f0_hz"] is None
+    assert verdicts(ev) == {
+        "man": CONTRADICTED,
+        "high pitch": CONTRADICTED,
+        "high volume": CONTRADICTED,  # -120 dBFS
+        "quickly": NOT_CHECKABLE,  # "not quickly" of silence: nothing to say
+        "happy": NOT_CHECKABLE,
+    }
+    assert "no voiced speech" in ev["claims"][1]["reason"]
+    short = evidence_for_audio(np.zeros(300), SR, "high pitch")
+    assert short["claims"][0]["verdict"] == NOT_CHECKABLE and "too short" in short["note"]
+
+
+ESPEAK = shutil.which("espeak-ng")
+needs_espeak = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng not installed")
+BASE = {"p": 50, "s": 165, "a": 100}
+# one setting moved at a time away from the base (p: pitch 0-99, s: words/min, a: amplitude)
+SETTINGS = {"base1": {}, "base2": {}, "base3": {}, "p15": {"p": 15}, "p90": {"p": 90},
+            "s110": {"s": 110}, "s250": {"s": 250}, "a12": {"a": 12}, "a250": {"a": 250}}  # fmt: skip
+SENTENCE = "The meeting starts at nine tomorrow morning in the small room."
+
+
+@pytest.fixture(scope="module")
+def espeak_dir(tmp_path_factory) -> Path:
+    """A data dir of one espeak-ng speaker: the base settings three times, then one change each."""
+    root = tmp_path_factory.mktemp("espeak")
+    (root / "wav").mkdir()
+    wav_scp = {}
+    for name, change in SETTINGS.items():
+        s = {**BASE, **change}
+        path = root / "wav" / f"{name}.wav"
+        cmd = [ESPEAK, "-v", "en-us+f3", "-p", str(s["p"]), "-s", str(s["s"]), "-a", str(s["a"])]
+        subprocess.run([*cmd, "-w", str(path), SENTENCE], check=True, capture_output=True)
+        wav_scp[f"spk_{name}"] = str(path)
+    d = DataDir(maps={
+        "wav.scp": wav_scp,
+        "utt2spk": {k: "spk" for k in wav_scp},
+        "text": {k: SENTENCE for k in wav_scp},
+        "utt2attr": {k: format_attr({"gender": "female"}) for k in wav_scp},
+    })  # fmt: skip
+    d.save(root / "data")
+    return root
+
+
+@needs_espeak
+def test_espeak_settings_against_the_speakers_own_statistics(espeak_dir, tmp_path):
+    decode = tmp_path / "decode"
+    descs = {
+        "spk_p90": "A female speaker with high pitch.",
+        "spk_p15": "A female speaker with high pitch.",
+        "spk_s250": "She speaks at a fast pace.",
+        "spk_s110": "She speaks at a fast pace.",
+        "spk_a250": "Loud, with normal pitch.",
+        "spk_a12": "Loud.",
+        "spk_base1": "Normal volume, a normal pace and normal pitch.",
+    }
+    decode.mkdir()
+    write_kaldi_map(decode / "utt2desc", descs)
+    summary = write_evidence(espeak_dir / "data", decode, min_group=5)
+    ev = {
+        json.loads(line)["key"]: json.loads(line)
+        for line in (decode / EVIDENCE_FILE).read_text().splitlines()
+    }
+    assert set(ev) == set(descs) and ev["spk_p90"]["description"] == descs["spk_p90"]
+    assert ev["spk_p90"]["reference"] == "speaker spk (9 utterances)"
+    assert verdicts(ev["spk_p90"]) == {"female": SUPPORTED, "high pitch": SUPPORTED}
+    assert verdicts(ev["spk_p15"])["high pitch"] == CONTRADICTED
+    assert verdicts(ev["spk_s250"])["fast pace"] == SUPPORTED
+    assert verdicts(ev["spk_s110"])["fast pace"] == CONTRADICTED
+    assert verdicts(ev["spk_a250"]) == {"Loud": SUPPORTED, "normal pitch": SUPPORTED}
+    assert verdicts(ev["spk_a12"]) == {"Loud": CONTRADICTED}
+    assert set(verdicts(ev["spk_base1"]).values()) == {SUPPORTED}
+    speed = next(c for c in ev["spk_s250"]["claims"] if c["attribute"] == "speed")
+    assert speed["unit"] == "loudness peaks/s" and speed["measured"] > speed["normal"][1]
+    pitch = summary["attributes"]["pitch"]
+    assert pitch == {SUPPORTED: 3, CONTRADICTED: 1, NOT_CHECKABLE: 0, "grounding_rate": 0.75}
+    assert summary["utterances"] == 7 and summary["unvoiced_utterances"] == 0
+    assert summary["attributes"]["all"][CONTRADICTED] == 3
+    # the measurements are cached in the decode dir; unchanged descriptions reuse evidence.jsonl
+    assert (decode / FEATS_FILE).exists()
+    stamp = (decode / EVIDENCE_FILE).stat().st_mtime_ns
+    assert score_grounding(espeak_dir / "data", decode)["attributes"]["pitch"]["grounding_rate"] == 0.75
+    assert (decode / EVIDENCE_FILE).stat().st_mtime_ns == stamp
+    descs["spk_p15"] = "A female speaker with low pitch."
+    write_kaldi_map(decode / "utt2desc", descs)
+    again = decode_evidence(espeak_dir / "data", decode, min_group=5)
+    assert verdicts(again["spk_p15"])["low pitch"] == SUPPORTED
+
+
+@needs_espeak
+def test_espeak_against_population_norms(espeak_dir):
+    high = evidence_for_file(espeak_dir / "wav" / "p90.wav", "A woman with high pitch and low volume.")
+    assert verdicts(high) == {"woman": SUPPORTED, "high pitch": SUPPORTED, "low volume": CONTRADICTED}
+    quiet = evidence_for_file(espeak_dir / "wav" / "a12.wav", "Spoken quietly.")
+    assert verdicts(quiet) == {"quietly": SUPPORTED}
+    assert quiet["reference"].startswith("population norms")
+
+
+def test_grounding_summary_counts():
+    recs = [
+        {"voiced": True, "claims": [{"attribute": "pitch", "verdict": SUPPORTED},
+                                    {"attribute": "emotion", "verdict": NOT_CHECKABLE}]},
+        {"voiced": False, "claims": [{"attribute": "pitch", "verdict": CONTRADICTED}]},
+        {"voiced": True, "claims": []},
+    ]  # fmt: skip
+    s = grounding_summary(recs)
+    assert s["utterances"] == 3 and s["unvoiced_utterances"] == 1
+    assert s["attributes"]["pitch"]["grounding_rate"] == 0.5
+    assert s["attributes"]["emotion"]["grounding_rate"] is None
+    assert list(s["attributes"])[-1] == "all" and s["attributes"]["all"][SUPPORTED] == 1
+
+
+def test_write_evidence_needs_descriptions(espeak_dir, tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(ValueError, match="no utt2desc"):
+        write_evidence(tmp_path, tmp_path / "d")
+    assert score_grounding(tmp_path, tmp_path / "d") is None
+
+
+@pytest.mark.shared
+def test_secap_wavs_measure_and_check_chinese_captions(shared_dir, tmp_path):
+    secap = shared_dir / "corpora" / "secap_test"
+    caps = json.loads((secap / "fid2captions.json").read_text(encoding="utf-8"))
+    wavs = sorted((secap / "wav").glob("*.wav"))
+    assert len(wavs) == 40
+    m = measure(*sf.read(wavs[0], dtype="float32"))
+    assert m.voiced and 60 < m.f0_hz < 500 and m.duration_s > 1
+    ev = evidence_for_file(wavs[0], "声音高亢，语速很快，音量小，心情开心")
+    assert {c["attribute"] for c in ev["claims"]} == {"pitch", "speed", "volume", "emotion"}
+    assert {c["verdict"] for c in ev["claims"] if c["attribute"] == "emotion"} == {NOT_CHECKABLE}
+    assert {c["verdict"] for c in ev["claims"] if c["attribute"] == "pitch"} <= {SUPPORTED, CONTRADICTED}
+    key = wavs[0].stem
+    if key in caps:
+        assert evidence_for_file(wavs[0], caps[key])["voiced"]
