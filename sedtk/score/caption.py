@@ -119,6 +119,19 @@ def tokenise(texts: Sequence[str], lang: str) -> list[str]:
     raise ValueError(f"unknown caption language {lang!r} (en or zh)")
 
 
+def tokenise_batches(batches: Sequence[tuple[Sequence[str], str]]) -> list[list[str]]:
+    """:func:`tokenise` of several ``(texts, lang)`` batches, the PTB JVMs running side by side.
+
+    Each batch is still tokenised as one PTB input (the same lines as a batch-by-batch run).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(batches) <= 1:
+        return [tokenise(texts, lang) for texts, lang in batches]
+    with ThreadPoolExecutor(max_workers=min(len(batches), os.cpu_count() or 1)) as pool:
+        return list(pool.map(lambda b: tokenise(*b), batches))  # threads wait on the JVM subprocesses
+
+
 # ----------------------------------------------------------------------------- SPICE
 
 
@@ -179,6 +192,115 @@ def run_scorer(
     return float(score), [float(s) for s in scores]
 
 
+# ----------------------------------------------------------------------------- sharded scoring
+#
+# BLEU, ROUGE-L and CIDEr score each utterance on its own once two corpus-wide quantities are fixed:
+# BLEU's corpus score adds up n-gram match counts, CIDEr's IDF counts n-grams over *all* references.
+# A shard of utterances is therefore scored by pycocoevalcap's own scorer objects, with the shard's
+# hypotheses and the whole reference set, and the shards are joined exactly (integer sums, per-utterance
+# scores in utterance order).  The only arithmetic written here is BLEU's corpus formula applied to the
+# summed counts, which is pycocoevalcap's ``BleuScorer.compute_score`` formula.
+
+SHARDABLE = ("Bleu", "Rouge", "Cider")
+
+
+def _bleu_shard(gts, res, keys) -> tuple[list[float], dict]:
+    """Per-utterance BLEU-4 of ``keys`` and the shard's summed counts (for the corpus score)."""
+    from pycocoevalcap.bleu.bleu_scorer import BleuScorer
+
+    scorer = BleuScorer(n=4)
+    for k in keys:
+        scorer += (res[k][0], gts[k])
+    _, per = scorer.compute_score(option="closest", verbose=0)
+    counts = {"testlen": scorer._testlen, "reflen": scorer._reflen, "guess": [0] * 4, "correct": [0] * 4}
+    for comps in scorer.ctest:
+        for key in ("guess", "correct"):
+            for n in range(4):
+                counts[key][n] += comps[key][n]
+    return [float(s) for s in per[3]], counts
+
+
+def _bleu_corpus(counts: Sequence[dict]) -> float:
+    """BLEU-4 from summed shard counts: ``BleuScorer.compute_score``'s corpus formula."""
+    import math
+
+    small, tiny = 1e-9, 1e-15
+    testlen = sum(c["testlen"] for c in counts)
+    reflen = sum(c["reflen"] for c in counts)
+    bleu = 1.0
+    for n in range(4):
+        correct = sum(c["correct"][n] for c in counts)
+        guess = sum(c["guess"][n] for c in counts)
+        bleu *= float(correct + tiny) / (guess + small)
+    bleu4 = bleu ** (1.0 / 4)
+    ratio = (testlen + tiny) / (reflen + small)
+    if ratio < 1:
+        bleu4 *= math.exp(1 - 1 / ratio)
+    return bleu4
+
+
+def _cider_shard(gts, res, keys) -> list[float]:
+    """CIDEr-D of ``keys`` with the IDF of every reference in ``gts`` (pycocoevalcap's ``CiderScorer``).
+
+    The shard's utterances come first in the scorer's reference list, the rest follow, so its
+    ``compute_cider`` pairs exactly the shard's (hypothesis, references) while ``len(crefs)`` and the
+    document frequencies cover the whole test set, as in a single run.
+    """
+    from pycocoevalcap.cider.cider_scorer import CiderScorer, cook_refs
+
+    scorer = CiderScorer(n=4, sigma=6.0)
+    for k in keys:
+        scorer += (res[k][0], gts[k])
+    mine = set(keys)
+    scorer.crefs.extend(cook_refs(gts[k]) for k in gts if k not in mine)
+    scorer.compute_doc_freq()
+    return [float(s) for s in scorer.compute_cider()]
+
+
+def _rouge_shard(gts, res, keys) -> list[float]:
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    r = Rouge()
+    return [float(r.calc_score(res[k], gts[k])) for k in keys]
+
+
+def score_shard(name: str, gts, res, keys: Sequence[str]):
+    """One shard of a :data:`SHARDABLE` scorer (runs in a worker process)."""
+    if name == "Bleu":
+        return _bleu_shard(gts, res, keys)
+    if name == "Cider":
+        return _cider_shard(gts, res, keys)
+    if name == "Rouge":
+        return _rouge_shard(gts, res, keys)
+    raise ValueError(f"scorer {name!r} cannot be sharded ({', '.join(SHARDABLE)} can)")
+
+
+def join_shards(name: str, parts: Sequence) -> tuple[float, list[float]]:
+    """(corpus, per-utterance) from the shards of one scorer, in shard order."""
+    if name == "Bleu":
+        per = [s for p, _ in parts for s in p]
+        return _bleu_corpus([c for _, c in parts]), per
+    per = [s for p in parts for s in p]
+    return float(np.mean(np.array(per))), per
+
+
+def _sub(d: Mapping[str, list[str]], keys: Sequence[str]) -> dict[str, list[str]]:
+    return {k: d[k] for k in keys}
+
+
+def split_keys(keys: Sequence[str], shards: int) -> list[list[str]]:
+    """``keys`` in order, cut into ``shards`` contiguous pieces of near-equal size."""
+    keys = list(keys)
+    shards = max(1, min(shards, len(keys)))
+    step, extra = divmod(len(keys), shards)
+    out, start = [], 0
+    for i in range(shards):
+        end = start + step + (1 if i < extra else 0)
+        out.append(keys[start:end])
+        start = end
+    return out
+
+
 def as_coco(keys: Sequence[str], texts: Sequence[str]) -> dict[str, list[str]]:
     return {k: [t] for k, t in zip(keys, texts, strict=True)}
 
@@ -193,8 +315,8 @@ def score_caption_sets(
 
     METEOR runs in ``meteor``'s JVM (a :class:`~sedtk.score.meteor.MeteorScorer`; ``None`` skips it),
     driven from a background thread, so the JVM works while BLEU, ROUGE-L, CIDEr (and SPICE) run
-    here (``jobs=1``) or in ``jobs`` spawned worker processes, one scorer call per task.  Every
-    scorer sees exactly the inputs a serial run would, so the numbers are identical.
+    here (``jobs=1``) or in ``jobs`` spawned worker processes, BLEU, ROUGE-L and CIDEr each cut into
+    ``jobs`` utterance shards (see :func:`score_shard`).  The joined numbers equal a serial run's.
     """
     import threading
     from concurrent.futures import ProcessPoolExecutor
@@ -216,12 +338,30 @@ def score_caption_sets(
     if meteor is not None:
         meteor_thread = threading.Thread(target=collect_meteor, name="sedtk-meteor", daemon=True)
         meteor_thread.start()
-    if jobs > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=get_context("spawn")) as pool:
-            futures = {t: pool.submit(run_scorer, t[1], *coco[t[0]]) for t in tasks}
-            for t, fut in futures.items():
+    if jobs > 1:
+        # Every shardable scorer is cut into ``jobs`` utterance shards (CIDEr alone is ~half the work),
+        # SPICE runs whole; the biggest pieces are submitted first.
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            futures: dict[tuple[int, str], list] = {}
+            for i, name in sorted(tasks, key=lambda t: t[1] != "Cider"):
+                gts, res = coco[i]
+                if name in SHARDABLE:
+                    futures[(i, name)] = [
+                        pool.submit(
+                            score_shard,
+                            name,
+                            gts if name == "Cider" else _sub(gts, part),
+                            _sub(res, part),
+                            part,
+                        )
+                        for part in split_keys(list(gts), jobs)
+                    ]  # CIDEr's IDF needs every reference; BLEU and ROUGE-L only the shard's
+                else:
+                    futures[(i, name)] = [pool.submit(run_scorer, name, gts, res)]
+            for t, futs in futures.items():
                 try:
-                    results[t] = fut.result()
+                    parts = [f.result() for f in futs]
+                    results[t] = join_shards(t[1], parts) if t[1] in SHARDABLE else parts[0]
                 except Exception as e:  # SPICE may fail at run time; the others re-raise below
                     results[t] = e
     else:
