@@ -7,7 +7,8 @@ gives the standard deviation ``sigma = softplus(.) + sigma_floor``.  One Linear 
 
 Variational information bottleneck (VIB, Eq. 2): during training ``z = mu + sigma * eps`` with
 ``eps ~ N(0, I)`` (reparameterisation trick); in eval mode ``z = mu``.  The block returns
-``KL(q(z|x) || N(0, I))`` summed over latent dimensions and averaged over *valid* frames only, for the
+``KL(q(z|x) || N(0, I))`` per example, summed over latent dimensions and *valid* frames only
+(``kl_sum``, the per-example KL of Eq. 2), and its mean per valid frame over the batch (``kl``), for the
 caller to weight by ``beta``.  Frames past an utterance's length are zeroed in ``z`` so that padding
 never reaches the adapter.
 
@@ -33,6 +34,7 @@ class BlockOutput:
     z: torch.Tensor  # (B, T, Z) latent features, zero at padded frames
     lengths: torch.Tensor  # (B,) valid frames
     kl: torch.Tensor | None = None  # () mean per-frame KL to N(0, I); None without a VIB
+    kl_sum: torch.Tensor | None = None  # (B,) KL summed over valid frames x latent dims (Eq. 2)
     mu: torch.Tensor | None = None  # (B, T, Z)
     sigma: torch.Tensor | None = None  # (B, T, Z)
 
@@ -42,11 +44,16 @@ def frame_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
+def frame_kl(mu: torch.Tensor, sigma: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``KL(N(mu, sigma^2) || N(0, I))`` per frame, summed over the last dim; 0 where not ``mask``."""
+    kl = 0.5 * (mu.pow(2) + sigma.pow(2) - 1.0 - 2.0 * torch.log(sigma)).sum(-1)  # (B, T)
+    return kl * mask.to(kl.dtype)
+
+
 def gaussian_kl(mu: torch.Tensor, sigma: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``KL(N(mu, sigma^2) || N(0, I))`` summed over the last dim, averaged over frames where ``mask``."""
-    kl = 0.5 * (mu.pow(2) + sigma.pow(2) - 1.0 - 2.0 * torch.log(sigma)).sum(-1)  # (B, T)
     n = mask.sum().clamp(min=1)
-    return (kl * mask).sum() / n
+    return frame_kl(mu, sigma, mask).sum() / n
 
 
 class DisentanglementBlock(nn.Module):
@@ -92,7 +99,10 @@ class DisentanglementBlock(nn.Module):
         mask = frame_mask(lengths, x.shape[1])  # (B, T)
         z = mu + sigma * torch.randn_like(mu) if self.training else mu
         z = z * mask.unsqueeze(-1).to(z.dtype)
-        return BlockOutput(z=z, lengths=lengths, kl=gaussian_kl(mu, sigma, mask), mu=mu, sigma=sigma)
+        per_frame = frame_kl(mu, sigma, mask)  # (B, T)
+        kl_sum = per_frame.sum(-1)  # (B,) per example: valid frames x latent dims
+        kl = kl_sum.sum() / mask.sum().clamp(min=1)  # () mean per valid frame
+        return BlockOutput(z=z, lengths=lengths, kl=kl, kl_sum=kl_sum, mu=mu, sigma=sigma)
 
 
 class PlainBlock(nn.Module):

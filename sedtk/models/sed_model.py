@@ -8,6 +8,8 @@
   (Sec. 3.3, Eq. 3) giving ``S^Con`` and ``S^Des``;
 * :meth:`SEDModel.forward`   -- the prompt (Sec. 3.4), the LLM cross-entropy ``L_LLM`` (Eq. 4), and the
   VIB loss ``L_LLM + beta_con KL_con + beta_des KL_des`` (Eq. 2) over the branches being trained;
+  by default (``loss_normalization="tokens"``) per example, summed answer-token CE plus beta times
+  the KL summed over valid frames and latent dims, the batch total divided by its answer tokens;
 * :meth:`SEDModel.generate` and :meth:`SEDModel.label_logprobs` -- inference primitives for decoding.
 
 What fills the ``<Speech descriptor>`` slot is ``descriptor_input``: ``features`` (the descriptor
@@ -32,6 +34,9 @@ from sedtk.train.config import Config, ModelConfig, PromptConfig
 
 BRANCHES = ("content", "descriptor")
 DESCRIPTOR_INPUTS = ("features", "zeros", "omit")
+#: ``train.loss_normalization``: ``tokens`` = Eq. 2 / 4 per example, batch sum / answer tokens (default);
+#: ``mean`` = per-token mean CE + beta x per-frame mean KL (sedtk <= 0.1 weighting).
+LOSS_NORMALIZATIONS = ("tokens", "mean")
 
 
 # ----------------------------------------------------------------------------- batches
@@ -79,13 +84,18 @@ class SpeechBatch:
 
 @dataclass
 class SpeechEmbeddings:
-    """``S^Con`` and ``S^Des`` for a batch, with their token counts and the branches' KL terms."""
+    """``S^Con`` and ``S^Des`` for a batch, with their token counts and the branches' KL terms.
+
+    ``kl[b]`` is branch ``b``'s per-example KL ``(B,)`` summed over valid frames x latent dims;
+    ``kl_frames[b]`` the valid frames it was summed over ``(B,)``.
+    """
 
     content: torch.Tensor  # (B, Nc, H)
     content_lengths: torch.Tensor  # (B,)
     descriptor: torch.Tensor | None  # (B, Nd, H), None when the slot is omitted
     descriptor_lengths: torch.Tensor | None
     kl: dict[str, torch.Tensor] = field(default_factory=dict)
+    kl_frames: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def repeat(self, n: int) -> SpeechEmbeddings:
         """Each example repeated ``n`` times in a row (for scoring ``n`` continuations)."""
@@ -98,7 +108,8 @@ class SpeechEmbeddings:
             rep(self.content_lengths),
             rep(self.descriptor),
             rep(self.descriptor_lengths),
-            dict(self.kl),
+            {k: rep(v) for k, v in self.kl.items()},
+            {k: rep(v) for k, v in self.kl_frames.items()},
         )
 
 
@@ -116,7 +127,7 @@ class Branch(nn.Module):
     def forward(self, hidden: torch.Tensor, lengths: torch.Tensor):
         out = self.block(hidden, lengths)  # z: (B, T, Z)
         emb, emb_lengths = self.adapter(out.z, out.lengths)  # (B, T', H)
-        return emb, emb_lengths, out.kl
+        return emb, emb_lengths, out.kl_sum, out.lengths  # kl_sum: (B,) or None
 
 
 def make_branch(cfg: ModelConfig, num_layers: int, feature_dim: int, llm_dim: int) -> Branch:
@@ -135,6 +146,52 @@ def make_branch(cfg: ModelConfig, num_layers: int, feature_dim: int, llm_dim: in
     return Branch(block, Adapter(block.output_dim, cfg.adapter_dim, llm_dim, cfg.downsample))
 
 
+# ----------------------------------------------------------------------------- Eq. 2 / Eq. 4
+
+
+def vib_loss(
+    ce_sum: torch.Tensor,
+    n_tokens: int,
+    kl: Mapping[str, torch.Tensor],
+    kl_frames: Mapping[str, torch.Tensor],
+    beta: Mapping[str, float],
+    normalization: str = "tokens",
+) -> dict[str, torch.Tensor]:
+    """The VIB objective of Eq. 2 with ``L_LLM`` of Eq. 4 for one batch.
+
+    Args:
+        ce_sum: cross-entropy summed over the batch's answer tokens (Eq. 4 summed over examples).
+        n_tokens: the batch's answer tokens (end-of-turn tokens included).
+        kl: per branch, ``(B,)`` KL per example summed over valid frames x latent dims.
+        kl_frames: per branch, ``(B,)`` valid frames of each example.
+        beta: weight of each branch that enters the loss (trained branches only).
+        normalization: ``tokens`` -- ``(ce_sum + sum_b beta_b sum_i KL_b,i) / n_tokens`` (the paper's
+            per-example weighting, scaled like a per-token mean); ``mean`` -- ``ce_sum / n_tokens +
+            sum_b beta_b (sum_i KL_b,i / frames_b)``.
+
+    Returns ``loss``, ``ce`` (per answer token), ``kl_<b>`` (mean per-example KL) for every branch in
+    ``kl`` and, with ``mean``, ``kl_<b>_frame`` (per-frame KL, the quantity that ``mean`` weights).
+    """
+    if normalization not in LOSS_NORMALIZATIONS:
+        raise ValueError(
+            f"train.loss_normalization {normalization!r}: use one of {', '.join(LOSS_NORMALIZATIONS)}"
+        )
+    n = max(int(n_tokens), 1)
+    terms = {"ce": ce_sum / n}
+    total = ce_sum
+    loss = terms["ce"]
+    for b, v in kl.items():
+        terms[f"kl_{b}"] = v.mean()
+        if normalization == "mean":
+            terms[f"kl_{b}_frame"] = v.sum() / kl_frames[b].sum().clamp(min=1)
+        if b in beta:
+            total = total + beta[b] * v.sum()
+            if normalization == "mean":
+                loss = loss + beta[b] * terms[f"kl_{b}_frame"]
+    terms["loss"] = total / n if normalization == "tokens" else loss
+    return terms
+
+
 # ----------------------------------------------------------------------------- the model
 
 
@@ -148,8 +205,15 @@ class SEDModel(nn.Module):
         llm: nn.Module,
         tokenizer,
         upstream: nn.Module | None = None,
+        loss_normalization: str = "tokens",
     ):
         super().__init__()
+        if loss_normalization not in LOSS_NORMALIZATIONS:
+            raise ValueError(
+                f"train.loss_normalization {loss_normalization!r}: "
+                f"use one of {', '.join(LOSS_NORMALIZATIONS)}"
+            )
+        self.loss_normalization = loss_normalization
         if cfg.num_layers is None or cfg.feature_dim is None:
             raise ValueError(
                 "model.num_layers and model.feature_dim must be known (from the features) to build"
@@ -248,17 +312,17 @@ class SEDModel(nn.Module):
     def encode(self, batch: SpeechBatch) -> SpeechEmbeddings:
         """``S^Con`` and ``S^Des`` (Eq. 3) for a batch."""
         hidden, lengths = self.features(batch)  # (B, L, T, D)
-        c, c_len, kl_c = self._run_branch("content", hidden, lengths)  # (B, Nc, H)
-        kl = {"content": kl_c} if kl_c is not None else {}
+        c, c_len, kl_c, fr_c = self._run_branch("content", hidden, lengths)  # (B, Nc, H)
+        kl, frames = ({"content": kl_c}, {"content": fr_c}) if kl_c is not None else ({}, {})
         if self.descriptor_input == "features":
-            d, d_len, kl_d = self._run_branch("descriptor", hidden, lengths)  # (B, Nd, H)
+            d, d_len, kl_d, fr_d = self._run_branch("descriptor", hidden, lengths)  # (B, Nd, H)
             if kl_d is not None:
-                kl["descriptor"] = kl_d
+                kl["descriptor"], frames["descriptor"] = kl_d, fr_d
         elif self.descriptor_input == "zeros":
             d, d_len = torch.zeros_like(c), c_len.clone()  # stage 1: descriptor tokens set to zero
         else:
             d = d_len = None
-        return SpeechEmbeddings(c, c_len, d, d_len, kl)
+        return SpeechEmbeddings(c, c_len, d, d_len, kl, frames)
 
     # -- Sec. 3.4 and Eq. 2 / 4 ---------------------------------------------------------------
     def _llm_inputs(self, task, emb: SpeechEmbeddings, answers=None, label_from=None, padding_side="right"):
@@ -274,13 +338,60 @@ class SEDModel(nn.Module):
             padding_side=padding_side,
         )
 
+    def _lm_parts(self) -> tuple[nn.Module, nn.Module, float | None]:
+        """The LLM's body (embeddings + decoder layers + final norm), its LM head, its logit soft-cap.
+
+        Works for a plain causal LM and a PEFT-wrapped one (LoRA layers sit inside the body and head).
+        """
+        base = self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm
+        body, head = base.get_decoder(), base.get_output_embeddings()
+        if body is None or head is None or body is base:
+            raise ValueError(f"LLM {type(base).__name__}: cannot separate its decoder body from its LM head")
+        return body, head, getattr(base.config, "final_logit_softcapping", None)
+
+    def _head_logits(self, head: nn.Module, hidden: torch.Tensor, cap: float | None) -> torch.Tensor:
+        logits = head(hidden).float()  # (N, V): only the rows asked for, never (B, S, V)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    def _answer_logprobs(self, inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities of the labelled tokens (``labels != -100``), teacher-forced.
+
+        The LLM body gives hidden states; only the positions that predict a labelled token (one to
+        the left of it) go through the LM head, so no ``(B, S, vocab)`` logits tensor ever exists.
+        Returns ``(lp, row)``: ``(N,)`` log-probabilities and the batch row of each.
+        """
+        body, head, cap = self._lm_parts()
+        hidden = body(
+            inputs_embeds=inputs.inputs_embeds,
+            attention_mask=inputs.attention_mask,
+            position_ids=inputs.position_ids,
+            use_cache=False,
+        ).last_hidden_state  # (B, S, H)
+        return self._score_rows(head, cap, hidden[:, :-1], inputs.labels[:, 1:])
+
+    def _score_rows(self, head, cap, hidden: torch.Tensor, target: torch.Tensor):
+        """``hidden[b, t]`` predicts ``target[b, t]``; score where ``target != -100`` -> ``(lp, row)``."""
+        mask = target != IGNORE_INDEX  # (B, S')
+        logits = self._head_logits(head, hidden[mask], cap)  # (N, V)
+        lp = -nn.functional.cross_entropy(logits, target[mask], reduction="none")  # (N,)
+        return lp, mask.nonzero()[:, 0]
+
     def forward(
         self, batch: SpeechBatch, task: str | None = None, beta: Mapping[str, float] | None = None
     ) -> dict[str, torch.Tensor]:
-        """Training loss terms for a batch of one task.
+        """Training loss terms for a batch of one task (Eq. 2 and Eq. 4).
 
-        Returns ``loss`` (= ``ce`` + sum over trained branches of ``beta[b] * kl_b``), ``ce`` (Eq. 4,
-        mean over answer tokens) and ``kl_content`` / ``kl_descriptor`` where computed.
+        With ``loss_normalization="tokens"`` (default, the paper's weighting) each example ``i``
+        contributes ``CE_i + sum_b beta_b KL_b,i``, where ``CE_i`` is the cross-entropy *summed* over
+        its answer tokens (Eq. 4) and ``KL_b,i`` branch ``b``'s KL summed over valid frames and latent
+        dims (Eq. 2); the batch total is divided by the batch's answer-token count (the gradient
+        scale of a per-token mean).  With ``"mean"``: per-token mean CE + ``beta_b`` x per-frame mean KL.
+
+        Returns ``loss``, ``ce`` (mean CE per answer token), ``kl_content`` / ``kl_descriptor`` (mean
+        per-example KL) where computed; with ``"mean"`` also ``kl_<b>_frame`` (mean KL per frame).
+        Only trained branches enter ``loss``.
         """
         task = task or batch.task
         if task is None or batch.targets is None:
@@ -289,21 +400,16 @@ class SEDModel(nn.Module):
         emb = self.encode(batch)
         answers = [self.prompt.answer_ids(t) for t in batch.targets]
         inputs = self._llm_inputs(task, emb, answers)
-        out = self.llm(
-            inputs_embeds=inputs.inputs_embeds,
-            attention_mask=inputs.attention_mask,
-            position_ids=inputs.position_ids,
-            labels=inputs.labels,
-            use_cache=False,
+        lp, _ = self._answer_logprobs(inputs)  # (N,) over the batch's answer tokens
+        kl = {b: v for b, v in emb.kl.items()}
+        return vib_loss(
+            -lp.sum(),
+            lp.numel(),
+            kl,
+            emb.kl_frames,
+            {b: float(beta.get(b, 0.0)) for b in kl if b in self.trainable_branches},
+            self.loss_normalization,
         )
-        terms = {"ce": out.loss}
-        loss = out.loss
-        for b, kl in emb.kl.items():
-            terms[f"kl_{b}"] = kl
-            if b in self.trainable_branches:
-                loss = loss + float(beta.get(b, 0.0)) * kl
-        terms["loss"] = loss
-        return terms
 
     # -- inference ----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -509,6 +615,8 @@ def build_model(
         gradient_checkpointing=m.gradient_checkpointing,
         attn_implementation=m.attn_implementation,
     )
-    model = SEDModel(m, cfg.prompt, llm, tokenizer, upstream=upstream)
+    model = SEDModel(
+        m, cfg.prompt, llm, tokenizer, upstream=upstream, loss_normalization=cfg.train.loss_normalization
+    )
     model.configure_training((), False, cfg.train.descriptor_input)
     return model.to(device), cfg

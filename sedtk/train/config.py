@@ -138,6 +138,9 @@ class TrainConfig:
     dev_max_utts: int = 200  # dev utterances used for UA (0: all)
     dev_max_new_tokens: int = 128  # generation length for the description before the label
     beta: BetaConfig = field(default_factory=BetaConfig)
+    # Eq. 2 / 4 weighting: tokens = per example summed answer CE + beta x KL summed over frames x dims,
+    # batch total / answer tokens (paper, default); mean = per-token mean CE + beta x per-frame mean KL
+    loss_normalization: str = "tokens"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
 
@@ -156,6 +159,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.upstream_dtype": ("bfloat16", "float16", "float32"),
     "train.descriptor_input": ("zeros", "omit", "features"),
     "train.scheduler": ("constant", "cosine"),
+    "train.loss_normalization": ("tokens", "mean"),
 }
 
 

@@ -100,8 +100,11 @@ def test_forward_returns_eq2_terms_for_trained_branches(assets, model):
     model.train()
     terms = model(batch, "ser_sed", beta={"content": 0.5, "descriptor": 0.25})
     assert set(terms) == {"loss", "ce", "kl_content", "kl_descriptor"}
-    # the frozen content branch is reported but not part of the loss (Sec. 3.5, stage 2)
-    assert torch.allclose(terms["loss"], terms["ce"] + 0.25 * terms["kl_descriptor"])
+    # the frozen content branch is reported but not part of the loss (Sec. 3.5, stage 2); Eq. 2 per
+    # example: (CE summed over answer tokens + beta * KL summed over frames x dims) / answer tokens
+    n = sum(len(model.prompt.answer_ids(t)) for t in batch.targets)
+    expected = terms["ce"] + 0.25 * terms["kl_descriptor"] * len(batch) / n
+    assert torch.allclose(terms["loss"], expected)
     assert not terms["kl_content"].requires_grad
     terms["loss"].backward()
     assert all(p.grad is None for p in model.content.parameters())
@@ -194,3 +197,78 @@ def test_trained_state_never_holds_base_weights_and_round_trips(assets, model):
     assert all(torch.equal(v, other.llm.state_dict()[k]) for k, v in base_before.items())  # base untouched
     with pytest.raises(ValueError, match="unexpected weight"):
         other.load_trained_state({"bogus.w": torch.zeros(1)})
+
+
+def test_vib_loss_is_eq2_per_example_over_answer_tokens():
+    from sedtk.models.sed_model import vib_loss
+
+    kl = {"content": torch.tensor([2.0, 4.0]), "descriptor": torch.tensor([1.0, 1.0])}
+    frames = {"content": torch.tensor([10, 30]), "descriptor": torch.tensor([10, 30])}
+    beta = {"content": 0.5}  # the descriptor branch is frozen: reported, not in the loss
+    t = vib_loss(torch.tensor(6.0), 3, kl, frames, beta)
+    assert float(t["loss"]) == pytest.approx((6.0 + 0.5 * 6.0) / 3)
+    assert float(t["ce"]) == pytest.approx(2.0) and float(t["kl_content"]) == pytest.approx(3.0)
+    assert set(t) == {"loss", "ce", "kl_content", "kl_descriptor"}
+    m = vib_loss(torch.tensor(6.0), 3, kl, frames, beta, "mean")
+    assert float(m["loss"]) == pytest.approx(2.0 + 0.5 * 6.0 / 40)
+    assert float(m["kl_content_frame"]) == pytest.approx(6.0 / 40)
+    # only the answer length changes (same per-token CE): KL keeps its weight against the summed CE
+    for n in (3, 30, 300):
+        t = vib_loss(torch.tensor(2.0 * n), n, kl, frames, beta)
+        assert float(t["loss"]) * n - 2.0 * n == pytest.approx(0.5 * 6.0, rel=1e-5)
+    with pytest.raises(ValueError, match="train.loss_normalization"):
+        vib_loss(torch.tensor(1.0), 1, kl, frames, beta, "frames")
+
+
+def _reference_ce_sum(model, batch, task):
+    """CE summed over answer tokens by the full-logits Hugging Face path (what sedtk <= 0.1 did)."""
+    emb = model.encode(batch)
+    inputs = model._llm_inputs(task, emb, [model.prompt.answer_ids(t) for t in batch.targets])
+    out = model.llm(
+        inputs_embeds=inputs.inputs_embeds,
+        attention_mask=inputs.attention_mask,
+        position_ids=inputs.position_ids,
+        labels=inputs.labels,
+        use_cache=False,
+    )
+    n = int((inputs.labels[:, 1:] != -100).sum())
+    return out.loss * n, n, emb
+
+
+def test_asr_and_ser_sed_batches_use_the_same_eq2_rule_and_no_full_logits(assets, model):
+    keys = DataDir.load(assets.data).utts[:2]
+    model.configure_training(["content", "descriptor"], True, "features")
+    model.eval()  # z = mu: deterministic, the loss is still the training loss
+    beta = {"content": 0.3, "descriptor": 0.7}
+    head = model._lm_parts()[1]
+    rows = []
+    hook = head.register_forward_hook(lambda mod, inp, out: rows.append(inp[0].shape[0]))
+    kl_parts = []
+    try:
+        for task, targets in (
+            ("asr", ["hello there", "x"]),
+            ("ser_sed", ["A calm voice. Emotion: sad.", "A loud fast voice speaks. Emotion: angry."]),
+            ("ser_sed", ["A. Emotion: sad.", "B. Emotion: angry."]),  # same audio, fewer answer tokens
+        ):
+            batch = feature_batch(assets, keys, targets=targets, task=task)
+            with torch.no_grad():
+                rows.clear()
+                terms = model(batch, task, beta)
+                assert rows == [sum(len(model.prompt.answer_ids(t)) for t in targets)]  # LM head rows
+                ce_sum, n, emb = _reference_ce_sum(model, batch, task)
+            kl = sum(beta[b] * emb.kl[b].sum() for b in beta)
+            assert float(terms["ce"]) == pytest.approx(float(ce_sum) / n, abs=1e-5)
+            assert float(terms["loss"]) == pytest.approx(float(ce_sum + kl) / n, rel=1e-5)
+            kl_parts.append(float(terms["loss"] * n - terms["ce"] * n))
+    finally:
+        hook.remove()
+    # the KL's weight in summed-CE units does not depend on the task or the answer length
+    assert kl_parts[0] == pytest.approx(kl_parts[1], rel=1e-4) == pytest.approx(kl_parts[2], rel=1e-4)
+    model.loss_normalization = "mean"
+    try:
+        with torch.no_grad():
+            t = model(feature_batch(assets, keys, targets=["a b", "c"], task="asr"), "asr", beta)
+        frame = {b: float(t[f"kl_{b}_frame"]) for b in beta}
+        assert float(t["loss"]) == pytest.approx(float(t["ce"]) + sum(beta[b] * frame[b] for b in beta))
+    finally:
+        model.loss_normalization = "tokens"
