@@ -8,7 +8,7 @@ from __future__ import annotations
 import typer
 
 from sedtk import __version__
-from sedtk.cli import data, decode, explain, feats, model, score, train
+from sedtk.cli import data, decode, explain, feats, model, report, score, train
 
 app = typer.Typer(
     name="sedtk",
@@ -41,6 +41,7 @@ train.register(app)
 decode.register(app)
 explain.register(app)
 score.register(app)
+report.register(app)
 
 
 def main() -> None:
