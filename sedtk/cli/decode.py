@@ -89,6 +89,15 @@ def decode_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="With --data: discard earlier results in --out.")
     ] = False,
+    evidence: Annotated[
+        bool,
+        typer.Option(
+            "--evidence",
+            help="Check every claim of the description against the audio's eGeMAPS measurements "
+            "(supported / contradicted / not checkable). --wav: against population norms, in the panel "
+            "and JSON; --data: against the data dir's speaker statistics, into OUT/evidence.jsonl.",
+        ),
+    ] = False,
 ) -> None:
     """Decode audio files (a panel per file) or a whole data dir (Kaldi-style files, resumable).
 
@@ -135,6 +144,10 @@ def decode_cmd(
                 ref.path, data, out, options, feats=feats, nj=nj, emotions=inventory, force=force
             )
             _print_summary(summary, out)
+            if evidence:
+                from sedtk.explain.evidence import EVIDENCE_FILE, write_evidence
+
+                _print_grounding(write_evidence(data, out, nj=nj), out / EVIDENCE_FILE)
             if summary["failed"] or summary["missing"]:
                 raise typer.Exit(1)
             return
@@ -150,6 +163,10 @@ def decode_cmd(
                 if as_json:
                     sys.stdout.write(result_json(r) + "\n")
                 continue
+            if evidence:
+                from sedtk.explain.evidence import attach_evidence
+
+                attach_evidence(r)
             if as_json:
                 sys.stdout.write(result_json(r, str(ref.path)) + "\n")
                 sys.stdout.flush()
@@ -158,6 +175,18 @@ def decode_cmd(
     if failed:
         typer.secho(f"{failed} of {len(set(paths))} file(s) could not be decoded", fg="red", err=True)
         raise typer.Exit(1)
+
+
+def _print_grounding(g: dict, path: Path) -> None:
+    rates = [
+        f"{a} {100 * d['grounding_rate']:.0f}%"
+        for a, d in g["attributes"].items()
+        if d["grounding_rate"] is not None
+    ]
+    shown = ", ".join(rates) or "none checkable"
+    typer.echo(f"evidence: {path}; claims supported by the audio (grounding rate): {shown}", err=True)
+    if g["unvoiced_utterances"]:
+        typer.echo(f"evidence: {g['unvoiced_utterances']} utterance(s) have no voiced speech", err=True)
 
 
 def _print_summary(s: dict, out: Path) -> None:

@@ -24,6 +24,7 @@ def result_record(r: UttResult, model: str | None = None) -> dict:
         "parse_failed": r.parse_failed,
         "raw": r.raw,
         "duration": r.duration,
+        "evidence": r.evidence,
     }
     if model is not None:
         out["model"] = model
@@ -70,5 +71,41 @@ def result_panel(r: UttResult):
             bar = "█" * round(p * BAR_WIDTH)
             dist.add_row(Text(label, style=style), f"{p:.3f}", Text(bar, style="magenta"))
         parts += [Text(""), Text("label distribution (constrained scoring)", style="bold"), dist]
+    if r.evidence is not None:
+        parts += [Text(""), *evidence_renderables(r.evidence)]
     title = f"{r.key}" + (f"  ({r.duration:.2f} s)" if r.duration else "")
     return Panel(Group(*parts), title=title, title_align="left", border_style="green")
+
+
+VERDICT_STYLE = {"supported": "green", "contradicted": "bold red", "not checkable": "dim"}
+
+
+def evidence_renderables(ev: dict) -> list:
+    """The evidence of one description (:mod:`sedtk.explain.evidence`) as a heading and a table."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    head = Text("evidence (measured with eGeMAPS)", style="bold")
+    head.append(f"  reference: {ev.get('reference')}", style="dim")
+    out = [head]
+    if ev.get("note"):
+        out.append(Text(ev["note"], style="bold yellow"))
+    if not ev.get("claims"):
+        out.append(Text("the description makes no claim the parser recognises", style="dim"))
+        return out
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for col in ("claim", "measured", "bin", "verdict", "why"):
+        table.add_column(col, overflow="fold")
+    for c in ev["claims"]:
+        measured = "" if c.get("measured") is None else f"{c['measured']:.4g} {c.get('unit') or ''}".strip()
+        claim = ("not " if c.get("negated") else "") + f"{c['attribute']}={c['value']}"
+        table.add_row(
+            Text(f'"{c["claim"]}"  ({claim})'),
+            measured,
+            c.get("bin") or "",
+            Text(c["verdict"], style=VERDICT_STYLE.get(c["verdict"], "")),
+            Text(c.get("reason") or "", style="dim"),
+        )
+    out.append(table)
+    return out

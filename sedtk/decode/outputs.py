@@ -12,6 +12,9 @@ A decode dir (``sedtk decode --data DATA --out DIR``) holds, with fixed names:
 ``emotions``           the label inventory the labels were parsed into
 ``decode_config.json`` the options of the decode (a resumed decode must match them)
 ``decode_summary.json`` counts, parse-failure rate, failures, speed
+``evidence.jsonl``     with ``--evidence``: per utterance, each claim of the description checked
+                       against the audio's measurements (:mod:`sedtk.explain.evidence`; the
+                       measurements are cached beside it in ``descriptor_feats.tsv``)
 =====================  ================================================================
 
 The Kaldi files are (re)written from ``results.jsonl`` at the end, with the keys of the data dir.
@@ -50,6 +53,9 @@ class UttResult:
     seconds: dict[str, float] = field(default_factory=dict)  # task -> this utterance's share of its batch
     duration: float | None = None  # audio seconds
     error: str | None = None
+    # claims of the description checked against the audio (``decode --wav --evidence``; the schema is in
+    # sedtk.explain.evidence).  Data-dir decodes write it to ``evidence.jsonl`` instead.
+    evidence: dict | None = None
 
     @property
     def ok(self) -> bool:

@@ -481,3 +481,10 @@ def score_grounding(data_dir: str | os.PathLike, decode_dir: str | os.PathLike) 
     if not (Path(decode_dir) / "utt2desc").exists():
         return None
     return grounding_summary(decode_evidence(data_dir, decode_dir).values())
+
+
+def attach_evidence(result) -> None:
+    """Set ``result.evidence`` of a successful ``decode --wav`` :class:`~sedtk.decode.outputs.UttResult`
+    (its ``key`` is the audio path) from its description, against population norms."""
+    if result.ok and result.description is not None:
+        result.evidence = evidence_for_file(result.key, result.description)
