@@ -28,10 +28,10 @@ workdir=.            # where data/, dump/, models/, exp/ and RESULTS.md go (exp/
 num_utts=800         # utterances synthesised; train/dev/test hold about 76/12/12 %
 seed=0
 upstream=fbank       # fbank, or hubert: the tiny random HuBERT of stage 0 (see README.md)
-systems="sys7 sys5 sys4"  # the first is the proposed system, the others its baselines (conf/)
+systems="sys7 sys5 sys4 sys1"  # the first is the proposed system, the others its baselines (conf/)
 train_extra=""       # more "sedtk train" options for every run, e.g. "--set train.max_steps=2"
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--quick true] [--workdir DIR]
-       [--num-utts N] [--upstream fbank|fbank-raw|hubert] [--systems 'sys7 sys5 sys4'] [--train-extra '--set k=v']
+       [--num-utts N] [--upstream fbank|fbank-raw|hubert] [--systems 'sys7 sys5 sys4 sys1'] [--train-extra '--set k=v']
        [--force true]
 Stages: 0 corpus+tiny models, 1 feature dump, 2 stage-1 ASR, 3 stage-2 SER-SED/ASR, 4 decode, 5 score.
 MINI_QUICK=1 runs a reduced demo in exp/quick/ (CI)."
@@ -41,7 +41,7 @@ parse_options "$@"
 
 if $quick; then
   [ "$workdir" = . ] && workdir=exp/quick
-  [ "$systems" = "sys7 sys5 sys4" ] && systems="sys7 sys5"
+  [ "$systems" = "sys7 sys5 sys4 sys1" ] && systems="sys7 sys5"
   num_utts=48
   train_extra="--set train.epochs=1 --set train.max_steps=3 --set train.dev_max_utts=4 $train_extra"
 fi
@@ -152,19 +152,21 @@ if stage_enabled 5; then
   run_step exp/score_test "$data/test" exp/*/decode_test -- \
     sedtk score --ref "$data/test" "${hyps[@]}" "${baselines[@]}" --out exp/score_test
 
-  # What a new user wants to see first: one wav in, transcript + descriptors + emotion out.  In the
-  # recipe folder the proposed model is where "sedtk decode" looks by default (egs/mini/exp/sys7_stage2).
+  # What a new user wants to see first: one wav in, transcript + descriptors + emotion out.  The model
+  # is passed explicitly (works whatever the install), and recorded as the default model of
+  # "sedtk decode" without --model (in $XDG_CONFIG_HOME/sedtk/default_model or $SEDTK_CONFIG_DIR).
   wav=$(head -n 1 "$data/test/wav.scp" | cut -d' ' -f2-)
-  model=exp/$(system_final "$conf" "$proposed")
-  which_model=(--model "$model")
-  [ "$(pwd)/$model" = "$recipe/exp/sys7_stage2" ] && which_model=()
-  log "sedtk decode --wav $wav ${which_model[*]}"
-  sedtk decode --wav "$wav" "${which_model[@]}" --device cpu
-  sedtk decode --wav "$wav" "${which_model[@]}" --device cpu --json > exp/example_decode.json
+  model=$(pwd)/exp/$(system_final "$conf" "$proposed")
+  log "sedtk decode --wav $wav --model $model"
+  sedtk decode --wav "$wav" --model "$model" --device cpu
+  sedtk decode --wav "$wav" --model "$model" --device cpu --json > exp/example_decode.json
+  "$SEDTK_PYTHON" -c 'import sys; from sedtk.decode.model_ref import record_default_model as r
+print("default model for sedtk decode recorded in", r(sys.argv[1]))' "$model"
   end_stage 5 "scoring, RESULTS.md and one explained decode"
 
   describe=(--describe "sys7=proposed: FD+SER+SED+ASR, alternating" --describe "sys4=no FD: SER+SED+ASR"
     --describe "sys5=FD+SER+ASR, no descriptors" --describe "sys6=FD+SER+SED, one stage, no ASR"
+    --describe "sys1=SSL SER baseline: weighted sum, mean pooling, linear (+CTC); no LLM"
     --describe "majority=constant answer: chance level")
   "$SEDTK_PYTHON" "$recipe/local/write_results.py" exp/score_test/score.json RESULTS.md \
     --timing "$timing" --data "$data/train" "$data/dev" "$data/test" --upstream "$up" \

@@ -12,9 +12,11 @@ from sedtk.cli.data import app
 
 SYNTH_HELP = (
     "Synthesise a small emotional-speech corpus with espeak-ng: 8 voices, 4 emotions (neu hap ang sad).\n\n"
-    "Writes wav.scp, text, utt2spk, utt2emo, emotions, utt2dur, utt2attr and SpeechCraft-style utt2desc "
-    "whose pitch/volume/pace labels come from the synthesis settings.  Re-runs reuse the finished wavs.  "
-    "With --split, OUT/dev and OUT/test hold sentences that OUT/train never contains "
+    "Sentences come from a small grammar (76 words).  Writes wav.scp, text, utt2spk, utt2emo, emotions, "
+    "utt2dur, utt2attr (pitch/range/volume/pace bins and the true numeric settings) and SpeechCraft-style "
+    "utt2desc (description style by default: how it sounds, no transcript).  Re-runs reuse the finished "
+    "wavs.  With --split, OUT/dev and OUT/test hold sentences that OUT/train never contains, made of train "
+    "words only; OUT/corpus_stats.json reports the vocabulary and the out-of-vocabulary rate "
     "(needs >= 16 utterances)."
 )
 DESCRIBE_HELP = (
@@ -38,19 +40,34 @@ def synth_cmd(
         bool, typer.Option("--split", help="Also write OUT/train, OUT/dev, OUT/test (held-out sentences).")
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Re-synthesise everything (any seed).")] = False,
+    caption_style: Annotated[
+        str,
+        typer.Option(
+            "--caption-style",
+            help="description: how the speech sounds, no transcript (SpeechCraft 'description'); "
+            "instruction: also quotes the transcript (the paper's Figure 1).",
+        ),
+    ] = "description",
 ) -> None:
     """Parse the options and call :func:`sedtk.data.synth.synthesize` (and ``split_synth``)."""
+    import json
     import logging
 
-    from sedtk.data.synth import split_synth, synthesize
+    from sedtk.data.datadir import atomic_write_text
+    from sedtk.data.synth import corpus_stats, split_synth, synthesize
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with user_errors():
-        data = synthesize(out, num_utts=num_utts, seed=seed, nj=nj, force=force)
+        data = synthesize(out, num_utts=num_utts, seed=seed, nj=nj, force=force, caption_style=caption_style)
         typer.echo(f"{out}: {len(data)} utterances")
         if split:
-            for name, part in split_synth(data, out).items():
+            splits = split_synth(data, out)
+            for name, part in splits.items():
                 typer.echo(f"{out / name}: {len(part)} utterances")
+            stats = corpus_stats(splits)
+            atomic_write_text(out / "corpus_stats.json", json.dumps(stats, indent=1) + "\n")
+            oov = ", ".join(f"{n} {stats[n]['oov_rate']:.1%}" for n in ("dev", "test"))
+            typer.echo(f"vocabulary {stats['vocabulary']} words; out-of-vocabulary rate: {oov}")
 
 
 @app.command("describe", help=DESCRIBE_HELP)

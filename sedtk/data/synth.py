@@ -5,10 +5,17 @@ the training tests use this corpus instead.  It has everything the paper's two s
 (Sec. 3.5): transcripts for ASR, four emotions for SER and SpeechCraft-style descriptions for SED.
 
 * 8 espeak-ng voices (4 male, 4 female; US and British English), one speaker each.
-* :data:`SENTENCES`: 52 short, emotionally neutral English sentences (1-4 s), so the emotion is
-  carried by prosody only; every emotion cycles through all sentences equally often.
+* :data:`SENTENCES`: 208 short, emotionally neutral English sentences (about 2 s) from a small
+  grammar (:data:`GRAMMAR`, two frames over :data:`VOCABULARY`), so the emotion is carried by
+  prosody only; every emotion cycles through all sentences equally often.  24 dev and 24 test
+  sentences never occur in train, yet every word of theirs does (out-of-vocabulary rate 0,
+  checked when the module is imported and reported by :func:`corpus_stats`).
 * 4 emotion styles (``neu hap ang sad``, the IEMOCAP 4-class codes), each a preset of espeak-ng
   pitch ``-p``, rate ``-s``, amplitude ``-a`` and SSML pitch range, with per-utterance jitter.
+  The styles differ in what a mean-normalised fbank or an SSL model hears -- pitch level, pitch
+  range and rate (happy: high, wide; angry: fast, flat-ish, a little high; sad: low, narrow, slow)
+  -- and also in loudness (angry loud, sad quiet), which only an upstream that keeps the level
+  (``fbank-raw``) can hear.
 * Utterances are assigned to (speaker, emotion) cells in blocks of 32 that hold every cell once
   and whose every 8 consecutive utterances hold all 8 speakers and every emotion twice.
 
@@ -16,7 +23,12 @@ Descriptor labels (``utt2attr``) come from the *actual* jittered settings, binne
 thresholds relative to the neutral preset: pitch from ``-p``, speed from ``-s`` (the rate, not
 words per second), volume from the amplitude in dB (``-a``; espeak-ng's output level is linear in
 it below its limiter, which the amplitude cap keeps clear of), pitch range from the SSML range.
-Captions (``utt2desc``) are written from them by :func:`sedtk.data.captions.caption`.
+The true numeric settings are kept in ``utt2attr`` beside the bins (``pitch_p``, ``rate_wpm``,
+``volume_db``, ``range_ssml``), so every claim of a generated description can be checked.
+Captions (``utt2desc``) are written from them by :func:`sedtk.data.attributes.caption`, in the
+*description* style by default (how the speech sounds -- gender, pitch, range, volume, pace,
+emotion -- without quoting the transcript, like SpeechCraft's "description" version; the transcript
+is the ASR task's job) or the *instruction* style (``caption_style="instruction"``: quoted).
 
 Files: ``OUT/wav/<utt>.wav`` (16 kHz mono PCM, resampled by :func:`sedtk.data.audio.load_audio`),
 the data dir files, ``OUT/utt2synth`` (the espeak-ng settings of each utterance) and
@@ -44,15 +56,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from sedtk.data.attributes import caption
 from sedtk.data.audio import SAMPLE_RATE, AudioError, audio_info, load_audio, save_wav
-from sedtk.data.captions import caption
 from sedtk.data.datadir import DataDir, atomic_write_text, format_attr, write_kaldi_map
 from sedtk.data.emotions import label_word
 
 log = logging.getLogger(__name__)
 
 #: Bumped whenever a change would alter the audio or labels for the same seed.
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -84,85 +96,87 @@ class Style:
     ranges: tuple[str, ...]  # SSML <prosody range>, one drawn per utterance
 
 
-#: Emotion inventory (this order) and presets.  Happy: high, wide, fast; angry: loud, fast, a little
-#: high; sad: low, narrow, slow, quiet.  The neutral preset is the reference for the labels.
+#: Emotion inventory (this order) and presets.  Happy: high pitch, wide range; angry: fast, loud, a
+#: little high, medium range; sad: low, narrow, slow, quiet.  The neutral preset is the reference.
 STYLES: dict[str, Style] = {
-    "neu": Style(pitch=50, rate=165, amplitude=70, ranges=("medium",)),
-    "hap": Style(pitch=68, rate=192, amplitude=90, ranges=("high", "x-high")),
-    "ang": Style(pitch=58, rate=185, amplitude=115, ranges=("medium", "high")),
-    "sad": Style(pitch=32, rate=135, amplitude=45, ranges=("x-low", "low")),
+    "neu": Style(pitch=45, rate=160, amplitude=70, ranges=("medium",)),
+    "hap": Style(pitch=78, rate=170, amplitude=80, ranges=("x-high",)),
+    "ang": Style(pitch=58, rate=230, amplitude=115, ranges=("medium",)),
+    "sad": Style(pitch=20, rate=120, amplitude=45, ranges=("x-low",)),
 }
 EMOTIONS: tuple[str, ...] = tuple(STYLES)
 
-#: Per-utterance jitter: pitch +-10 steps, rate +-12 %, amplitude +-2.5 dB (uniform).
-PITCH_JITTER, RATE_JITTER, AMPLITUDE_JITTER_DB = 10, 0.12, 2.5
+#: Per-utterance jitter: pitch +-7 steps, rate +-8 %, amplitude +-2.5 dB (uniform).
+PITCH_JITTER, RATE_JITTER, AMPLITUDE_JITTER_DB = 7, 0.08, 2.5
 #: espeak-ng limits its output above about -a 130 (measured: peak 0.78 at -a 100 on en+m1).
 MAX_AMPLITUDE = 125
 #: Fixed gain on every utterance (keeps resampling overshoot well below full scale).
 OUTPUT_GAIN = 0.8
 #: Label thresholds relative to the neutral preset.
-PITCH_STEPS = 8  # -p below 50-8 is low, above 50+8 is high
-RATE_RATIO = 0.10  # rate below 0.9x neutral is slow, above 1.1x is fast
+PITCH_STEPS = 10  # -p below 45-10 is low, above 45+10 is high
+RATE_RATIO = 0.15  # rate below 0.85x neutral is slow, above 1.15x is fast
 VOLUME_DB = 3.0  # amplitude more than 3 dB under neutral is low, over is high
 RANGE_LABELS = {"x-low": "narrow", "low": "narrow", "medium": "normal", "high": "wide", "x-high": "wide"}
 
-SENTENCES: tuple[str, ...] = (
-    "The meeting starts at nine tomorrow.",
-    "Please put the blue folder on the desk.",
-    "The train leaves from platform four.",
-    "I bought some bread and milk today.",
-    "The window in the kitchen is open.",
-    "We will paint the fence next weekend.",
-    "Turn left at the second traffic light.",
-    "The library closes at six on Sundays.",
-    "She moved to a new flat in March.",
-    "The package arrived this afternoon.",
-    "There are twelve chairs in the room.",
-    "He parked the car behind the station.",
-    "The report is due on Friday.",
-    "My brother works at the post office.",
-    "The river runs along the old road.",
-    "They watched a film about the ocean.",
-    "The coffee machine is on the second floor.",
-    "Our flight lands just after midnight.",
-    "The keys are in the top drawer.",
-    "I will call you when I get home.",
-    "The garden needs water every morning.",
-    "The bus was ten minutes late.",
-    "We sold the old piano last year.",
-    "The lamp is next to the green sofa.",
-    "You can leave your coat by the door.",
-    "The store opens again on Monday.",
-    "He read the letter twice.",
-    "The children are playing outside.",
-    "The printer is out of paper.",
-    "We had soup and salad for lunch.",
-    "The doctor will see you now.",
-    "The clock on the wall stopped.",
-    "She wrote her name on the form.",
-    "It rained all night in the valley.",
-    "The dog sleeps under the table.",
-    "I found the map in the car.",
-    "The shop sells shoes and bags.",
-    "They are moving the boxes upstairs.",
-    "The phone is charging in the hall.",
-    "The bridge was closed for repairs.",
-    "Dinner will be ready at seven.",
-    "The tickets are on the kitchen table.",
-    "He opened the door and sat down.",
-    "The plane is flying over the hills.",
-    "I left my umbrella at work.",
-    "The new road goes to the airport.",
-    "She plays the violin on Tuesdays.",
-    "The cat is sitting by the window.",
-    "It is raining.",
-    "See you tomorrow.",
-    "Open the door.",
-    "That is my bag.",
-)
-#: Sentences held out of train (indices into SENTENCES): 6 for dev, 6 for test.
-DEV_SENTENCES: tuple[int, ...] = (2, 11, 20, 29, 38, 49)
-TEST_SENTENCES: tuple[int, ...] = (6, 15, 24, 33, 42, 50)
+#: The grammar: two sentence frames and the words of each slot (no word says anything of emotion,
+#: gender or how the speech sounds, so a caption parser never reads the transcript as a claim).
+GRAMMAR: tuple[tuple[str, dict[str, tuple[str, ...]]], ...] = (
+    ("the {adj} {noun} {verb} {prep} the {place}", {
+        "adj": ("red", "blue", "green", "yellow", "old", "new", "small", "big", "warm", "clean"),
+        "noun": ("cat", "dog", "bird", "horse", "teacher", "doctor", "farmer", "driver", "pilot", "student"),
+        "verb": ("sat", "waited", "stood", "slept", "played", "danced", "rested", "worked"),
+        "prep": ("near", "behind", "under", "beside", "inside", "by"),
+        "place": ("house", "garden", "river", "table", "window", "station", "market", "school", "bridge",
+                  "kitchen"),
+    }),
+    ("we {verb2} the {adj} {obj} {time}", {
+        "verb2": ("found", "painted", "cleaned", "moved", "sold", "bought", "opened", "carried"),
+        "adj": ("red", "blue", "green", "yellow", "old", "new", "small", "big", "warm", "clean"),
+        "obj": ("box", "door", "chair", "lamp", "bag", "book", "cup", "coat", "map", "piano"),
+        "time": ("today", "yesterday", "this morning", "on monday", "on friday", "at noon", "at night",
+                 "last week"),
+    }),
+)  # fmt: skip
+N_TRAIN_SENTENCES, N_HELDOUT_SENTENCES = 160, 24  # per split: 24 dev, 24 test
+
+
+def _fill(frame: str, slots: dict[str, tuple[str, ...]], rng: random.Random) -> str:
+    text = frame.format(**{k: rng.choice(v) for k, v in slots.items()})
+    return text[0].upper() + text[1:] + "."
+
+
+def words_of(text: str) -> list[str]:
+    """The words of a transcript as the ASR score counts them (lower case, no punctuation)."""
+    return "".join(c if c.isalnum() or c == "'" else " " for c in text.lower()).split()
+
+
+def _make_sentences() -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
+    """Draw the sentence list (fixed, seed-independent): train first, then dev and test sentences.
+
+    Train sentences cover every word of the grammar; held-out ones are new sentences of train words.
+    """
+    rng = random.Random("sedtk-synth-grammar:2")
+    vocab = {w for _, slots in GRAMMAR for words in slots.values() for p in words for w in p.split()}
+    while True:
+        seen: list[str] = []
+        while len(seen) < N_TRAIN_SENTENCES + 2 * N_HELDOUT_SENTENCES:
+            frame, slots = GRAMMAR[len(seen) % len(GRAMMAR)]
+            s = _fill(frame, slots, rng)
+            if s not in seen:
+                seen.append(s)
+        train_words = {w for s in seen[:N_TRAIN_SENTENCES] for w in words_of(s)}
+        if train_words >= vocab | {"the", "we"}:
+            break
+    n = N_TRAIN_SENTENCES
+    dev = tuple(range(n, n + N_HELDOUT_SENTENCES))
+    test = tuple(range(n + N_HELDOUT_SENTENCES, n + 2 * N_HELDOUT_SENTENCES))
+    return tuple(seen), dev, test
+
+
+SENTENCES, DEV_SENTENCES, TEST_SENTENCES = _make_sentences()
+#: Every word of the corpus's transcripts.
+VOCABULARY: tuple[str, ...] = tuple(sorted({w for s in SENTENCES for w in words_of(s)}))
+CAPTION_STYLES = ("description", "instruction")
 SPLITS = ("train", "dev", "test")
 MAX_UTTS = 99_999  # utterance ids carry a 5-digit index
 
@@ -186,7 +200,7 @@ class SynthUtt:
     def text(self) -> str:
         return SENTENCES[self.sentence]
 
-    def labels(self) -> dict[str, str]:
+    def labels(self) -> dict[str, str | int]:
         """SpeechCraft-style descriptor labels from the actual settings (see the module docstring)."""
         ref = STYLES["neu"]
         volume_db = 20 * math.log10(self.amplitude / ref.amplitude)
@@ -198,6 +212,11 @@ class SynthUtt:
             "pitch_range": RANGE_LABELS[self.range],
             "emotion": label_word(self.emotion),
             "source": "synth",
+            # the true settings behind the bins
+            "pitch_p": self.pitch,
+            "rate_wpm": self.rate,
+            "volume_db": f"{volume_db:.2f}",
+            "range_ssml": self.range,
         }
 
     def espeak_args(self) -> list[str]:
@@ -299,7 +318,7 @@ def espeak_version(exe: str | None = None) -> str:
     return out.stdout.split("Data at")[0].strip()
 
 
-def fingerprint(exe: str | None = None) -> str:
+def fingerprint(exe: str | None = None, caption_style: str = "description") -> str:
     """A hash of everything besides the seed that decides the corpus's bytes."""
     blob = json.dumps(
         {
@@ -310,6 +329,7 @@ def fingerprint(exe: str | None = None) -> str:
             "splits": [DEV_SENTENCES, TEST_SENTENCES],
             "jitter": [PITCH_JITTER, RATE_JITTER, AMPLITUDE_JITTER_DB, MAX_AMPLITUDE, OUTPUT_GAIN],
             "labels": [PITCH_STEPS, RATE_RATIO, VOLUME_DB],
+            "caption_style": caption_style,
             "espeak": espeak_version(exe),
             "sample_rate": SAMPLE_RATE,
         },
@@ -352,17 +372,25 @@ def synthesize(
     seed: int = 0,
     nj: int = 2,
     force: bool = False,
+    caption_style: str = "description",
 ) -> DataDir:
     """Synthesise the corpus of ``seed`` into the data dir ``out`` and return it.
 
     Existing complete wavs of an earlier run with the same seed and presets are reused (each wav is
     written through a temporary file and a rename, so a present wav is complete).  A different seed
     or preset fingerprint is refused unless ``force``, which re-synthesises everything.
+    ``caption_style``: ``"description"`` (how it sounds, no transcript) or ``"instruction"`` (quoted).
     """
+    if caption_style not in CAPTION_STYLES:
+        raise ValueError(f"caption_style must be one of {CAPTION_STYLES}, got {caption_style!r}")
     exe = espeak_binary()
     out = Path(out).resolve()
     wav_dir = out / "wav"
-    manifest = {"seed": seed, "fingerprint": fingerprint(exe), "corpus_version": CORPUS_VERSION}
+    manifest = {
+        "seed": seed,
+        "fingerprint": fingerprint(exe, caption_style),
+        "corpus_version": CORPUS_VERSION,
+    }
     manifest_path = out / "synth.json"
     if (out / "wav.scp").exists() and not manifest_path.exists() and not force:
         raise FileExistsError(f"{out} is a data dir that synth did not make; refusing to overwrite it")
@@ -401,7 +429,8 @@ def synthesize(
         maps["utt2dur"][u.key] = f"{frames / SAMPLE_RATE:.3f}"
         maps["utt2attr"][u.key] = format_attr(labels)
         rng = random.Random(f"sedtk-synth-caption:{seed}:{u.key}")
-        maps["utt2desc"][u.key] = caption(labels, u.text, labels["emotion"], rng)
+        quoted = u.text if caption_style == "instruction" else None
+        maps["utt2desc"][u.key] = caption(labels, quoted, labels["emotion"], rng, with_range=True)
         settings[u.key] = format_attr(
             {"voice": u.voice, "pitch": u.pitch, "rate": u.rate, "amplitude": u.amplitude, "range": u.range,
              "sentence": u.sentence}
@@ -438,3 +467,23 @@ def split_synth(data: DataDir | str | os.PathLike, out: str | os.PathLike) -> di
         splits[name] = data.subset(keys[name])
         splits[name].save(out / name)
     return splits
+
+
+def corpus_stats(splits: dict[str, DataDir]) -> dict:
+    """Vocabulary size, sentence counts and the test/dev out-of-vocabulary rate (words not in train)."""
+    words = {n: [w for t in d.maps["text"].values() for w in words_of(t)] for n, d in splits.items()}
+    train_vocab = set(words.get("train", []))
+    out: dict = {"vocabulary": len(VOCABULARY), "grammar_sentences": len(SENTENCES)}
+    for name, ws in words.items():
+        out[name] = {
+            "utterances": len(splits[name]),
+            "sentences": len(set(splits[name].maps["text"].values())),
+            "words": len(ws),
+            "vocabulary": len(set(ws)),
+        }
+        if name != "train":
+            oov = sum(1 for w in ws if w not in train_vocab)
+            out[name]["oov_rate"] = round(oov / len(ws), 4) if ws else 0.0
+            shared = set(splits[name].maps["text"].values()) & set(splits["train"].maps["text"].values())
+            out[name]["sentences_in_train"] = len(shared)
+    return out

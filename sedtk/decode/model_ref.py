@@ -1,8 +1,11 @@
 """Which trained model ``sedtk decode`` uses when none is named.
 
-Order: ``--model``; else the ``SEDTK_MODEL`` environment variable; else the demo recipe's trained
-proposed system (:data:`DEMO_EXP`, written by ``bash egs/mini/run.sh``).  The choice and its source
-are always reported to the user.  With none available, :class:`NoModelError` explains how to get one.
+Order: ``--model``; else the ``SEDTK_MODEL`` environment variable; else the default model recorded
+in the user's config dir (:func:`default_model_file`: ``$XDG_CONFIG_HOME/sedtk/default_model``,
+``~/.config/sedtk/default_model``; written by ``bash egs/mini/run.sh`` with the path of its trained
+proposed system, or by :func:`record_default_model`).  Never a path derived from where the package
+is installed (an installed sedtk has no recipe beside it).  The choice and its source are always
+reported to the user.  With none available, :class:`NoModelError` explains how to get one.
 """
 
 from __future__ import annotations
@@ -11,14 +14,36 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import sedtk
-
-#: The repository root of the installed (editable) sedtk.
-REPO_ROOT = Path(sedtk.__file__).resolve().parents[1]
-#: Experiment dir of the demo recipe's proposed system (``egs/mini`` stage 3 output).  The recipe
-#: writes its stage-2 model here; keep the two in step.
-DEMO_EXP = REPO_ROOT / "egs" / "mini" / "exp" / "sys7_stage2"
 MODEL_ENV = "SEDTK_MODEL"
+CONFIG_ENV = "SEDTK_CONFIG_DIR"  # overrides the config dir (tests, shared accounts)
+
+
+def config_dir(env: dict[str, str] | None = None) -> Path:
+    """sedtk's per-user config dir: ``$SEDTK_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/sedtk``, else
+    ``~/.config/sedtk`` (the XDG base-directory default, as platformdirs uses on Linux)."""
+    env = os.environ if env is None else env
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "sedtk"
+
+
+def default_model_file(env: dict[str, str] | None = None) -> Path:
+    """The file holding the default model's path (one line)."""
+    return config_dir(env) / "default_model"
+
+
+def record_default_model(path: str | os.PathLike, env: dict[str, str] | None = None) -> Path:
+    """Record ``path`` (made absolute) as the model ``sedtk decode`` uses when none is named."""
+    from sedtk.data.datadir import atomic_write_text
+
+    target = Path(path).resolve()
+    if not _looks_trained(target):
+        raise NoModelError(f"{target}: not a trained model (no checkpoints/, *.safetensors or config.yaml)")
+    f = default_model_file(env)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(f, f"{target}\n")
+    return f
 
 
 class NoModelError(FileNotFoundError):
@@ -28,13 +53,14 @@ class NoModelError(FileNotFoundError):
 @dataclass(frozen=True)
 class ModelRef:
     path: Path
-    source: str  # "--model", "$SEDTK_MODEL" or "demo"
+    source: str  # "--model", "$SEDTK_MODEL" or "default"
 
     def describe(self) -> str:
         how = {
             "--model": "given with --model",
             "$SEDTK_MODEL": f"from ${MODEL_ENV}",
-            "demo": f"the demo recipe's trained model; use --model or ${MODEL_ENV} for another",
+            "default": "the default model recorded in the sedtk config dir (the demo writes it); "
+            f"use --model or ${MODEL_ENV} for another",
         }[self.source]
         return f"{self.path} ({how})"
 
@@ -53,13 +79,19 @@ def resolve_model(model: str | os.PathLike | None, env: dict[str, str] | None = 
         path, source = Path(model), "--model"
     elif env.get(MODEL_ENV):
         path, source = Path(env[MODEL_ENV]), "$SEDTK_MODEL"
-    elif _looks_trained(DEMO_EXP):
-        return ModelRef(DEMO_EXP, "demo")
+    elif (f := default_model_file(env)).is_file() and f.read_text(encoding="utf-8").strip():
+        path, source = Path(f.read_text(encoding="utf-8").strip()), "default"
+        if not path.exists():
+            raise NoModelError(
+                f"{path}: the default model recorded in {f} no longer exists; re-run the demo "
+                f"(bash egs/mini/run.sh), pass --model EXP, or set {MODEL_ENV}"
+            )
     else:
         raise NoModelError(
             "no model given and none available. Either\n"
-            "  - run the demo recipe, which trains a small model on a synthetic corpus (CPU, minutes):\n"
-            f"      bash {REPO_ROOT / 'egs/mini/run.sh'}\n"
+            "  - run the demo recipe of a sedtk checkout, which trains a small model on a synthetic\n"
+            f"    corpus (CPU, minutes) and records it in {default_model_file(env)}:\n"
+            "      bash egs/mini/run.sh\n"
             "  - or train your own:  sedtk train --config CONF --train DATA --dev DATA --exp EXP\n"
             f"  - then pass it with --model EXP (an experiment dir or one of its checkpoints),\n"
             f"    or set {MODEL_ENV}=EXP once in your shell."

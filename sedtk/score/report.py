@@ -30,6 +30,18 @@ COLUMNS: dict[str, tuple[str, bool]] = {
     "rouge_l": ("R", True),
     "cider": ("C", True),
     "spice": ("S", True),
+    "attr_mean": ("Attr%", True),  # descriptor attribute accuracy, mean of gender/pitch/volume/speed
+}
+#: per-attribute accuracies: in score.json, per_utt.tsv and their own RESULTS.md section
+ATTR_COLUMNS: dict[str, str] = {
+    "attr_gender": "gender",
+    "attr_pitch": "pitch",
+    "attr_volume": "volume",
+    "attr_speed": "speed",
+    "attr_pitch_range": "range",
+    "attr_emotion": "emotion word",
+    "attr_age": "age",
+    "attr_mean": "mean (g/p/v/s)",
 }
 
 
@@ -53,6 +65,10 @@ def markers_of(result: dict, system: str, metric: str, latex: bool = False) -> s
     return ("^{" + "".join(out) + "}") if latex and out else "".join(out)
 
 
+def _header(metric: str) -> str:
+    return COLUMNS[metric][0] if metric in COLUMNS else f"Attr {ATTR_COLUMNS.get(metric, metric)}"
+
+
 def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{v:.1f}"
 
@@ -73,7 +89,7 @@ def legend_lines(result: dict) -> list[str]:
         "lower is better)."
     )
     used = {t["metric"] for t in result["tests"]} | set(table_columns(result))
-    units = [f"{COLUMNS[m][0]}: {u}" for m, u in result["units"].items() if m in used]
+    units = [f"{_header(m)}: {u}" for m, u in result["units"].items() if m in used]
     if units:
         lines.append(
             "**Unit of each test.** "
@@ -142,10 +158,29 @@ def results_markdown(result: dict) -> str:
             tt = "–" if t["t"] is None else f"{t['t']:.3f}"
             p = "–" if t["p"] is None else f"{t['p']:.3g}"
             out.append(
-                f"| {_md(t['system'])} | {_md(t['baseline'])} | {COLUMNS[t['metric']][0]} "
+                f"| {_md(t['system'])} | {_md(t['baseline'])} | {_header(t['metric'])} "
                 f"| {t['improvement']:+.2f} | {tt} | {p} | {'yes' if t['significant'] else 'no'} "
                 f"| {t['n']} | {ci} |"
             )
+        out.append("")
+    attr = [s for s in result["systems"] if s.get("attributes")]
+    if attr:
+        cols = [m for m in ATTR_COLUMNS if any(s["metrics"].get(m) is not None for s in attr)]
+        out += [
+            "## Descriptor attribute accuracy",
+            "",
+            "Each generated description is parsed back into attributes (sedtk.data.attributes: synonyms, "
+            "negations skipped, conflicting claims cancel) and compared with the reference utt2attr; a "
+            "description that does not name an attribute counts as wrong for it. Markers as above.",
+            "",
+            "| ID | System | " + " | ".join(ATTR_COLUMNS[m] + " %" for m in cols) + " |",
+            "|---:|:---|" + "---:|" * len(cols),
+        ]
+        for s in attr:
+            cells = [
+                _fmt(s["metrics"].get(m)) + markers_of(result, s["name"], m).replace("*", r"\*") for m in cols
+            ]
+            out.append(f"| {s['id']} | {_md(s['name'])} | " + " | ".join(cells) + " |")
         out.append("")
     ser = [s for s in result["systems"] if s.get("ser")]
     if ser:

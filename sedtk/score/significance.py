@@ -32,6 +32,13 @@ METRICS: dict[str, tuple[bool, str]] = {
     "rouge_l": (True, "sentence ROUGE-L x100 (mean = corpus ROUGE-L)"),
     "cider": (True, "sentence CIDEr-D x100 with corpus IDF (mean = corpus CIDEr)"),
     "spice": (True, "sentence SPICE F x100 (mean = corpus SPICE)"),
+    # descriptor attribute accuracy (sedtk.score.attributes): 100 if the description names the
+    # reference value, else 0 (unparsed = wrong)
+    **{
+        f"attr_{a}": (True, f"100*[description names the reference {a}] per utterance (mean = accuracy%)")
+        for a in ("gender", "pitch", "volume", "speed", "pitch_range", "emotion", "age")
+    },
+    "attr_mean": (True, "mean over gender/pitch/volume/speed of the 0/100 attribute scores per utterance"),
 }
 
 

@@ -33,6 +33,8 @@ METRIC_KEYS = (
     "rouge_l",
     "cider",
     "spice",
+    "attr_mean",
+    *(f"attr_{a}" for a in ("gender", "pitch", "volume", "speed", "pitch_range", "emotion", "age")),
 )
 TEST_NAME = 'paired one-tailed t-test (scipy.stats.ttest_rel, alternative="greater") on per-utterance scores'
 
@@ -132,6 +134,7 @@ def score_systems(
     _score_ser(sc, inputs, out_dir)
     _score_asr(sc, inputs, lang)
     _score_sed(sc, inputs, lang, meteor, jobs or min(4, os.cpu_count() or 1))
+    _score_attributes(sc, inputs, systems)
     tests = [
         paired_test(m, s.name, sc.per_utt[s.name][m], b, sc.per_utt[b][m], alpha, bootstrap, seed).as_dict()
         for s in systems
@@ -196,7 +199,7 @@ def _system_entry(sys_id: int, spec: SystemSpec, inputs: dict[str, TaskInput | N
         "n": {t: (len(ti.keys) if ti else None) for t, ti in inputs.items()},
         "missing": {t: (ti.missing if ti else 0) for t, ti in inputs.items()},
         "extra": {t: (ti.extra if ti else 0) for t, ti in inputs.items()},
-        **{k: row[k] for k in ("ser", "asr", "sed") if k in row},
+        **{k: row[k] for k in ("ser", "asr", "sed", "attributes") if k in row},
     }
 
 
@@ -260,15 +263,20 @@ def _score_sed(sc: _Scores, inputs: dict, lang: str, meteor, jobs: int) -> None:
     langs = {n: resolve_lang(lang, inputs[n]["sed"].refs) for n in names}
     # References and hypotheses are tokenised as two batches in key order, as COCOEvalCap does
     # (PTB tokenisation looks across lines); identical reference batches are tokenised once.
-    ref_tokens: dict[tuple, list[str]] = {}
-    sets = []
+    ref_batches: dict[tuple, int] = {}
+    batches: list[tuple[list[str], str]] = []
+    plan = []
     for n in names:
         ti, tl = inputs[n]["sed"], langs[n]
         key = (tl, tuple(ti.refs))
-        if key not in ref_tokens:
-            ref_tokens[key] = cap_mod.tokenise(ti.refs, tl)
-        sets.append((ti.keys, ref_tokens[key], cap_mod.tokenise(ti.hyps, tl)))
+        if key not in ref_batches:
+            ref_batches[key] = len(batches)
+            batches.append((ti.refs, tl))
+        plan.append((ti.keys, ref_batches[key], len(batches)))
+        batches.append((ti.hyps, tl))
         sc.extra["tokenisation"][tl] = cap_mod.TOKENISATION[tl]
+    tokens = cap_mod.tokenise_batches(batches)  # one JVM per batch, side by side
+    sets = [(keys, tokens[r], tokens[h]) for keys, r, h in plan]
 
     scorer, own = meteor, False
     if meteor is True:
@@ -293,6 +301,35 @@ def _score_sed(sc: _Scores, inputs: dict, lang: str, meteor, jobs: int) -> None:
         for m, v in cs.per_utt.items():
             sc.add(n, m, ti.keys, v)
         sc.frames.append(_frame(n, ti.keys, {"desc_ref": ti.refs, "desc_hyp": ti.hyps, **cs.per_utt}))
+
+
+def _score_attributes(sc: _Scores, inputs: dict, systems: Sequence[SystemSpec]) -> None:
+    """Descriptor attribute accuracy of every system with captions whose references have utt2attr."""
+    from sedtk.score.attributes import reference_attributes, score_attributes
+
+    for spec in systems:
+        ti = inputs[spec.name]["sed"]
+        ref_dirs = [r for r, _ in spec.pairs if (r / "utt2attr").exists()]
+        if ti is None or not ref_dirs:
+            continue
+        refs = reference_attributes(ref_dirs)
+        a = score_attributes(ti.keys, ti.hyps, refs)
+        acc = a.accuracy()
+        sc.rows[spec.name]["metrics"]["attr_mean"] = acc.pop("mean")
+        for name, v in acc.items():
+            sc.rows[spec.name]["metrics"][f"attr_{name}"] = v
+        sc.rows[spec.name]["attributes"] = {
+            "accuracy": acc,
+            "n": a.counts(),
+            "unparsed_counts_as_wrong": True,
+            "parser": "sedtk.data.attributes.parse_description",
+        }
+        columns = {"attr_parsed": a.parsed}
+        for name, v in [*a.per_attr.items(), ("mean", a.mean)]:
+            ok = ~np.isnan(v)
+            sc.add(spec.name, f"attr_{name}", [k for k, m in zip(ti.keys, ok, strict=True) if m], v[ok])
+            columns[f"attr_{name}"] = v
+        sc.frames.append(_frame(spec.name, ti.keys, columns))
 
 
 def _frame(system: str, keys: list[str], columns: dict):

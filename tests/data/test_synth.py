@@ -77,8 +77,9 @@ def test_every_emotion_cycles_through_every_sentence():
 def test_labels_follow_the_actual_settings():
     for u in plan(200, seed=1):
         labels = u.labels()
-        assert labels["pitch"] == ("low" if u.pitch < 42 else "high" if u.pitch > 58 else "normal")
-        assert labels["speed"] == ("slow" if u.rate < 148.5 else "fast" if u.rate > 181.5 else "normal")
+        assert labels["pitch"] == ("low" if u.pitch < 35 else "high" if u.pitch > 55 else "normal")
+        assert labels["speed"] == ("slow" if u.rate < 136 else "fast" if u.rate > 184 else "normal")
+        assert (labels["pitch_p"], labels["rate_wpm"], labels["range_ssml"]) == (u.pitch, u.rate, u.range)
         gain_db = 20 * np.log10(u.amplitude / 70)
         assert labels["volume"] == ("low" if gain_db < -3 else "high" if gain_db > 3 else "normal")
         assert labels["gender"] == next(v.gender for v in VOICES if v.speaker == u.speaker)
@@ -147,12 +148,31 @@ def test_corpus_is_a_complete_valid_data_dir(corpus):
         )
 
 
-def test_captions_quote_the_transcript_and_name_every_label(corpus):
+def test_corpus_words_and_held_out_sentences():
+    from sedtk.data.synth import VOCABULARY, words_of
+
+    train = {SENTENCES[i] for i in range(len(SENTENCES)) if i not in set(DEV_SENTENCES) | set(TEST_SENTENCES)}
+    train_words = {w for s in train for w in words_of(s)}
+    for i in (*DEV_SENTENCES, *TEST_SENTENCES):
+        assert SENTENCES[i] not in train and set(words_of(SENTENCES[i])) <= train_words  # OOV 0
+    assert len(set(SENTENCES)) == len(SENTENCES) and set(VOCABULARY) == train_words
+    # no transcript word is a caption claim (the parser never reads the transcript as a description)
+    from sedtk.data.attributes import parse_claims
+
+    assert not [c for s in SENTENCES for c in parse_claims(s) if c.attribute != "gender"]
+
+
+def test_captions_describe_the_speech_without_the_transcript(corpus):
+    from sedtk.data.attributes import parse_description
+
     data = DataDir.load(corpus)
     frames = set()
     for utt in data:
         a, desc = utt.attributes, utt.description
-        assert f'"{utt.text}"' in desc
+        assert utt.text not in desc
+        assert f"{a['pitch_range']} pitch range" in desc
+        said = parse_description(desc)
+        assert all(said[k] == a[k] for k in ("gender", "pitch", "volume", "speed", "pitch_range", "emotion"))
         assert (
             f"{a['pitch']} pitch" in desc and f"{a['volume']} volume" in desc and f"{a['speed']} pace" in desc
         )

@@ -58,9 +58,7 @@ def test_panel_per_file(tiny_exp, wavs):
 
 
 def test_no_model_available_explains_how_to_get_one(tmp_path, monkeypatch, wavs):
-    import sedtk.decode.model_ref as mr
-
-    monkeypatch.setattr(mr, "DEMO_EXP", tmp_path / "not_trained_yet")
+    monkeypatch.setenv("SEDTK_CONFIG_DIR", str(tmp_path / "config"))  # no default model recorded
     monkeypatch.delenv(MODEL_ENV, raising=False)
     r = runner.invoke(app, ["decode", "--wav", str(wavs[0])])
     assert r.exit_code == 1

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sedtk.data.datadir import read_kaldi_map
-from sedtk.decode.model_ref import MODEL_ENV, NoModelError, resolve_model
+from sedtk.decode.model_ref import MODEL_ENV, NoModelError, default_model_file, resolve_model
 from sedtk.decode.outputs import (
     PARTS_DIR,
     RESULTS,
@@ -85,20 +85,30 @@ def test_kaldi_outputs_and_summary(tmp_path):
     assert s["real_time_factor"] == pytest.approx(2.0 / 4.0)
 
 
-def test_model_resolution(tmp_path, monkeypatch):
-    import sedtk.decode.model_ref as mr
+def test_model_resolution(tmp_path):
+    from sedtk.decode.model_ref import record_default_model
 
-    monkeypatch.setattr(mr, "DEMO_EXP", tmp_path / "no_demo")
+    env = {"SEDTK_CONFIG_DIR": str(tmp_path / "config")}  # never the real user's config dir
     with pytest.raises(NoModelError) as e:
-        resolve_model(None, env={})
+        resolve_model(None, env=env)
     msg = str(e.value)
     assert "egs/mini/run.sh" in msg and MODEL_ENV in msg and "--model" in msg
     exp = tmp_path / "exp"
     (exp / "checkpoints").mkdir(parents=True)
-    assert resolve_model(None, env={MODEL_ENV: str(exp)}).source == "$SEDTK_MODEL"
+    assert resolve_model(None, env={**env, MODEL_ENV: str(exp)}).source == "$SEDTK_MODEL"
     assert resolve_model(exp, env={MODEL_ENV: "/elsewhere"}).source == "--model"
     with pytest.raises(NoModelError, match="model not found"):
         resolve_model(tmp_path / "typo")
-    monkeypatch.setattr(mr, "DEMO_EXP", exp)
-    ref = resolve_model(None, env={})
-    assert ref.source == "demo" and "demo" in ref.describe()
+    with pytest.raises(NoModelError, match="not a trained model"):
+        record_default_model(tmp_path, env=env)
+    f = record_default_model(exp, env=env)
+    assert f == tmp_path / "config/default_model" and f.read_text().strip() == str(exp.resolve())
+    ref = resolve_model(None, env=env)
+    assert ref.source == "default" and ref.path == exp.resolve() and "config dir" in ref.describe()
+    assert resolve_model(None, env={**env, MODEL_ENV: str(tmp_path)}).source == "$SEDTK_MODEL"
+    exp.joinpath("checkpoints").rmdir()
+    exp.rmdir()
+    with pytest.raises(NoModelError, match="no longer exists"):
+        resolve_model(None, env=env)
+    xdg = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    assert default_model_file(xdg) == tmp_path / "xdg/sedtk/default_model"

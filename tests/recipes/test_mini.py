@@ -24,7 +24,8 @@ ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']
 
 def run_mini(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = ["bash", str(REPO / "egs" / "mini" / "run.sh"), "--workdir", str(workdir), *args]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
+    env = {**ENV, "SEDTK_CONFIG_DIR": str(workdir / "config")}  # the default model, not in ~/.config
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert r.returncode == 0, f"run.sh failed\n--- stdout\n{r.stdout[-6000:]}\n--- stderr\n{r.stderr[-6000:]}"
     return r
 
@@ -97,6 +98,8 @@ def test_score_and_results_md(quick_demo) -> None:
     assert float(ua_cell) == pytest.approx(metrics["sys7"]["ua"], abs=0.05)  # written from score.json
     assert "100/K = 25.0 %" in md and "## Significance" in md and "## Wall time" in md
     assert "sedtk decode --wav" in r.stdout
+    recorded = (w / "config/default_model").read_text().strip()  # the default of "sedtk decode"
+    assert Path(recorded) == (w / "exp/sys7_stage2").resolve()
 
 
 def test_rerun_skips_finished_steps(quick_demo) -> None:

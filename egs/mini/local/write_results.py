@@ -32,9 +32,18 @@ COLUMNS = [  # (score.json metric, header, decimals)
     ("rouge_l", "R ↑", 1),
     ("cider", "C ↑", 1),
     ("spice", "S ↑", 1),
+    ("attr_mean", "Attr% ↑", 1),  # descriptor attribute accuracy, mean of gender/pitch/volume/speed
+    ("attr_gender", "gender%", 0),
+    ("attr_pitch", "pitch%", 0),
+    ("attr_volume", "volume%", 0),
+    ("attr_speed", "speed%", 0),
+    ("attr_pitch_range", "range%", 0),
 ]
 METRIC_NAMES = {"ua": "UA", "wa": "WA", "wer": "WER", "cer": "CER", "bleu4": "B@4", "meteor": "METEOR",
-                "rouge_l": "ROUGE-L", "cider": "CIDEr", "spice": "SPICE"}  # fmt: skip
+                "rouge_l": "ROUGE-L", "cider": "CIDEr", "spice": "SPICE",
+                "attr_mean": "Attr (mean)", "attr_gender": "Attr gender", "attr_pitch": "Attr pitch",
+                "attr_volume": "Attr volume", "attr_speed": "Attr speed", "attr_pitch_range": "Attr range",
+                "attr_emotion": "Attr emotion word", "attr_age": "Attr age"}  # fmt: skip
 
 
 def _fmt(value, decimals: int) -> str:
@@ -77,8 +86,8 @@ def significance_lines(score: dict, alpha: float, chance: str | None) -> list[st
         "|:---|:---|:---|---:|---:|:---:|",
     ]
     for t in score.get("tests", []):
-        if t["metric"] == "wa":
-            continue  # WA is tested alongside UA; keep the table short
+        if t["metric"] == "wa" or (t["metric"].startswith("attr_") and t["metric"] != "attr_mean"):
+            continue  # WA is tested alongside UA, each attribute beside the mean: keep the table short
         if t["system"] == chance or not (t["system"] == proposed or t["baseline"] == chance):
             continue  # baselines against each other: in exp/score_test/RESULTS.md
         p = "–" if t["p"] is None else f"{t['p']:.3g}"
@@ -133,7 +142,9 @@ def write_results(
         f"Chance levels: UA of a constant answer = 100/K = {100 / k:.1f} % (K = {k} classes: "
         f"{' '.join(inventory)}, balanced); WER of an empty hypothesis = 100 %; caption scores of a constant "
         f"caption (the most frequent training descriptors){chance_row}.  A WER above 100 % means the model "
-        "writes wrong words rather than none."
+        "writes wrong words rather than none.  Attr%: the generated description parsed back into "
+        "attributes (`sedtk.data.attributes`) against the true synthesis settings in `utt2attr`, mean of "
+        "gender/pitch/volume/speed; an attribute the description does not name counts as wrong."
     )
     spice = score.get("spice") or {}
     if spice and not spice.get("available", True):
