@@ -37,8 +37,8 @@ Population norms (used without a data dir; coarse by nature -- give a data dir f
 * **Pace and pitch range** have no published population norm for eGeMAPS' loudness-peak rate or
   20-80 % F0 range: not checkable without a data dir.
 
-JSON (one object per utterance; ``evidence.jsonl`` of a decode dir holds one per line with ``key``
-and ``description`` added)::
+JSON (one object per utterance; ``evidence.jsonl`` of a decode dir holds one per line with ``key``,
+``description`` and ``data`` -- the reference data dir, resolved -- added)::
 
     {"voiced": true,                          # false: no voiced speech found
      "note": "...",                           # only when something applies to every claim
@@ -419,7 +419,11 @@ def write_evidence(
     if not descs:
         raise ValueError(f"{decode}: no utt2desc (decode the SER-SED task to get descriptions to check)")
     ev = data_evidence(data_dir, descs, cache=decode / FEATS_FILE, nj=nj, min_group=min_group)
-    lines = [json.dumps({"key": k, "description": descs[k], **e}, ensure_ascii=False) for k, e in ev.items()]
+    data = str(Path(data_dir).resolve())
+    lines = [
+        json.dumps({"key": k, "description": descs[k], "data": data, **e}, ensure_ascii=False)
+        for k, e in ev.items()
+    ]
     atomic_write_text(decode / EVIDENCE_FILE, "".join(line + "\n" for line in lines))
     return grounding_summary(ev.values())
 
@@ -443,12 +447,15 @@ def read_evidence(decode_dir: str | os.PathLike) -> dict[str, dict]:
 def decode_evidence(
     data_dir: str | os.PathLike, decode_dir: str | os.PathLike, nj: int = 1, min_group: int = 10
 ) -> dict[str, dict]:
-    """The evidence of a decode dir: its ``evidence.jsonl`` when it matches the current ``utt2desc``,
-    else computed now (and written there)."""
+    """The evidence of a decode dir: its ``evidence.jsonl`` when it matches the current ``utt2desc``
+    and was checked against ``data_dir``, else computed now (and written there)."""
     decode = Path(decode_dir)
     descs = _read_map(decode / "utt2desc")
     have = read_evidence(decode)
-    if descs and all(have.get(k, {}).get("description") == d for k, d in descs.items()):
+    data = str(Path(data_dir).resolve())
+    if descs and all(
+        have.get(k, {}).get("description") == d and have[k].get("data") == data for k, d in descs.items()
+    ):
         return {k: have[k] for k in descs}
     write_evidence(data_dir, decode, nj=nj, min_group=min_group)
     return read_evidence(decode)
@@ -488,3 +495,27 @@ def attach_evidence(result) -> None:
     (its ``key`` is the audio path) from its description, against population norms."""
     if result.ok and result.description is not None:
         result.evidence = evidence_for_file(result.key, result.description)
+
+
+def score_grounding_pairs(pairs: Iterable[tuple[os.PathLike | str, os.PathLike | str]]) -> dict | None:
+    """Grounding summary of one scored system, folds pooled: ``pairs`` are its (ref data dir, decode dir).
+
+    Each decode dir's ``evidence.jsonl`` is used when it matches its ``utt2desc`` (``sedtk decode
+    --evidence``), else the evidence is computed now and written there.  None when no decode dir has
+    descriptions; ``{"not_computed": reason}`` when a reference's audio cannot be read.  This is what
+    ``sedtk score`` puts into ``score.json`` as each system's ``grounding``.
+    """
+    from sedtk.data.audio import AudioError
+
+    records: list[dict] = []
+    for ref, hyp in pairs:
+        if (Path(hyp) / "utt2desc").exists():
+            try:
+                records += decode_evidence(ref, hyp).values()
+            except (AudioError, OSError) as e:  # a reference dir without its audio: say so, score the rest
+                return {"not_computed": f"the audio of {ref} could not be measured: {e}"}
+    if not records:
+        return None
+    out = grounding_summary(records)
+    out["reference"] = "the statistics of each utterance's speaker (else gender, else data dir)"
+    return out

@@ -133,6 +133,7 @@ def test_espeak_settings_against_the_speakers_own_statistics(espeak_dir, tmp_pat
         for line in (decode / EVIDENCE_FILE).read_text().splitlines()
     }
     assert set(ev) == set(descs) and ev["spk_p90"]["description"] == descs["spk_p90"]
+    assert ev["spk_p90"]["data"] == str((espeak_dir / "data").resolve())
     assert ev["spk_p90"]["reference"] == "speaker spk (9 utterances)"
     assert verdicts(ev["spk_p90"]) == {"female": SUPPORTED, "high pitch": SUPPORTED}
     assert verdicts(ev["spk_p15"])["high pitch"] == CONTRADICTED
@@ -203,3 +204,26 @@ def test_secap_wavs_measure_and_check_chinese_captions(shared_dir, tmp_path):
     key = wavs[0].stem
     if key in caps:
         assert evidence_for_file(wavs[0], caps[key])["voiced"]
+
+
+@needs_espeak
+def test_score_json_has_the_grounding_of_each_system(espeak_dir, tmp_path):
+    from sedtk.score.inputs import SystemSpec
+    from sedtk.score.systems import score_systems
+
+    data = DataDir.load(espeak_dir / "data")
+    hyp = tmp_path / "hyp"
+    hyp.mkdir()
+    write_kaldi_map(hyp / "text", data.maps["text"])
+    write_kaldi_map(hyp / "utt2desc", {k: "A woman speaking loudly." for k in data.utts})
+    res = score_systems(
+        [SystemSpec("sys", [(espeak_dir / "data", hyp)])], out_dir=tmp_path / "score", meteor=False
+    )
+    g = json.loads((tmp_path / "score" / "score.json").read_text())["systems"][0]["grounding"]
+    assert g == res["systems"][0]["grounding"] and g["utterances"] == 9
+    assert g["attributes"]["volume"][SUPPORTED] == 1  # only a250 is loud for this speaker
+    assert g["attributes"]["gender"]["grounding_rate"] == 1.0
+    missing = tmp_path / "noaudio"
+    DataDir(maps={**data.maps, "wav.scp": {k: str(tmp_path / "gone.wav") for k in data.utts}}).save(missing)
+    res = score_systems([SystemSpec("sys", [(missing, hyp)])], out_dir=tmp_path / "score2", meteor=False)
+    assert "could not be measured" in res["systems"][0]["grounding"]["not_computed"]
