@@ -32,6 +32,14 @@ def train_cmd(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="One forward/backward on one batch; write nothing.")
     ] = False,
+    allow_change: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-change",
+            help="Resume although this config key (or section) changed, e.g. train.epochs or model.llm "
+            "(repeatable).  Without it a resume refuses any change that alters what is computed.",
+        ),
+    ] = None,
 ) -> None:
     """Train a stage; resumes from EXP/checkpoints/last when it exists.  Multi-GPU: launch with torchrun."""
     from transformers.utils import logging as hf_logging
@@ -50,6 +58,7 @@ def train_cmd(
             feats_dev=feats_dev,
             overrides=set_ or [],
             dry_run=dry_run,
+            allow_changes=allow_change or [],
         )
 
 

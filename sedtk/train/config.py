@@ -123,6 +123,9 @@ class TrainConfig:
     max_steps: int = 0  # stop after this many optimizer steps (0: run all epochs)
     batch_size: int = 8  # per process
     grad_accum: int = 1
+    # true: batch_size x grad_accum is the global batch whatever the number of processes (per-process
+    # batch and accumulation derived); false: batch_size is per process (global = x processes)
+    keep_global_batch: bool = True
     lr: float = 2e-4
     scheduler: str = "constant"  # constant | cosine (both after a linear warm-up)
     warmup_ratio: float = 0.03
@@ -135,13 +138,14 @@ class TrainConfig:
     save_every: int = 200  # optimizer steps between 'last' checkpoints (and at every epoch end)
     eval_every: int = 0  # optimizer steps between dev evaluations (0: at every epoch end only)
     dev_ua: bool = True  # dev UA by constrained label scoring when the stage has an emotion task
-    dev_max_utts: int = 200  # dev utterances used for UA (0: all)
+    dev_max_utts: int = 0  # dev UA on the whole dev set (0), or a stratified sample of N (fixed seed)
     dev_max_new_tokens: int = 128  # generation length for the description before the label
     beta: BetaConfig = field(default_factory=BetaConfig)
     # Eq. 2 / 4 weighting: tokens = per example summed answer CE + beta x KL summed over frames x dims,
     # batch total / answer tokens (paper, default); mean = per-token mean CE + beta x per-frame mean KL
     loss_normalization: str = "tokens"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    deterministic: bool = False  # torch.use_deterministic_algorithms + cuDNN flags + CUBLAS_WORKSPACE_CONFIG
 
 
 @dataclass

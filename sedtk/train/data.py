@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -198,3 +199,43 @@ def make_loader(
         persistent_workers=False,
         prefetch_factor=4 if num_workers > 0 else None,
     )
+
+
+# ----------------------------------------------------------------------------- dev sample
+
+#: The seed of the dev UA sample: fixed, so that every system and run is selected on the same utterances.
+DEV_SAMPLE_SEED = "sedtk-dev-ua-sample"
+
+
+def stratified_sample(labels: Sequence[str], cap: int, seed: str | int = DEV_SAMPLE_SEED) -> list[int]:
+    """Positions of a random sample of ``cap`` items, stratified by label (largest-remainder quotas).
+
+    Every label keeps its share of the sample (to within one item) and, when ``cap`` allows, at least
+    one item; the draw within each label is seeded, so the sample is the same on every run.
+    ``cap <= 0`` or ``cap >= len(labels)`` returns every position.
+    """
+    n = len(labels)
+    if cap <= 0 or cap >= n:
+        return list(range(n))
+    by_label: dict[str, list[int]] = {}
+    for i, lab in enumerate(labels):
+        by_label.setdefault(lab, []).append(i)
+    names = sorted(by_label)
+    exact = {lab: cap * len(by_label[lab]) / n for lab in names}
+    quota = {lab: int(exact[lab]) for lab in names}
+    if cap >= len(names):  # every class present
+        quota = {lab: max(1, q) for lab, q in quota.items()}
+    # hand out what is left by largest remainder (ties: the larger class, then the name)
+    order = sorted(names, key=lambda lab: (-(exact[lab] - int(exact[lab])), -len(by_label[lab]), lab))
+    for lab in itertools.cycle(order):
+        left = cap - sum(quota.values())
+        if left <= 0:
+            break
+        if quota[lab] < len(by_label[lab]):
+            quota[lab] += 1
+    while sum(quota.values()) > cap:  # the minimum of one per class overshot: trim the largest quotas
+        lab = max(names, key=lambda k: (quota[k], k))
+        quota[lab] -= 1
+    rng = random.Random(f"{seed}")
+    picked = [i for lab in names for i in rng.sample(by_label[lab], quota[lab])]
+    return sorted(picked)

@@ -23,7 +23,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +50,18 @@ from sedtk.train.data import (
     epoch_plan,
     make_loader,
     shard_plan,
+    stratified_sample,
 )
+from sedtk.train.determinism import deterministic_mode
 from sedtk.train.evaluate import dev_losses, dev_ua
 from sedtk.train.monitor import Monitor
 from sedtk.train.optim import beta_at, build_optimizer, build_scheduler
 
-#: Config keys that may change when a run is resumed (they do not change what is computed).
+#: Config keys that may change when a run is resumed: they change neither the trained weights nor the
+#: LR sequence (logging, checkpoint and dev-evaluation frequency, dev UA settings, device, workers).
+#: Any other change (``train.epochs`` / ``max_steps`` rebuild the LR schedule, ``model.llm`` may be
+#: another model) is refused unless named with ``--allow-change KEY``.
 RESUMABLE_CHANGES = {
-    "train.epochs",
-    "train.max_steps",
     "train.log_every",
     "train.save_every",
     "train.eval_every",
@@ -66,9 +69,8 @@ RESUMABLE_CHANGES = {
     "train.dev_max_utts",
     "train.dev_max_new_tokens",
     "train.device",
+    "train.deterministic",
     "data.num_workers",
-    "model.llm",
-    "model.upstream",
 }
 UA_TASKS = ("ser_sed", "ser")
 
@@ -116,6 +118,42 @@ class RunPaths:
     init: Path | None = None
     feats_train: Path | None = None
     feats_dev: Path | None = None
+
+
+@dataclass(frozen=True)
+class BatchLayout:
+    """Utterances per optimizer step: ``micro`` per process per forward, ``accum`` forwards, ``world``
+    processes.  ``global_batch = micro * accum * world``."""
+
+    micro: int
+    accum: int
+    world: int
+
+    @property
+    def global_batch(self) -> int:
+        return self.micro * self.accum * self.world
+
+
+def batch_layout(t, world: int) -> BatchLayout:
+    """The batch layout of ``world`` processes (``train.keep_global_batch``, docs/training.md).
+
+    With ``keep_global_batch`` the global batch is ``batch_size * grad_accum`` (the paper's 8) for any
+    number of processes: each process takes ``global / world`` utterances per step, in the fewest
+    accumulation steps whose micro-batches are at most ``batch_size``.  Without it ``batch_size`` is
+    per process and the global batch grows with ``world``.
+    """
+    if not t.keep_global_batch or world == 1:
+        return BatchLayout(t.batch_size, t.grad_accum, world)
+    total = t.batch_size * t.grad_accum
+    if total % world:
+        raise ConfigError(
+            f"train.batch_size x train.grad_accum = {total} utterances per step cannot be split over {world} "
+            f"processes; use a global batch that {world} divides, fewer processes, or "
+            "train.keep_global_batch=false (batch_size per process)"
+        )
+    share = total // world
+    accum = next(a for a in range(math.ceil(share / t.batch_size), share + 1) if share % a == 0)
+    return BatchLayout(share // accum, accum, world)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -183,7 +221,9 @@ def _inventory(train: DataDir, dev: DataDir) -> list[str]:
 
 
 def _rank_plan(examples, cfg: Config, epoch: int, info: D.DistInfo) -> list[tuple[str, list[int]]]:
-    """This process's ``(task, indices)`` batches of one epoch (same global plan on every rank)."""
+    """This process's ``(task, indices)`` batches of one epoch (same global plan on every rank).
+
+    Tasks alternate every ``alternate_every`` optimizer steps (``x grad_accum`` micro-batches)."""
     t = cfg.train
     plan = epoch_plan(
         examples,
@@ -191,7 +231,7 @@ def _rank_plan(examples, cfg: Config, epoch: int, info: D.DistInfo) -> list[tupl
         t.batch_size * info.world,
         t.seed,
         epoch,
-        t.alternate_every,
+        t.alternate_every * t.grad_accum,
         cfg.data.bucket_by_length,
         cfg.data.bucket_batches,
     )
@@ -270,8 +310,10 @@ def build_dev_loaders(
         idx = [
             i for i in examples.by_task.get(dev.ua_task, []) if examples.examples[i].emotion in dev.inventory
         ]
-        if t.dev_max_utts > 0:
-            idx = idx[: t.dev_max_utts]
+        if t.dev_max_utts > 0:  # a stratified random sample (fixed seed), not the first N keys
+            idx = [
+                idx[j] for j in stratified_sample([examples.examples[i].emotion for i in idx], t.dev_max_utts)
+            ]
         if idx and dev.inventory:
             batches = _sorted_batches(idx, examples, global_batch, info)
             dev.ua_loader = make_loader(dataset, batches, cfg.data.num_workers, t.seed)
@@ -345,8 +387,12 @@ def train(
     console: bool = True,
     keep_model: bool = False,
     print_fn: Callable[[str], None] = print,
+    allow_changes: Sequence[str] = (),
 ) -> TrainResult:
-    """Train one stage.  See ``docs/training.md`` for the command line and outputs."""
+    """Train one stage.  See ``docs/training.md`` for the command line and outputs.
+
+    ``allow_changes``: config keys (or sections) that may differ from the run being resumed.
+    """
     if isinstance(config, Config):
         tree = config_to_dict(config)
         for o in overrides:
@@ -356,13 +402,21 @@ def train(
         cfg = load_config(config, overrides)
     opt = lambda p: None if p is None else Path(p)  # noqa: E731
     paths = RunPaths(Path(train_dir), opt(exp_dir), opt(dev_dir), opt(init), opt(feats_train), opt(feats_dev))
-    info = D.setup(cfg.train.device)
-    try:
-        return _train(
-            cfg, paths, info, dry_run=dry_run, console=console, keep_model=keep_model, print_fn=print_fn
-        )
-    finally:
-        D.cleanup(info)
+    with deterministic_mode(cfg.train.deterministic):
+        info = D.setup(cfg.train.device)
+        try:
+            return _train(
+                cfg,
+                paths,
+                info,
+                dry_run=dry_run,
+                console=console,
+                keep_model=keep_model,
+                print_fn=print_fn,
+                allow_changes=tuple(allow_changes),
+            )
+        finally:
+            D.cleanup(info)
 
 
 @dataclass
@@ -512,17 +566,25 @@ def _restore(resume: Path, model, optimizer, scheduler, info: D.DistInfo) -> tup
     return TrainState.from_dict(ts["position"]), ckpt_io.read_meta(resume).get("init", {})
 
 
-def _check_resumable(resume: Path, cfg: Config, exp: Path) -> None:
-    changes = [
-        k
-        for k in _config_changes(ckpt_io.read_config_dict(resume), config_to_dict(cfg))
-        if k not in RESUMABLE_CHANGES
-    ]
-    if changes:
+def _allowed(key: str, allow: Sequence[str]) -> bool:
+    return key in RESUMABLE_CHANGES or any(key == a or key.startswith(a + ".") for a in allow)
+
+
+def _check_resumable(resume: Path, cfg: Config, exp: Path, allow: Sequence[str]) -> list[str]:
+    """Refuse to resume a run whose config changed what is computed; returns the allowed changes."""
+    known = _flatten(config_to_dict(cfg))
+    for a in allow:
+        if not any(k == a or k.startswith(a + ".") for k in known):
+            raise ConfigError(f"--allow-change {a}: not a config key (e.g. train.epochs, model.llm)")
+    changes = _config_changes(ckpt_io.read_config_dict(resume), config_to_dict(cfg))
+    refused = [k for k in changes if not _allowed(k, allow)]
+    if refused:
         raise ConfigError(
-            f"{exp}: holds a run with a different config (changed: {', '.join(changes)}); "
-            "use a new --exp, or delete the old one to start again"
+            f"{exp}: holds a run with a different config (changed: {', '.join(refused)}); resuming would "
+            "not compute what the run started (train.epochs/max_steps rebuild the LR schedule); use a new "
+            "--exp, delete the old one to start again, or accept each change with --allow-change KEY"
         )
+    return [k for k in changes if k not in RESUMABLE_CHANGES]
 
 
 @dataclass
@@ -557,18 +619,19 @@ def _load_init(model, init: Path | None) -> dict:
     return {**ckpt_io.read_meta(ckpt), "path": str(ckpt)}
 
 
-def _prepare_exp(exp: Path, cfg: Config, info: D.DistInfo) -> tuple[Path | None, str]:
-    """``(checkpoint to resume or None, config text)``; writes ``EXP/config.yaml``."""
+def _prepare_exp(
+    exp: Path, cfg: Config, info: D.DistInfo, allow: Sequence[str]
+) -> tuple[Path | None, str, list]:
+    """``(checkpoint to resume or None, config text, allowed changes)``; writes ``EXP/config.yaml``."""
     resume = ckpt_io.find_checkpoint(exp / "checkpoints", "last")
-    if resume is not None:
-        _check_resumable(resume, cfg, exp)
+    changed = _check_resumable(resume, cfg, exp, allow) if resume is not None else []
     config_text = dump_config(cfg)
     if info.is_main:
         (exp / "checkpoints").mkdir(parents=True, exist_ok=True)
         ckpt_io.clean_stale(exp / "checkpoints")
         atomic_write_text(exp / "config.yaml", config_text)
         ckpt_io.respect_umask(exp / "config.yaml")
-    return resume, config_text
+    return resume, config_text, changed
 
 
 def _total_steps(cfg: Config, batches_per_epoch: int) -> tuple[int, int]:
@@ -629,6 +692,7 @@ def _train(
     console: bool,
     keep_model: bool,
     print_fn: Callable[[str], None],
+    allow_changes: Sequence[str] = (),
 ) -> TrainResult:
     # -- config, data -------------------------------------------------------------------------
     device = D.pick_device(cfg.train.device, info.local_rank)
@@ -659,8 +723,10 @@ def _train(
         return _dry_run(model, tr.dataset, tr.examples, cfg, counts, info, print_fn)
 
     # -- experiment dir, optimiser, resume ----------------------------------------------------
-    resume, config_text = _prepare_exp(exp, cfg, info)
+    resume, config_text, changed = _prepare_exp(exp, cfg, info, allow_changes)
     mon = Monitor(exp, enabled=info.is_main, console=console)
+    layout = batch_layout(t, info.world)
+    cfg = replace(cfg, train=replace(t, batch_size=layout.micro, grad_accum=layout.accum))  # as run
     batches_per_epoch = len(_rank_plan(tr.examples, cfg, 0, info))
     steps_per_epoch, total_steps = _total_steps(cfg, batches_per_epoch)
     optimizer = build_optimizer(model, t)
@@ -669,7 +735,13 @@ def _train(
     if resume is not None:
         state, init_meta = _restore(resume, model, optimizer, scheduler, info)
         mon.log(f"resuming from {resume}: epoch {state.epoch}, batch {state.batch}, step {state.step}")
+        if changed:
+            mon.log(f"warning: resuming with changed config keys (--allow-change): {', '.join(changed)}")
     _log_setup(mon, cfg, notes, counts, tr.examples)
+    mon.log(
+        f"global batch {layout.global_batch} = {layout.micro} per process x {layout.world} process(es) x "
+        f"{layout.accum} accumulation step(s); deterministic algorithms {'on' if t.deterministic else 'off'}"
+    )
     mon.log(
         f"{batches_per_epoch} batches per epoch on each of {info.world} process(es), "
         f"{steps_per_epoch} steps/epoch, {total_steps} steps in all, device {device}"

@@ -29,7 +29,8 @@ def test_two_process_gloo_ddp_keeps_ranks_identical(tmp_path):
     a = shared_assets()
     script = tmp_path / "ddp_train.py"
     script.write_text(SCRIPT)
-    overrides = a.overrides("train.max_steps=2", "train.batch_size=1", "train.train_branches=[descriptor]")
+    # global batch 2 (train.keep_global_batch): 1 utterance per process and step
+    overrides = a.overrides("train.max_steps=2", "train.batch_size=2", "train.train_branches=[descriptor]")
     cmd = [
         sys.executable,
         "-m",
@@ -53,5 +54,6 @@ def test_two_process_gloo_ddp_keeps_ranks_identical(tmp_path):
     assert all(torch.equal(r0[k], r1[k]) for k in r0)
     log = (tmp_path / "exp" / "train.log").read_text()
     assert "on each of 2 process(es)" in log and "trained parameters identical on 2 ranks" in log
+    assert "global batch 2 = 1 per process x 2 process(es) x 1 accumulation step(s)" in log
     init = load_file(str(tmp_path / "exp" / "checkpoints" / "last" / "model.safetensors"))
     assert all(torch.equal(init[k], r0[k]) for k in r0)  # rank 0 saved exactly what both ranks hold

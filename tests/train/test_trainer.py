@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,7 +104,7 @@ def test_stage1_then_stage2_losses_fall_and_only_the_right_modules_train(assets,
 
 
 @pytest.fixture(scope="module")
-def reference(assets, tmp_path_factory):
+def reference_run(assets, tmp_path_factory):
     """An uninterrupted joint run (8 steps over 2 epochs) to compare resumed runs with."""
     exp = tmp_path_factory.mktemp("ref")
     res = train(
@@ -115,10 +116,24 @@ def reference(assets, tmp_path_factory):
         console=False,
     )
     assert res.steps == 8
-    return weights(exp)
+    return res, weights(exp)
 
 
-def test_exception_then_resume_equals_uninterrupted_run(assets, tmp_path, monkeypatch, reference):
+@pytest.fixture(scope="module")
+def reference(reference_run):
+    return reference_run[1]
+
+
+def logged_lrs(log: Path) -> dict[int, list[str]]:
+    """``{step: [lr as logged, ...]}`` from every run that wrote to a train.log."""
+    out: dict[int, list[str]] = {}
+    for m in re.finditer(r"step (\d+)/\d+: .*?\blr ([0-9.e+-]+)", log.read_text()):
+        out.setdefault(int(m.group(1)), []).append(m.group(2))
+    return out
+
+
+def test_exception_then_resume_equals_uninterrupted_run(assets, tmp_path, monkeypatch, reference_run):
+    ref_result, reference = reference_run
     real_step = trainer_mod._optimizer_step
     calls = {"n": 0}
 
@@ -142,6 +157,12 @@ def test_exception_then_resume_equals_uninterrupted_run(assets, tmp_path, monkey
         and "step 6" in (tmp_path / "train.log").read_text()
     )
     assert_same_weights(weights(tmp_path), reference)
+    # the LR sequence of the crashed + resumed run is the uninterrupted run's (cosine over 8 steps)
+    ref_lr = {h["step"]: h["lr"] for h in ref_result.history}
+    assert {h["step"]: h["lr"] for h in res.history} == {k: ref_lr[k] for k in (7, 8)}
+    lrs = logged_lrs(tmp_path / "train.log")
+    assert sorted(lrs) == list(range(1, 9))
+    assert all(v == [f"{ref_lr[k]:.4g}"] for k, v in lrs.items()), lrs
     # a finished run called again does nothing more
     again = train("paper/sys7_stage2", assets.subset("train", 4), tmp_path, **kw)
     assert again.steps == 8 and again.history == []
@@ -155,6 +176,17 @@ def test_exception_then_resume_equals_uninterrupted_run(assets, tmp_path, monkey
             overrides=assets.overrides(*STAGE2_JOINT, "train.lr=1e-3"),
             console=False,
         )
+    # more epochs would rebuild the cosine schedule: refused unless the user accepts the change
+    more = dict(kw, overrides=assets.overrides(*STAGE2_JOINT, "train.epochs=3"))
+    with pytest.raises(ValueError, match=r"changed: train\.epochs\).*--allow-change"):
+        train("paper/sys7_stage2", assets.subset("train", 4), tmp_path, **more)
+    with pytest.raises(ValueError, match="--allow-change train.bogus: not a config key"):
+        train("paper/sys7_stage2", assets.subset("train", 4), tmp_path, allow_changes=["train.bogus"], **more)
+    res = train(
+        "paper/sys7_stage2", assets.subset("train", 4), tmp_path, allow_changes=["train.epochs"], **more
+    )
+    assert res.steps == 12 and [h["step"] for h in res.history] == [9, 10, 11, 12]
+    assert "changed config keys (--allow-change): train.epochs" in (tmp_path / "train.log").read_text()
 
 
 def test_kill_9_then_resume_loses_nothing_before_the_last_checkpoint(assets, tmp_path, reference):
@@ -263,3 +295,21 @@ def test_online_upstream_and_gradient_accumulation(assets, tmp_path):
     assert res.steps == 2 and res.timing["micro_batches"] == 4
     saved = ckpt_io.read_config_dict(ckpt_io.require_checkpoint(tmp_path, "last"))
     assert saved["data"]["online_features"] is True and saved["model"]["num_layers"] == 4
+
+
+def test_deterministic_option_is_on_during_the_run_only(assets, monkeypatch):
+    seen = []
+    real = trainer_mod._dry_run
+
+    def spy(*args, **kw):
+        seen.append((torch.are_deterministic_algorithms_enabled(), os.environ.get("CUBLAS_WORKSPACE_CONFIG")))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(trainer_mod, "_dry_run", spy)
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    kw = dict(feats_train=assets.dump, dry_run=True, console=False)
+    train("paper/sys7_stage1", assets.subset("train", 4), None, overrides=assets.overrides(), **kw)
+    on = assets.overrides("train.deterministic=true")
+    train("paper/sys7_stage1", assets.subset("train", 4), None, overrides=on, **kw)
+    assert seen == [(False, None), (True, ":4096:8")]
+    assert not torch.are_deterministic_algorithms_enabled() and "CUBLAS_WORKSPACE_CONFIG" not in os.environ
