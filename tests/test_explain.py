@@ -125,6 +125,11 @@ def test_explain_command_writes_every_table_and_figure(tmp_path):
     assert summary["utterances"] == 4 and summary["emotion"]["utterances"] == 4
     md = (out / "explain.md").read_text()
     assert "Var_x[mu_d(x)] > 0.01" in md and "Burda" in md and "layer_weights.png" in md
+    # evidence: 4 claims of each kind checked against the audio, written to the decode dir
+    g = summary["grounding"]
+    assert g["utterances"] == 4 and set(g["attributes"]) == {"gender", "pitch", "all"}
+    assert sum(g["attributes"]["pitch"][v] for v in ("supported", "contradicted", "not checkable")) == 4
+    assert (tmp_path / "dec" / "evidence.jsonl").exists() and "grounding rate" in md
 
 
 def test_explain_usage_errors(tmp_path):

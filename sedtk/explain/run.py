@@ -11,6 +11,8 @@ Writes into ``OUT`` (fixed names):
 ``latent_units.png``  sorted per-dimension KL and Var_x[mu_d] with the 0.01 threshold (with --data)
 ``utterances.tsv``    reference vs predicted emotion / description / attributes (with --decode)
 ``utterances.md``     the first rows of the same, as a table (with --decode)
+(decode dir)          ``evidence.jsonl`` of the decode dir: each generated claim checked against
+                      the audio (:mod:`sedtk.explain.evidence`; written there if absent)
 ====================  ===================================================================
 """
 
@@ -176,10 +178,30 @@ def explain(
         summary["utterances"] = len(rows)
         summary["emotion"] = emotion_summary(rows)
         summary["attributes"] = agreement_summary(rows)
+        summary["grounding"] = _grounding(data, decode, log)
 
     atomic_write_text(out / "explain.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(out / "explain.md", _report(summary, lw, stats, rows, data, decode))
     return summary
+
+
+def _grounding(data, decode, log: Log) -> dict:
+    """Evidence of the decode's descriptions (evidence.jsonl of the decode dir, computed if absent)."""
+    from sedtk.data.audio import AudioError
+    from sedtk.explain.evidence import decode_evidence, grounding_summary
+
+    if not (Path(decode) / "utt2desc").exists():
+        return {"not_computed": f"{decode} has no utt2desc"}
+    log("checking the descriptions' claims against the audio (evidence.jsonl) ...")
+    try:
+        ev = decode_evidence(data, decode)
+    except (AudioError, OSError) as e:
+        return {"not_computed": f"the audio of {data} could not be measured: {e}"}
+    out = grounding_summary(ev.values())
+    out["examples"] = [
+        {"key": k, **c} for k, r in ev.items() for c in r["claims"] if c["verdict"] == "contradicted"
+    ][:10]
+    return out
 
 
 def _layer_tsv(lw: dict[str, list[tuple[int, float]]]) -> str:
@@ -196,6 +218,31 @@ def _latent_tsv(stats: dict[str, LatentStats]) -> str:
         for d, (kl, var, act) in enumerate(zip(st.mean_kl(), st.var_mu(), st.active(), strict=True)):
             lines.append(f"{b}\t{d}\t{kl:.6g}\t{var:.6g}\t{int(act)}")
     return "\n".join(lines) + "\n"
+
+
+def _grounding_md(g: dict, decode) -> list[str]:
+    md = ["", "### Evidence: the generated claims checked against the audio", ""]
+    if "not_computed" in g:
+        return md + [f"Not computed: {g['not_computed']}."]
+    md += [
+        "Each claim the description makes (parsed by `sedtk.data.attributes`) is checked against the "
+        "eGeMAPS measurements of its audio, binned within the utterance's speaker (else gender, else the "
+        "data dir) as `sedtk data describe` bins them. Grounding rate = supported / (supported + "
+        f"contradicted). Per claim: `{decode}/evidence.jsonl`.",
+        "",
+        "| attribute | supported | contradicted | not checkable | grounding rate |",
+        "|---|---|---|---|---|",
+    ]
+    for a, d in g.get("attributes", {}).items():
+        rate = d["grounding_rate"]
+        rate_s = f"{100 * rate:.1f}%" if rate is not None else "n/a"
+        md.append(f"| {a} | {d['supported']} | {d['contradicted']} | {d['not checkable']} | {rate_s} |")
+    if g.get("unvoiced_utterances"):
+        md += ["", f"{g['unvoiced_utterances']} utterance(s) have no voiced speech."]
+    if g.get("examples"):
+        md += ["", "Contradicted claims (first 10):", ""]
+        md += [f'- `{e["key"]}`: "{e["claim"]}" -- {e["reason"]}' for e in g["examples"]]
+    return md
 
 
 def _report(summary: dict, lw, stats, rows, data, decode) -> str:
@@ -264,6 +311,7 @@ def _report(summary: dict, lw, stats, rows, data, decode) -> str:
                 rate = d["agreement_when_mentioned"]
                 rate_s = f"{100 * rate:.1f}%" if rate is not None else "n/a"
                 md.append(f"| {a} | {d['agree']} | {d['disagree']} | {d['silent']} | {rate_s} |")
+        md += _grounding_md(summary.get("grounding") or {}, decode)
         md += [
             "",
             f"Reference `{data}` vs decode `{decode}` (all rows: utterances.tsv):",
