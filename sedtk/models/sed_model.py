@@ -20,6 +20,7 @@ as content tokens) or ``omit`` (an empty slot).
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -144,6 +145,15 @@ def make_branch(cfg: ModelConfig, num_layers: int, feature_dim: int, llm_dim: in
     else:
         block = PlainBlock(num_layers, feature_dim, cfg.layers, cfg.layer_norm)
     return Branch(block, Adapter(block.output_dim, cfg.adapter_dim, llm_dim, cfg.downsample))
+
+
+def _common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
+    """Length of the longest common prefix of token sequences."""
+    n = min(len(x) for x in seqs)
+    for j in range(n):
+        if any(x[j] != seqs[0][j] for x in seqs):
+            return j
+    return n
 
 
 # ----------------------------------------------------------------------------- Eq. 2 / Eq. 4
@@ -472,37 +482,104 @@ class SEDModel(nn.Module):
         task: str,
         candidates: Sequence[str],
         prefix: str | Sequence[str] = "",
+        *,
+        length_normalize: bool = False,
+        method: str = "cache",
     ) -> torch.Tensor:
         """``(B, K)`` log-probabilities of each candidate continuation after ``prefix`` in the answer.
 
         E.g. ``candidates = ["angry.", "sad.", ...]`` after ``prefix = "<description> Emotion: "`` gives
         a constrained label posterior (softmax over K) for SER.  ``prefix`` is one string or one per
-        example.
+        example.  ``length_normalize``: the mean log-probability per candidate token instead of the sum.
+
+        ``method="cache"`` (default) runs the shared prefix (prompt, speech, answer prefix) once, keeps
+        its KV cache and scores all K continuations from it in one batched pass; ``"full"`` runs the
+        whole sequence once per candidate (K passes, the reference the cached path is tested against).
+        Both apply the LM head only where a candidate token is predicted.
         """
         prefixes = [prefix] * len(batch) if isinstance(prefix, str) else list(prefix)
         if len(prefixes) != len(batch):
             raise ValueError(f"label_logprobs: {len(prefixes)} prefixes for a batch of {len(batch)}")
         if not candidates:
             raise ValueError("label_logprobs: no candidates")
-        scores = torch.zeros(len(batch), len(candidates))
+        if method not in ("cache", "full"):
+            raise ValueError(f"label_logprobs: method {method!r}: use 'cache' or 'full'")
+        seqs = [[self._continuation(p, c) for c in candidates] for p in prefixes]  # [B][K] (ids, start)
         with self._eval_mode():
             emb = self.encode(batch)
-            for k, cand in enumerate(candidates):
-                seqs = [self._continuation(p, cand) for p in prefixes]
-                inputs = self._llm_inputs(task, emb, [s for s, _ in seqs], [n for _, n in seqs])
-                logits = self.llm(
-                    inputs_embeds=inputs.inputs_embeds,
-                    attention_mask=inputs.attention_mask,
-                    position_ids=inputs.position_ids,
-                    use_cache=False,
-                ).logits  # (B, S, V)
-                target = inputs.labels[:, 1:]  # token t is predicted at position t - 1
-                mask = target != IGNORE_INDEX  # (B, S - 1)
-                picked = logits[:, :-1][mask].float().log_softmax(-1)  # (N, V)
-                lp = picked.gather(-1, target[mask].unsqueeze(-1)).squeeze(-1)  # (N,)
-                per_row = torch.zeros(len(batch), device=lp.device).index_add_(0, mask.nonzero()[:, 0], lp)
-                scores[:, k] = per_row.cpu()
+            if method == "full":
+                scores = self._label_scores_full(task, emb, seqs)
+            else:
+                scores = self._label_scores_cached(task, emb, seqs)
+        if length_normalize:
+            counts = torch.tensor([[max(len(w) - n, 1) for w, n in row] for row in seqs], dtype=scores.dtype)
+            scores = scores / counts
         return scores
+
+    def _label_scores_full(self, task: str, emb: SpeechEmbeddings, seqs) -> torch.Tensor:
+        """K teacher-forced passes over prompt + prefix + candidate k (right-padded)."""
+        b, k_ = len(seqs), len(seqs[0])
+        scores = torch.zeros(b, k_)
+        for k in range(k_):
+            row_seqs = [row[k] for row in seqs]
+            inputs = self._llm_inputs(task, emb, [w for w, _ in row_seqs], [n for _, n in row_seqs])
+            lp, rows = self._answer_logprobs(inputs)
+            scores[:, k] = torch.zeros(b, device=lp.device).index_add_(0, rows, lp).cpu()
+        return scores
+
+    def _label_scores_cached(self, task: str, emb: SpeechEmbeddings, seqs) -> torch.Tensor:
+        """One pass over the shared prefixes (left-padded, KV cache kept), one over the B x K continuations.
+
+        Per example ``i`` the cache holds the prompt and the answer tokens that all K candidate
+        sequences share before the first scored token (``c_i``); continuation ``(i, k)`` is the rest of
+        its sequence, appended at positions ``p_i, p_i + 1, ...`` behind the cache.  The prefix's last
+        hidden state predicts each continuation's first token.
+        """
+        body, head, cap = self._lm_parts()
+        b, k_ = len(seqs), len(seqs[0])
+        # c_i: answer tokens all K sequences share, never past the first scored token of any of them
+        shared = [min(min(n for _, n in row), _common_prefix_len([w for w, _ in row])) for row in seqs]
+        pre = self._llm_inputs(
+            task, emb, [row[0][0][:c] for row, c in zip(seqs, shared, strict=True)], padding_side="left"
+        )
+        key = "cache" if "cache" in inspect.signature(body.forward).parameters else "past_key_values"
+        out = body(
+            inputs_embeds=pre.inputs_embeds,
+            attention_mask=pre.attention_mask,
+            position_ids=pre.position_ids,
+            use_cache=True,
+        )  # (B, P, H)
+        cache = getattr(out, key)
+        cache.batch_repeat_interleave(k_)  # (B * K) rows, example i's K rows in a row
+        last = out.last_hidden_state[:, -1:].repeat_interleave(k_, dim=0)  # (B K, 1, H)
+        rest = [
+            (w[c:], n - c, len(w) - c) for row, c in zip(seqs, shared, strict=True) for w, n in row
+        ]  # (ids, start, end)
+        width = max(1, max(len(ids) for ids, _, _ in rest))
+        dev = pre.attention_mask.device
+        ids = torch.full((b * k_, width), self.prompt.pad_id, dtype=torch.long)
+        cont_mask = torch.zeros((b * k_, width), dtype=torch.long)
+        # target[:, t] is predicted by column t of [prefix's last hidden | continuation hidden]
+        target = torch.full((b * k_, width + 1), IGNORE_INDEX, dtype=torch.long)
+        for r, (tok, start, end) in enumerate(rest):
+            ids[r, : len(tok)] = torch.tensor(tok, dtype=torch.long)
+            cont_mask[r, : len(tok)] = 1
+            target[r, start:end] = torch.tensor(tok[start:end], dtype=torch.long)
+        ids, cont_mask, target = ids.to(dev), cont_mask.to(dev), target.to(dev)
+        valid = pre.attention_mask.sum(-1).repeat_interleave(k_)  # (B K,) prefix tokens per row
+        positions = valid[:, None] + torch.arange(width, device=dev)[None, :]  # (B K, C)
+        attention = torch.cat([pre.attention_mask.repeat_interleave(k_, dim=0), cont_mask], dim=1)
+        hidden = body(
+            inputs_embeds=self.llm.get_input_embeddings()(ids),
+            attention_mask=attention,
+            position_ids=positions,
+            use_cache=True,
+            **{key: cache},
+        ).last_hidden_state  # (B K, C, H)
+        hidden = torch.cat([last.to(hidden.dtype), hidden], dim=1)  # (B K, C + 1, H)
+        lp, rows = self._score_rows(head, cap, hidden, target)
+        flat = torch.zeros(b * k_, device=lp.device).index_add_(0, rows, lp)
+        return flat.view(b, k_).cpu()
 
     # -- checkpoints --------------------------------------------------------------------------
     def trained_state_dict(self) -> dict[str, torch.Tensor]:

@@ -272,3 +272,86 @@ def test_asr_and_ser_sed_batches_use_the_same_eq2_rule_and_no_full_logits(assets
         assert float(t["loss"]) == pytest.approx(float(t["ce"]) + sum(beta[b] * frame[b] for b in beta))
     finally:
         model.loss_normalization = "tokens"
+
+
+def _common_prefix_len(seqs):
+    from sedtk.models.sed_model import _common_prefix_len as f
+
+    return f(seqs)
+
+
+def _full_logits_label_scores(model, batch, candidates, prefixes):
+    """sedtk 0.1's label scoring: K passes, (B, S, vocab) logits from the wrapped LLM's forward."""
+    scores = torch.zeros(len(batch), len(candidates))
+    with torch.no_grad():
+        emb = model.encode(batch)
+        for k, cand in enumerate(candidates):
+            seqs = [model._continuation(p, cand) for p in prefixes]
+            inputs = model._llm_inputs("ser_sed", emb, [s for s, _ in seqs], [n for _, n in seqs])
+            logits = model.llm(
+                inputs_embeds=inputs.inputs_embeds,
+                attention_mask=inputs.attention_mask,
+                position_ids=inputs.position_ids,
+                use_cache=False,
+            ).logits  # (B, S, V)
+            target = inputs.labels[:, 1:]
+            mask = target != -100
+            lp = logits[:, :-1][mask].float().log_softmax(-1).gather(-1, target[mask].unsqueeze(-1))[:, 0]
+            scores[:, k] = torch.zeros(len(batch)).index_add_(0, mask.nonzero()[:, 0], lp)
+    return scores
+
+
+MELD_CANDIDATES = [
+    "neutral.",
+    "joyful.",
+    "surprised.",
+    "angry.",
+    "sad.",
+    "disgusted.",
+    "very fearful indeed.",
+]
+
+
+def test_cached_label_scoring_equals_k_full_passes(assets, model):
+    keys = DataDir.load(assets.data).utts[:3]  # different speech lengths
+    # different prefix lengths; "A voice. Emo" is a cut word: tokenised with the label its last token
+    # changes, so the K sequences share fewer tokens than the prefix has (cache ends before it)
+    prefixes = [
+        "A voice. Emotion: ",
+        "A young male speaker says hello quickly and loudly. Emotion: ",
+        "A voice. Emo",
+    ]
+    shared = [_common_prefix_len([model._continuation(p, c)[0] for c in MELD_CANDIDATES]) for p in prefixes]
+    assert shared[2] < model._continuation(prefixes[2], "sad.")[1]
+    batch = feature_batch(assets, keys)
+    lengths = {
+        len(model._continuation(p, c)[0]) - model._continuation(p, c)[1]
+        for p in prefixes
+        for c in MELD_CANDIDATES
+    }
+    assert len(lengths) >= 3  # candidates of different token lengths
+    head = model._lm_parts()[1]
+    rows = []
+    hook = head.register_forward_hook(lambda mod, inp, out: rows.append(inp[0].shape[0]))
+    try:
+        full = model.label_logprobs(batch, "ser_sed", MELD_CANDIDATES, prefixes, method="full")
+        rows_full, rows[:] = list(rows), []
+        cached = model.label_logprobs(batch, "ser_sed", MELD_CANDIDATES, prefixes)
+    finally:
+        hook.remove()
+    n_scored = sum(
+        len(w) - n for p in prefixes for w, n in (model._continuation(p, c) for c in MELD_CANDIDATES)
+    )
+    assert rows == [n_scored] and sum(rows_full) == n_scored  # the LM head sees scored tokens only
+    assert torch.isfinite(cached).all() and torch.allclose(cached, full, atol=1e-5)
+    assert torch.allclose(full, _full_logits_label_scores(model, batch, MELD_CANDIDATES, prefixes), atol=1e-5)
+    post_full, post_cached = full.softmax(-1), cached.softmax(-1)
+    assert torch.allclose(post_cached, post_full, atol=1e-5)
+    # length normalisation: mean log-probability per candidate token
+    norm = model.label_logprobs(batch, "ser_sed", MELD_CANDIDATES, prefixes, length_normalize=True)
+    counts = torch.tensor(
+        [[len(w) - n for w, n in (model._continuation(p, c) for c in MELD_CANDIDATES)] for p in prefixes]
+    )
+    assert torch.allclose(norm, cached / counts, atol=1e-6)
+    with pytest.raises(ValueError, match="method 'beam'"):
+        model.label_logprobs(batch, "ser_sed", MELD_CANDIDATES, prefixes, method="beam")
