@@ -37,7 +37,13 @@ def decode_cmd(
         Path | None, typer.Option("--data", help="Decode a whole data dir (needs --out).")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Decode dir to write (with --data).")
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Decode dir to write (with --data). With --wav: where timelines go "
+            "(default: beside each input).",
+        ),
     ] = None,
     feats: Annotated[
         Path | None,
@@ -70,8 +76,23 @@ def decode_cmd(
     num_beams: Annotated[int, typer.Option("--num-beams", help="Beam size (1: greedy).")] = 1,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest answer, in tokens.")] = 256,
     max_duration: Annotated[
-        float, typer.Option("--max-duration", help="Refuse longer utterances (seconds); segment them first.")
+        float,
+        typer.Option(
+            "--max-duration",
+            help="Longest utterance (seconds): longer files are segmented (--segment); "
+            "longer data-dir utterances are refused.",
+        ),
     ] = 30.0,
+    segment: Annotated[
+        str,
+        typer.Option(
+            "--segment",
+            help="With --wav: auto | vad | fixed | none. vad: cut at pauses (Silero VAD) into segments "
+            "of at most --max-duration and write a timeline (STEM.timeline.json, STEM.vtt, STEM.srt); "
+            "fixed: equal windows; none: decode each file whole. auto: vad for files longer than "
+            "--max-duration, whole otherwise.",
+        ),
+    ] = "auto",
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")] = "auto",
     checkpoint: Annotated[
         str | None,
@@ -104,6 +125,7 @@ def decode_cmd(
     \b
     sedtk decode --wav a.wav b.flac                 # the demo's model, or $SEDTK_MODEL
     sedtk decode --wav a.wav --model exp/sys7_stage2 --json
+    sedtk decode --wav talk.m4a --out timelines/       # any length: an emotion timeline + subtitles
     sedtk decode --model EXP --data data/test --out EXP/decode_test --batch-size 16
     """
     import sys
@@ -125,8 +147,8 @@ def decode_cmd(
             raise ValueError("give either audio files or --data, not both")
         if data is not None and out is None:
             raise ValueError("--data needs --out DIR (where the decode is written)")
-        if data is None and (out is not None or feats is not None or nj != 1):
-            raise ValueError("--out, --feats and --nj go with --data")
+        if data is None and (feats is not None or nj != 1):
+            raise ValueError("--feats and --nj go with --data")
         options = DecodeOptions(
             tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else None,
             label_method=label_method, num_beams=num_beams, max_new_tokens=max_new_tokens,
@@ -152,11 +174,18 @@ def decode_cmd(
                 raise typer.Exit(1)
             return
         from sedtk.decode.display import result_json, result_panel
-        from sedtk.decode.run import decode_files
+        from sedtk.decode.timeline import Timeline, decode_audio_files
 
         con = console()
         failed = 0
-        for r in decode_files(paths, ref.path, options, inventory=inventory):
+        results = decode_audio_files(
+            paths, ref.path, options, segment=segment, out_dir=out, inventory=inventory,
+            log=lambda m: typer.secho(m, err=True, fg="cyan"),
+        )  # fmt: skip
+        for r in results:
+            if isinstance(r, Timeline):
+                failed += _show_timeline(r, as_json, con)
+                continue
             if not r.ok:
                 failed += 1
                 typer.secho(f"error: {r.error}", fg="red", err=True)
@@ -175,6 +204,30 @@ def decode_cmd(
     if failed:
         typer.secho(f"{failed} of {len(set(paths))} file(s) could not be decoded", fg="red", err=True)
         raise typer.Exit(1)
+
+
+def _show_timeline(t, as_json: bool, con) -> int:
+    """Print one recording's timeline (a JSON line or a panel); 1 if it or a segment failed."""
+    import json
+    import sys
+
+    from sedtk.decode.timeline import timeline_panel
+
+    if not t.ok:
+        typer.secho(f"error: {t.error}", fg="red", err=True)
+        if as_json:
+            sys.stdout.write(json.dumps({"file": t.file, "error": t.error}, ensure_ascii=False) + "\n")
+        return 1
+    if as_json:
+        sys.stdout.write(json.dumps(t.record, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    else:
+        con.print(timeline_panel(t))
+    typer.secho(f"timeline: {'  '.join(str(p) for p in t.paths.values())}", err=True, fg="cyan")
+    if t.failed_segments:
+        typer.secho(f"{t.file}: {t.failed_segments} segment(s) could not be decoded", fg="red", err=True)
+        return 1
+    return 0
 
 
 def _print_grounding(g: dict, path: Path) -> None:

@@ -92,6 +92,26 @@ class FileSource(AudioSource):
         return wav
 
 
+class SegmentSource(AudioSource):
+    """Segments of a long recording already cut and in memory (:mod:`sedtk.data.segment`), by key."""
+
+    def __init__(self, segments: dict, min_samples: int = 0):
+        super().__init__(DataDir(), max_duration=float("inf"), min_samples=min_samples)
+        self.segments = segments  # key -> Segment (16 kHz samples)
+
+    def duration(self, key: str) -> float | None:
+        return self.segments[key].duration
+
+    def load(self, key: str):
+        import numpy as np
+        import torch
+
+        seg = self.segments[key]
+        wav = torch.from_numpy(np.ascontiguousarray(seg.audio, dtype=np.float32))
+        check_length(f"segment {key} ({seg.start_s:.2f}-{seg.end_s:.2f}s)", wav, self.min_samples)
+        return wav
+
+
 def check_length(what: str, wav, min_samples: int) -> None:
     if wav.numel() < min_samples:
         raise InputError(
