@@ -2,16 +2,21 @@
 
 The prompt is rendered with the LLM tokenizer's *own* chat template::
 
-    system:    "You are a helpful language and speech assistant."
+    system:    [Cutting Knowledge Date / Today Date lines of Llama 3.1-style templates]
+               "You are a helpful language and speech assistant."
     user:      <Content>\\n<Speech descriptor>\\n<instruction>
     assistant: <answer><end-of-turn>
 
 The user turn is rendered with two unique placeholder strings, split on them, and the three text
 pieces are tokenised without special tokens (the template already holds ``<|begin_of_text|>``).  The
 content and descriptor embeddings ``S^Con`` / ``S^Des`` are spliced into ``inputs_embeds`` at the
-placeholder positions.  Training sequences end with the answer tokens and the template's end-of-turn
-token (``<|eot_id|>`` for Llama 3); labels are -100 everywhere but the answer.  Training batches are
-right-padded; generation batches are left-padded.  Position ids always count valid tokens only.
+placeholder positions.  Llama-3.1-style templates write a "Today Date" line into the system turn;
+the builder always passes a fixed ``date_string`` (``DATE_STRING``, the 3.1 template's own default),
+so a prompt never depends on the day it is built (templates that use ``strftime_now`` would otherwise
+change every prompt, and a model's training and decoding prompts would differ).  Training sequences
+end with the answer tokens and the template's end-of-turn token (``<|eot_id|>`` for Llama 3); labels
+are -100 everywhere but the answer.  Training batches are right-padded; generation batches are
+left-padded.  Position ids always count valid tokens only.
 
 Tasks (Sec. 3.5) and their answers (the target templates are configurable):
 
@@ -31,6 +36,8 @@ import torch
 from sedtk.data.emotions import label_word
 
 SYSTEM_PROMPT = "You are a helpful language and speech assistant."
+#: "Today Date" of Llama-3.1-style chat templates: fixed, Llama-3.1-Instruct's own default.
+DATE_STRING = "26 Jul 2024"
 TASKS = ("asr", "ser_sed", "ser")
 DEFAULT_INSTRUCTIONS: dict[str, str] = {
     "ser_sed": (
@@ -148,6 +155,7 @@ class PromptBuilder:
         tokenizer,
         system: str = SYSTEM_PROMPT,
         instructions: Mapping[str, str] | None = None,
+        date_string: str = DATE_STRING,
     ):
         if getattr(tokenizer, "chat_template", None) is None:
             raise ValueError(
@@ -156,6 +164,7 @@ class PromptBuilder:
             )
         self.tokenizer = tokenizer
         self.system = system
+        self.date_string = date_string
         self.instructions = dict(DEFAULT_INSTRUCTIONS if instructions is None else instructions)
         self._pieces: dict[str, PromptPieces] = {}
         self.eot_id = self._end_of_turn_id()
@@ -174,8 +183,15 @@ class PromptBuilder:
 
     def render(self, task: str) -> str:
         """The prompt text with placeholders, ending in the assistant header."""
+        return self.apply_template(self.messages(task), add_generation_prompt=True)
+
+    def apply_template(self, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> str:
+        """The chat template's text for ``messages``, with the fixed ``date_string``."""
         return self.tokenizer.apply_chat_template(
-            self.messages(task), tokenize=False, add_generation_prompt=True
+            messages,
+            tokenize=False,
+            add_generation_prompt=add_generation_prompt,
+            date_string=self.date_string,
         )
 
     def pieces(self, task: str) -> PromptPieces:
@@ -199,7 +215,7 @@ class PromptBuilder:
         """The token the template closes an assistant turn with (``<|eot_id|>`` for Llama 3)."""
         tok = self.tokenizer
         msgs = [{"role": "user", "content": "x"}, {"role": "assistant", "content": _ANSWER_MARKER}]
-        text = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=False)
+        text = self.apply_template(msgs)
         suffix = text.split(_ANSWER_MARKER, 1)[1].strip() if _ANSWER_MARKER in text else ""
         ids = self.encode(suffix) if suffix else []
         if ids:

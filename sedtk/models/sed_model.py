@@ -235,7 +235,9 @@ class SEDModel(nn.Module):
         self.descriptor = make_branch(cfg, cfg.num_layers, cfg.feature_dim, llm_dim)
         self.llm = llm
         self.tokenizer = tokenizer
-        self.prompt = PromptBuilder(tokenizer, prompt_cfg.system, prompt_cfg.instructions)
+        self.prompt = PromptBuilder(
+            tokenizer, prompt_cfg.system, prompt_cfg.instructions, date_string=prompt_cfg.date_string
+        )
         self.upstream = upstream
         self.descriptor_input = "features"
         self.trainable_branches: tuple[str, ...] = ()

@@ -27,9 +27,15 @@ sedtk loads them through exactly the code paths used for the real models (paper 
     ``<|begin_of_text|>``, ``eos_token`` = ``<|eot_id|>`` (as in the Instruct tokenizer), and the
     generation config stops on ``[<|end_of_text|>, <|eom_id|>, <|eot_id|>]``.  Like the real
     tokenizer it sets **no** ``pad_token``: code that pads must choose one (Llama 3.1 reserves
-    ``<|finetune_right_pad_id|>`` for that).  The chat template is Meta-Llama-3-Instruct's, which
-    renders Figure 1's layout exactly; note that the real 3.1 template additionally writes
-    "Cutting Knowledge Date ..." lines at the start of the system turn.
+    ``<|finetune_right_pad_id|>`` for that).  The chat template is Llama-3.1-Instruct's
+    (:data:`LLAMA31_CHAT_TEMPLATE`, its tool-calling branches left out): ``<|begin_of_text|>``, a
+    system turn that always starts with "Cutting Knowledge Date: December 2023" and "Today Date:
+    {date_string}" lines, ``<|start_header_id|>role<|end_header_id|>`` headers and ``<|eot_id|>``
+    ending every turn.  Like the Llama 3.2/3.3 templates it writes *today's* date (``strftime_now``)
+    when the caller passes no ``date_string`` (3.1 itself falls back to "26 Jul 2024"), so code that
+    must not depend on the day has to pass one (sedtk's prompt does: ``prompt.date_string``).
+    ``chat_template="llama3"`` gives Meta-Llama-3-Instruct's template instead (Figure 1's layout with
+    no date lines).
 
 Both are deterministic for a seed and take a few seconds to build.  They are random: their
 outputs mean nothing.
@@ -74,6 +80,34 @@ LLAMA3_CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
 )
+
+#: Llama-3.1-Instruct's chat template without its tool-calling branches (custom_tools, ipython,
+#: tool_calls): the system turn opens with the knowledge-cutoff and date lines, then the system
+#: message; ``date_string`` defaults to today's date where the renderer offers ``strftime_now`` (as
+#: Llama 3.2/3.3's templates), else to 3.1's fixed "26 Jul 2024".
+LLAMA31_CHAT_TEMPLATE = (
+    "{{- bos_token }}"
+    "{%- if not date_string is defined %}"
+    "{%- if strftime_now is defined %}{%- set date_string = strftime_now('%d %b %Y') %}"
+    "{%- else %}{%- set date_string = '26 Jul 2024' %}{%- endif %}"
+    "{%- endif %}"
+    "{%- if messages[0]['role'] == 'system' %}"
+    "{%- set system_message = messages[0]['content'] | trim %}"
+    "{%- set messages = messages[1:] %}"
+    "{%- else %}{%- set system_message = '' %}{%- endif %}"
+    "{{- '<|start_header_id|>system<|end_header_id|>\n\n' }}"
+    "{{- 'Cutting Knowledge Date: December 2023\n' }}"
+    "{{- 'Today Date: ' + date_string + '\n\n' }}"
+    "{{- system_message }}"
+    "{{- '<|eot_id|>' }}"
+    "{%- for message in messages %}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim"
+    " + '<|eot_id|>' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif %}"
+)
+
+CHAT_TEMPLATES = {"llama3.1": LLAMA31_CHAT_TEMPLATE, "llama3": LLAMA3_CHAT_TEMPLATE}
 
 DEFAULT_BPE_VOCAB_SIZE = 1500
 
@@ -178,7 +212,7 @@ def tokenizer_corpus() -> list[str]:
 # ----------------------------------------------------------------------------- builders
 
 
-def _train_tokenizer(vocab_size: int):
+def _train_tokenizer(vocab_size: int, chat_template: str = "llama3.1"):
     """A Llama-3-style byte-level BPE trained on :func:`tokenizer_corpus`, wrapped for transformers."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -214,20 +248,30 @@ def _train_tokenizer(vocab_size: int):
         tokenizer_object=tok,
         bos_token="<|begin_of_text|>",
         eos_token="<|eot_id|>",
-        chat_template=LLAMA3_CHAT_TEMPLATE,
+        chat_template=CHAT_TEMPLATES[chat_template],
         clean_up_tokenization_spaces=False,
         model_input_names=["input_ids", "attention_mask"],
         model_max_length=131072,
     )
 
 
-def build_tiny_llm(out: str | os.PathLike, seed: int = 0, vocab_size: int = DEFAULT_BPE_VOCAB_SIZE) -> Path:
-    """Write a tiny random Llama-3-style causal LM and its trained tokenizer to ``out``."""
+def build_tiny_llm(
+    out: str | os.PathLike,
+    seed: int = 0,
+    vocab_size: int = DEFAULT_BPE_VOCAB_SIZE,
+    chat_template: str = "llama3.1",
+) -> Path:
+    """Write a tiny random Llama-3-style causal LM and its trained tokenizer to ``out``.
+
+    ``chat_template``: ``"llama3.1"`` (default, Llama-3.1-Instruct's) or ``"llama3"``.
+    """
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
+    if chat_template not in CHAT_TEMPLATES:
+        raise ValueError(f"chat_template {chat_template!r}: use one of {', '.join(CHAT_TEMPLATES)}")
     out = Path(out)
-    tokenizer = _train_tokenizer(vocab_size)
+    tokenizer = _train_tokenizer(vocab_size, chat_template)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in LLAMA3_SPECIAL_TOKENS}
     stop = [ids["<|end_of_text|>"], ids["<|eom_id|>"], ids["<|eot_id|>"]]
     config = LlamaConfig(
@@ -298,7 +342,8 @@ the architecture of the paper's frozen models, for tests and the demo recipe onl
 - `hubert/`: a tiny HuBERT (hubert-large-ls960-ft layout: 7-layer CNN, 320x downsampling, 50 Hz
   frames, layer-norm front end, pre-LN Transformer) with hidden size {h_dim}, {h_layers} layers.
 - `llm/`: a tiny Llama (hidden size {l_dim}, {l_layers} layers) with a {vocab}-token byte-level BPE
-  tokenizer trained on a small built-in English corpus, Llama 3 special tokens and chat template.
+  tokenizer trained on a small built-in English corpus, Llama 3 special tokens and the
+  Llama-3.1-Instruct chat template.
 
 Load them exactly like real checkpoints: `--upstream {out}/hubert --llm {out}/llm`.
 Their outputs mean nothing.

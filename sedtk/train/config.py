@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from sedtk.models.prompt import DEFAULT_INSTRUCTIONS, DEFAULT_TARGETS, SYSTEM_PROMPT, TASKS
+from sedtk.models.prompt import DATE_STRING, DEFAULT_INSTRUCTIONS, DEFAULT_TARGETS, SYSTEM_PROMPT, TASKS
 
 PACKAGED_CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -89,6 +89,7 @@ class PromptConfig:
     system: str = SYSTEM_PROMPT
     instructions: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_INSTRUCTIONS))
     targets: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TARGETS))
+    date_string: str = DATE_STRING  # "Today Date" of Llama-3.1-style templates: fixed, never today's
 
 
 @dataclass

@@ -30,9 +30,10 @@ def builder(tok):
 
 
 def test_rendered_prompt_is_figure_1_layout(builder):
-    text = builder.render("ser_sed")
+    text = builder.render("ser_sed")  # Llama 3.1's template: its date lines open the system turn
     assert text == (
         "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+        "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
         "You are a helpful language and speech assistant.<|eot_id|>"
         "<|start_header_id|>user<|end_header_id|>\n\n"
         f"{CONTENT_PLACEHOLDER}\n{DESCRIPTOR_PLACEHOLDER}\n"
@@ -55,7 +56,9 @@ def test_pieces_equal_template_tokens_around_the_placeholders(tok, builder):
         assert p.pre.count(tok.convert_tokens_to_ids("<|begin_of_text|>")) == 1  # no double BOS
         # a full conversation with the answer: the answer tokens + <|eot_id|> follow the prompt
         answer = "A calm voice. Emotion: neutral."
-        conv = tok2.apply_chat_template(builder.messages(task, answer), tokenize=False)
+        conv = tok2.apply_chat_template(
+            builder.messages(task, answer), tokenize=False, date_string=builder.date_string
+        )
         conv_ids = tok2(conv, add_special_tokens=False)["input_ids"]
         assert conv_ids == p.pre + [c_id] + p.mid + [d_id] + p.post + builder.answer_ids(answer)
     assert builder.eot_id == tok.convert_tokens_to_ids("<|eot_id|>")
@@ -139,3 +142,55 @@ def test_targets_skip_missing_fields_and_labels_are_scored_after_the_marker():
     assert sc.prefix("A low voice") == "A low voice Emotion: "
     assert sc.candidate("hap") == "happy."
     assert label_scoring("Emotion: {emotion}.").prefix("ignored") == "Emotion: "
+
+
+def test_llama31_prompt_does_not_depend_on_today(tok, builder, monkeypatch):
+    import datetime as dt
+
+    import transformers.utils.chat_template_utils as ctu
+
+    seen = []
+    for day in (dt.datetime(2025, 1, 1), dt.datetime(2026, 12, 2)):
+
+        class Clock(dt.datetime):
+            @classmethod
+            def now(cls, tz=None, _day=day):
+                return _day
+
+        monkeypatch.setattr(ctu, "datetime", Clock)
+        raw = tok.apply_chat_template(builder.messages("asr"), tokenize=False, add_generation_prompt=True)
+        fresh = PromptBuilder(tok)
+        seen.append((raw, fresh.render("ser_sed"), fresh.pieces("ser_sed"), fresh.eot_id))
+    assert "Today Date: 01 Jan 2025" in seen[0][0] and "Today Date: 02 Dec 2026" in seen[1][0]  # the clock
+    assert seen[0][1:] == seen[1][1:]  # sedtk's prompt: the same tokens whatever the day
+    assert "Today Date: 26 Jul 2024" in seen[0][1]
+
+
+def test_llama31_slots_labels_and_end_of_turn(tok, builder):
+    emb = _embed(len(tok), 8)
+    c_len, d_len = torch.tensor([5, 2]), torch.tensor([3, 4])
+    texts = ["A calm voice. Emotion: neutral.", "Hi."]
+    answers = [builder.answer_ids(t) for t in texts]
+    out = builder.assemble(
+        "ser_sed", emb, torch.randn(2, 5, 8), c_len, torch.randn(2, 4, 8), d_len, answers=answers
+    )
+    eot = tok.convert_tokens_to_ids("<|eot_id|>")
+    for i in (0, 1):
+        n = int(out.attention_mask[i].sum())
+        ids, labels, speech = out.input_ids[i, :n], out.labels[i, :n], out.speech_mask[i, :n]
+        slots = speech.nonzero()[:, 0].tolist()
+        c0 = slots[0]
+        # the content slot opens the user turn, right after its header; the descriptor slot follows "\n"
+        before = tok.decode(ids[:c0])
+        assert before.endswith("<|start_header_id|>user<|end_header_id|>\n\n")
+        assert "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n" in before
+        assert before.count("<|eot_id|>") == 1  # only the system turn is closed before the speech
+        d0 = c0 + int(c_len[i]) + len(builder.pieces("ser_sed").mid)
+        assert slots == list(range(c0, c0 + int(c_len[i]))) + list(range(d0, d0 + int(d_len[i])))
+        assert tok.decode(ids[c0 + int(c_len[i]) : d0]) == "\n"
+        # labels: -100 everywhere but the answer and its end-of-turn token, which closes the sequence
+        a0 = n - len(answers[i])
+        assert (labels[:a0] == IGNORE_INDEX).all() and labels[a0:].tolist() == answers[i]
+        assert answers[i][-1] == eot and ids[-1] == eot
+        assert tok.decode(ids[:a0]).endswith("<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+        assert tok.decode(labels[a0:-1]) == texts[i]

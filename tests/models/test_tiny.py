@@ -88,26 +88,50 @@ def test_special_tokens_like_llama31_instruct(tiny):
     assert eot in gen.eos_token_id and eot_text in gen.eos_token_id
 
 
-def test_chat_template_renders_llama3_layout(tiny):
+def test_chat_template_renders_llama31_layout(tiny):
     from transformers import AutoTokenizer
+
+    from sedtk.models.tiny import LLAMA3_CHAT_TEMPLATE
 
     tok = AutoTokenizer.from_pretrained(tiny.llm)
     messages = [
         {"role": "system", "content": "You are a helpful language and speech assistant."},
         {"role": "user", "content": "Please caption the input audio."},
     ]
-    text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    text = tok.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=False, date_string="1 Jan 2025"
+    )
     assert text == (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+        "Cutting Knowledge Date: December 2023\nToday Date: 1 Jan 2025\n\n"
+        "You are a helpful language and speech assistant.<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nPlease caption the input audio.<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    )
+    # no date given: today's (strftime_now, as the Llama 3.2/3.3 templates)
+    today = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert "Today Date: " in today and "Today Date: 1 Jan 2025" not in today
+    ids = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)["input_ids"]
+    assert ids.count(tok.bos_token_id) == 1  # no double <|begin_of_text|>
+    assert tok.decode(ids) == today
+    no_prompt = tok.apply_chat_template(messages, add_generation_prompt=False, tokenize=False)
+    assert not no_prompt.endswith("<|end_header_id|>\n\n")
+    # no system message: the date lines still open an (otherwise empty) system turn, as in Llama 3.1
+    bare = tok.apply_chat_template(messages[1:], tokenize=False, date_string="1 Jan 2025")
+    assert bare.startswith(
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+        "Cutting Knowledge Date: December 2023\nToday Date: 1 Jan 2025\n\n<|eot_id|><|start_header_id|>user"
+    )
+    # the older Llama-3-Instruct template (chat_template="llama3"): Figure 1's layout, no date lines
+    tok.chat_template = LLAMA3_CHAT_TEMPLATE
+    assert tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) == (
         "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
         "You are a helpful language and speech assistant.<|eot_id|>"
         "<|start_header_id|>user<|end_header_id|>\n\nPlease caption the input audio.<|eot_id|>"
         "<|start_header_id|>assistant<|end_header_id|>\n\n"
     )
-    ids = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)["input_ids"]
-    assert ids.count(tok.bos_token_id) == 1  # no double <|begin_of_text|>
-    assert tok.decode(ids) == text
-    no_prompt = tok.apply_chat_template(messages, add_generation_prompt=False, tokenize=False)
-    assert not no_prompt.endswith("<|end_header_id|>\n\n")
+    with pytest.raises(ValueError, match="chat_template 'llama2'"):
+        build_tiny_llm(tiny.llm.parent / "x", chat_template="llama2")
 
 
 def test_deterministic_per_seed(tiny, tmp_path):
