@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154  # the recipe variables named below are set by the sourcing run.sh
 # Shell helpers every recipe sources (egs/*/run.sh), in one place:
 #
 #   log MSG...                 timestamped message with file:line:function (as icefall's prepare.sh)

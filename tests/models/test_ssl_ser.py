@@ -162,13 +162,16 @@ def test_train_resume_and_decode_through_sedtk(tmp_path) -> None:
         sets = ["train.batch_size=4", "data.num_workers=0", "train.device=cpu", "train.epochs=2",
                 f"model.upstream={assets.upstream}"]  # fmt: skip
         exp = tmp_path / "sys1"
-        first = train("paper/sys1_hubert", exp_dir=exp, overrides=[*sets, "train.max_steps=3"], **common)
-        assert first.steps == 3 and first.trainable.keys() == {"emotion", "ctc"}
+        first = train("paper/sys1_hubert", exp_dir=exp, overrides=[*sets, "train.max_steps=4"], **common)
+        assert first.steps == 4 and first.trainable.keys() == {"emotion", "ctc"}
+        assert first.dev and "dev_ua" in first.dev[-1]  # model selection by dev UA
         ckpt = require_checkpoint(exp, "last")
         saved = read_config_dict(ckpt)["model"]["ssl_ser"]
         assert saved["labels"] == DataDir.load(assets.data).emotions and " " in saved["vocab"]
-        resumed = train("paper/sys1_hubert", exp_dir=exp, overrides=[*sets, "train.max_steps=5"], **common)
-        assert resumed.steps == 5 and resumed.dev and "dev_ua" in resumed.dev[-1]
+        weights = (ckpt / "model.safetensors").read_bytes()
+        again = train("paper/sys1_hubert", exp_dir=exp, overrides=[*sets, "train.max_steps=4"], **common)
+        assert again.steps == 4 and not again.history  # resumed from 'last': nothing redone
+        assert (require_checkpoint(exp, "last") / "model.safetensors").read_bytes() == weights
         model, cfg = load_model(exp, online=False)
         assert cfg.model.kind == "ssl_ser" and model.kind == "ssl_ser"
 
