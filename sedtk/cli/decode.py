@@ -178,9 +178,17 @@ def decode_cmd(
 
         con = console()
         failed = 0
+        segment_evidence = None
+        if evidence:  # each timeline segment's claims, checked against its own audio
+            from sedtk.data.audio import SAMPLE_RATE
+            from sedtk.explain.evidence import evidence_for_audio
+
+            def segment_evidence(wav, r):
+                return evidence_for_audio(wav, SAMPLE_RATE, r.description)
+
         results = decode_audio_files(
             paths, ref.path, options, segment=segment, out_dir=out, inventory=inventory,
-            log=lambda m: typer.secho(m, err=True, fg="cyan"),
+            evidence=segment_evidence, log=lambda m: typer.secho(m, err=True, fg="cyan"),
         )  # fmt: skip
         for r in results:
             if isinstance(r, Timeline):

@@ -78,7 +78,8 @@ GROUP_BATCHES = 4
 BLOCK_SECONDS = 30.0
 
 Log = Callable[[str], None]
-#: ``evidence(wav, result) -> dict``: measured evidence for one segment's description.
+#: ``evidence(wav, result) -> dict``: measured evidence for one segment's description (``wav``: its
+#: 16 kHz samples as a float32 array), e.g. :func:`sedtk.explain.evidence.evidence_for_audio`.
 EvidenceFn = Callable[[object, UttResult], dict | None]
 
 
@@ -237,7 +238,7 @@ def decode_recording(
             if group:
                 for r in _decode_group(decoder, group, evidence):
                     records[r.key] = r
-                    writer.write([_Line(r)])
+                    writer.write([r])
                 group.clear()
                 if log:
                     at = spans[order[-1]][1] / SAMPLE_RATE
@@ -267,19 +268,6 @@ def decode_recording(
     return Timeline(path_s, record, {k: v for k, v in files.items() if k != "partial"})
 
 
-class _Line:
-    """A partial-file line: the :class:`UttResult` JSON plus the segment's evidence, if any."""
-
-    def __init__(self, r: UttResult):
-        self.r = r
-
-    def to_json(self) -> str:
-        ev = getattr(self.r, "evidence", None)
-        if ev is None:
-            return self.r.to_json()
-        return json.dumps({**json.loads(self.r.to_json()), "evidence": ev}, ensure_ascii=False)
-
-
 def _decode_group(decoder, group: dict[str, Segment], evidence: EvidenceFn | None) -> list[UttResult]:
     """Decode a group of segments (length-sorted batches); results in the group's (time) order."""
     from sedtk.decode.run import decode_keys
@@ -295,13 +283,9 @@ def _decode_group(decoder, group: dict[str, Segment], evidence: EvidenceFn | Non
     decode_keys(decoder, source, list(group), keep)
     out = [got[k] for k in group]
     if evidence is not None:
-        import torch
-
         for r in out:
             if r.ok and r.description is not None:
-                ev = evidence(torch.from_numpy(group[r.key].audio), r)
-                if ev is not None:
-                    r.evidence = ev  # type: ignore[attr-defined]  # beside the UttResult fields
+                r.evidence = evidence(group[r.key].audio, r)
     return out
 
 
@@ -349,8 +333,6 @@ def _resume(partial: Path, identity: dict, log: Log | None) -> dict[str, UttResu
             continue
         r = UttResult.from_dict(d)
         if r.ok:
-            if "evidence" in d:
-                r.evidence = d["evidence"]  # type: ignore[attr-defined]
             done[r.key] = r
     if done and log:
         log(f"{partial}: resuming, {len(done)} segments already decoded")

@@ -241,7 +241,7 @@ def test_fixed_windows_into_out_dir_with_panel(tiny_exp, recording, tmp_path):
     rec, _ = recording
     r = runner.invoke(
         app, ["decode", str(rec), "--segment", "fixed", "--max-duration", "5", "--out", str(tmp_path / "tl"),
-              "--model", str(tiny_exp), *FAST],
+              "--model", str(tiny_exp), "--evidence", *FAST],
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     t = json.loads((tmp_path / "tl" / "talk.timeline.json").read_text())
@@ -251,6 +251,9 @@ def test_fixed_windows_into_out_dir_with_panel(tiny_exp, recording, tmp_path):
     assert all(a[1] == b[0] for a, b in zip(ends, ends[1:], strict=False))  # contiguous, silence included
     assert all(e - s <= 5.0 for s, e in ends) and len(ends) == int(np.ceil(total / 5))
     assert "timeline" in r.stdout and "talk.vtt" in r.stderr
+    for x in t["segments"]:  # --evidence: each segment's claims checked against its own audio
+        assert {"claims", "measurements"} <= set(x["evidence"])
+        assert x["evidence"]["measurements"]["duration_s"] == pytest.approx(x["duration"], abs=0.05)
     assert not (rec.parent / "talk.vtt").exists()  # --out: nothing written beside the input
 
 
