@@ -10,6 +10,11 @@ Modes:
   (the paper does not give them; these are the common LLaMA-Omni / PEFT choices);
 * ``full``   -- every LLM weight trained;
 * ``frozen`` -- nothing in the LLM is trained (only the speech branches learn).
+
+Quantised base weights (``model.llm_quant``, for 24 GB GPUs): ``8bit`` (LLM.int8()) or ``4bit``
+(QLoRA: NF4, double quantisation, bfloat16 compute) through bitsandbytes, the model prepared with
+``peft.prepare_model_for_kbit_training`` and LoRA trained on top; it needs a CUDA GPU and
+``pip install bitsandbytes`` (``pip install 'sedtk[quant]'``), and ``llm_mode`` ``lora`` or ``frozen``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch
 from torch import nn
 
 LLM_MODES = ("lora", "full", "frozen")
+LLM_QUANTS = ("none", "8bit", "4bit")
 
 
 @dataclass
@@ -45,6 +51,52 @@ def torch_dtype(name: str) -> torch.dtype:
     return table[name]
 
 
+def quantization_config(quant: str):
+    """The ``BitsAndBytesConfig`` of ``model.llm_quant`` (None for ``none``).
+
+    ``4bit`` is QLoRA's recipe: NF4 weights, double quantisation, bfloat16 compute.
+    """
+    if quant not in LLM_QUANTS:
+        raise ValueError(f"model.llm_quant: unknown value {quant!r} (use one of {', '.join(LLM_QUANTS)})")
+    if quant == "none":
+        return None
+    from transformers import BitsAndBytesConfig
+
+    if quant == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+
+
+def check_quantization(quant: str, mode: str) -> None:
+    """Fail early, saying how to fix it, where ``model.llm_quant`` cannot work here."""
+    if quant not in LLM_QUANTS:
+        raise ValueError(f"model.llm_quant: unknown value {quant!r} (use one of {', '.join(LLM_QUANTS)})")
+    if quant == "none":
+        return
+    if mode == "full":
+        raise ValueError(
+            f"model.llm_quant={quant} freezes the quantised base weights: use model.llm_mode=lora "
+            "(QLoRA) or frozen, or model.llm_quant=none to train the full LLM"
+        )
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            f"model.llm_quant={quant} needs a CUDA GPU (bitsandbytes quantised weights), and none is "
+            "available here: run on a CUDA GPU, or set model.llm_quant=none"
+        )
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as e:
+        raise RuntimeError(
+            f"model.llm_quant={quant} needs the bitsandbytes package ({e}): pip install bitsandbytes "
+            "(or pip install 'sedtk[quant]') on a CUDA machine, or set model.llm_quant=none"
+        ) from None
+
+
 def load_tokenizer(name_or_path: str):
     from transformers import AutoTokenizer
 
@@ -58,23 +110,39 @@ def load_llm(
     lora: LoraSettings | None = None,
     gradient_checkpointing: bool = False,
     attn_implementation: str | None = None,
+    quant: str = "none",
 ) -> tuple[nn.Module, object]:
     """Load ``(model, tokenizer)``; the model is wrapped in PEFT LoRA for ``mode="lora"``.
 
-    In ``lora`` and ``frozen`` modes the base weights have ``requires_grad=False``.
+    In ``lora`` and ``frozen`` modes the base weights have ``requires_grad=False``.  With ``quant``
+    ``8bit`` / ``4bit`` the base weights are loaded quantised by bitsandbytes onto the current CUDA
+    device and prepared for k-bit training (see the module docstring).
     """
     from transformers import AutoModelForCausalLM
 
     if mode not in LLM_MODES:
         raise ValueError(f"model.llm_mode: unknown mode {mode!r} (use one of {', '.join(LLM_MODES)})")
+    check_quantization(quant, mode)
     kwargs = {"dtype": torch_dtype(dtype), "trust_remote_code": False}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
+    if quant != "none":
+        kwargs["quantization_config"] = quantization_config(quant)
+        kwargs["device_map"] = {"": torch.cuda.current_device()}  # the process's GPU (set per rank)
     model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     tokenizer = load_tokenizer(name_or_path)
     if mode != "full":
         model.requires_grad_(False)
-    if gradient_checkpointing:
+    if quant != "none":
+        from peft import prepare_model_for_kbit_training
+
+        # norms (and other non-quantised weights) in float32, input grads on, checkpointing if asked
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
+    elif gradient_checkpointing:
         enable = (
             getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
         )

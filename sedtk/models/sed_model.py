@@ -693,6 +693,7 @@ def build_model(
         lora=LoraSettings(m.lora.r, m.lora.alpha, m.lora.dropout, list(m.lora.target_modules)),
         gradient_checkpointing=m.gradient_checkpointing,
         attn_implementation=m.attn_implementation,
+        quant=m.llm_quant,
     )
     model = SEDModel(
         m, cfg.prompt, llm, tokenizer, upstream=upstream, loss_normalization=cfg.train.loss_normalization

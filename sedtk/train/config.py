@@ -65,6 +65,7 @@ class ModelConfig:
     upstream_layers: list[int] | None = None  # hidden states the upstream supplies (None: all; from the dump)
     llm: str = "meta-llama/Llama-3.1-8B-Instruct"
     llm_mode: str = "lora"  # lora | full | frozen
+    llm_quant: str = "none"  # none | 8bit | 4bit: bitsandbytes base weights (QLoRA; CUDA + bitsandbytes)
     lora: LoraConfig = field(default_factory=LoraConfig)
     dtype: str = "bfloat16"  # LLM weights; the speech branches always run in float32
     upstream_dtype: str = "float32"  # online upstream only
@@ -160,6 +161,7 @@ class Config:
 CHOICES: dict[str, tuple[str, ...]] = {
     "model.kind": ("llm", "ssl_ser"),
     "model.llm_mode": ("lora", "full", "frozen"),
+    "model.llm_quant": ("none", "8bit", "4bit"),
     "model.dtype": ("bfloat16", "float16", "float32"),
     "model.upstream_dtype": ("bfloat16", "float16", "float32"),
     "train.descriptor_input": ("zeros", "omit", "features"),

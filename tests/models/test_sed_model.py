@@ -355,3 +355,30 @@ def test_cached_label_scoring_equals_k_full_passes(assets, model):
     assert torch.allclose(norm, cached / counts, atol=1e-6)
     with pytest.raises(ValueError, match="method 'beam'"):
         model.label_logprobs(batch, "ser_sed", MELD_CANDIDATES, prefixes, method="beam")
+
+
+def test_llm_quant_config_and_clear_errors_without_cuda_or_bitsandbytes(assets, monkeypatch):
+    import importlib.util
+
+    from sedtk.models.llm import quantization_config
+    from sedtk.train.config import ConfigError, load_config
+
+    assert load_config(None, ["model.llm_quant=4bit"]).model.llm_quant == "4bit"
+    assert load_config(None, []).model.llm_quant == "none"
+    with pytest.raises(ConfigError, match="model.llm_quant"):
+        load_config(None, ["model.llm_quant=3bit"])
+    q4 = quantization_config("4bit")  # QLoRA: NF4, double quantisation, bfloat16 compute
+    assert q4.load_in_4bit and q4.bnb_4bit_quant_type == "nf4" and q4.bnb_4bit_use_double_quant
+    assert q4.bnb_4bit_compute_dtype == torch.bfloat16 and not q4.load_in_8bit
+    assert quantization_config("8bit").load_in_8bit and quantization_config("none") is None
+    with pytest.raises(ValueError, match="model.llm_mode=lora"):
+        build_tiny_model(assets, "model.llm_quant=8bit", "model.llm_mode=full")
+    if not torch.cuda.is_available():
+        with pytest.raises(
+            RuntimeError, match=r"model.llm_quant=4bit needs a CUDA GPU.*model.llm_quant=none"
+        ):
+            build_tiny_model(assets, "model.llm_quant=4bit")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        with pytest.raises(RuntimeError, match=r"needs the bitsandbytes package.*pip install bitsandbytes"):
+            build_tiny_model(assets, "model.llm_quant=4bit")
