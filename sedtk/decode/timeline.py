@@ -27,6 +27,7 @@ of the recording, 3 decimals; fields of tasks not decoded are absent)::
     {
       "schema": "sedtk.timeline/1",
       "file": "talk.m4a",                  # the input as given
+      "path": "/data/talk.m4a",            # the same, absolute
       "duration": 3600.0,                  # of the whole recording
       "model": "exp/sys7_stage2",          # the checkpoint decoded with
       "tasks": ["ser_sed", "asr"],
@@ -387,6 +388,7 @@ def timeline_record(
     return {
         "schema": SCHEMA,
         "file": file,
+        "path": str(Path(file).resolve()),
         "duration": round(duration, 3),
         "model": str(ckpt) if ckpt else None,
         "tasks": list(decoder.tasks),
@@ -479,6 +481,14 @@ def to_srt(record: dict) -> str:
 # ----------------------------------------------------------------------------- display
 
 
+def _clock(seconds: float) -> str:
+    """``MM:SS.ss`` (``H:MM:SS.ss`` from an hour on)."""
+    cs = int(round(seconds * 100))
+    h, rem = divmod(cs, 360000)
+    m, rem = divmod(rem, 6000)
+    return (f"{h}:" if h else "") + f"{m:02d}:{rem // 100:02d}.{rem % 100:02d}"
+
+
 def timeline_panel(t: Timeline, max_rows: int = 40):
     """A rich renderable: one row per segment (time, emotion, transcript/description), the files."""
     from rich import box
@@ -495,7 +505,7 @@ def timeline_panel(t: Timeline, max_rows: int = 40):
     table.add_column("transcript / description", overflow="fold")
     segs = rec["segments"]
     for item in segs[:max_rows]:
-        span = f"{_stamp(item['start'], '.')[:-1]}-{_stamp(item['end'], '.')[3:-1]}"
+        span = f"{_clock(item['start'])}-{_clock(item['end'])}"
         if "error" in item:
             table.add_row(
                 str(item["index"]), span, Text("error", style="red"), Text(item["error"], style="red")

@@ -220,6 +220,7 @@ def test_decode_long_wav_writes_a_timeline_beside_it(tiny_exp, tmp_path):
     assert json.loads(files["json"].read_text()) == t
     assert not (tmp_path / "talk.timeline.partial").exists()
     assert t["schema"] == "sedtk.timeline/1" and t["segmentation"]["mode"] == "vad"
+    assert t["path"] == str(rec.resolve()) and t["duration"] == pytest.approx(sf.info(str(rec)).duration)
     segs = t["segments"]
     assert len(segs) == len(spans) == t["summary"]["decoded"]
     for seg, (s, e) in zip(segs, spans, strict=True):
