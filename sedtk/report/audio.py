@@ -9,7 +9,8 @@
   ``segments`` entry becomes a ``#t=start,end`` media fragment), so the page stays small but must be
   opened next to the audio (same relative location).
 - ``none``: no players.
-- ``auto`` (default): ``embed`` up to :data:`AUTO_EMBED_MAX` utterances, else ``link``.
+- ``auto`` (default): ``embed`` up to :data:`AUTO_EMBED_MAX` utterances, else ``link``; a timeline's
+  recording is embedded up to :data:`AUTO_EMBED_SECONDS` long, else linked.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ CODECS = {
 }
 #: ``--audio auto`` embeds at most this many utterances (about 1.5 MB of Opus for 3 s each).
 AUTO_EMBED_MAX = 200
+#: ``--audio auto`` embeds a timeline's recording up to this length (20 min of Opus: about 6 MB).
+AUTO_EMBED_SECONDS = 1200.0
 #: Extensions Chromium/Firefox play in an <audio> element (a linked file of another kind gets no player).
 PLAYABLE = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".webm", ".mp4", ".oga"}
 

@@ -17,12 +17,14 @@ from pathlib import Path
 
 from sedtk.data.datadir import DataDir, DataDirError
 from sedtk.data.emotions import concept_of
+from sedtk.explain.evidence import grounding_summary
 from sedtk.explain.utterances import attribute_phrase
 from sedtk.report import audio as audio_mod
 from sedtk.report.inputs import (
     CONTRADICTED,
     SUPPORTED,
     UNCHECKED,
+    DecodeDir,
     ReportInputError,
     claims_of,
     read_decode_dir,
@@ -30,7 +32,14 @@ from sedtk.report.inputs import (
     read_score_dir,
     read_timeline,
 )
-from sedtk.report.page import explain_section, kv_table, metrics_table, page, system_sections
+from sedtk.report.page import (
+    explain_section,
+    grounding_table,
+    kv_table,
+    metrics_table,
+    page,
+    system_sections,
+)
 
 Log = Callable[[str], None]
 VERDICT_CODE = {SUPPORTED: "s", CONTRADICTED: "c", UNCHECKED: "u"}
@@ -100,20 +109,6 @@ def _correct(ref: str | None, hyp: str | None) -> bool | None:
     return hyp == ref or (concept_of(hyp) is not None and concept_of(hyp) == concept_of(ref))
 
 
-def _grounding(utts: list[dict]) -> dict[str, dict]:
-    """Per attribute: claims supported / contradicted / not checkable and the grounding rate
-    (supported / checkable) over the decode's evidence."""
-    g: dict[str, dict] = {}
-    for u in utts:
-        for c in u.get("c", []):
-            d = g.setdefault(c["a"] or "?", {"supported": 0, "contradicted": 0, "not checkable": 0})
-            d[{"s": "supported", "c": "contradicted", "u": "not checkable"}[c["v"]]] += 1
-    for d in g.values():
-        n = d["supported"] + d["contradicted"]
-        d["grounding_rate"] = d["supported"] / n if n else None
-    return dict(sorted(g.items()))
-
-
 def _audio_for(
     dd: DataDir | None, key: str, mode: str, codec: str, out_dir: Path
 ) -> tuple[str | None, str | None]:
@@ -157,7 +152,9 @@ def build_report(
         raise ValueError(f"--page-size must be >= 1, got {page_size}")
     if audio_codec not in audio_mod.CODECS:
         raise ValueError(f"--audio-codec must be one of {', '.join(audio_mod.CODECS)}, got {audio_codec!r}")
-    dec = read_decode_dir(decode)
+    if decode is None and timeline is None:
+        raise ValueError("give --decode DIR (a 'sedtk decode --out' dir), --timeline FILE, or both")
+    dec = read_decode_dir(decode) if decode is not None else DecodeDir(None, {})
     data_path = Path(data) if data is not None else dec.data_path
     dd = None
     if data_path is not None:
@@ -170,7 +167,7 @@ def build_report(
     tl = read_timeline(timeline) if timeline is not None else None
 
     keys = sorted(dec.results)
-    inv = list(dec.inventory)
+    inv = list(dec.inventory) or [str(x) for x in (tl or {}).get("inventory") or []]
     for r in dec.results.values():
         for lab in r.posterior or {}:
             if lab not in inv:
@@ -178,7 +175,7 @@ def build_report(
     mode = audio_mod.resolve_mode(audio, len(keys))
     out.parent.mkdir(parents=True, exist_ok=True)
 
-    utts = []
+    utts, ev_records, stale = [], [], 0
     for k in keys:
         r = dec.results[k]
         u: dict = {"k": k}
@@ -192,7 +189,14 @@ def build_report(
             u["e"] = r.emotion
         if r.posterior:
             u["p"] = [round(float(r.posterior.get(lab, 0.0)), 4) for lab in inv]
-        claims, note = claims_of(dec.evidence.get(k))
+        ev = dec.evidence.get(k)
+        if isinstance(ev, dict) and ev.get("description") not in (None, r.description):
+            ev, stale = None, stale + 1  # evidence of an earlier decode's description: its spans are wrong
+        claims, note = claims_of(ev)
+        if claims or note:
+            ev_records.append(
+                {"voiced": not (isinstance(ev, dict) and ev.get("voiced") is False), "claims": claims}
+            )
         if r.description is not None:
             u["ds"] = mark_description(r.description, claims)
         if claims:
@@ -212,18 +216,27 @@ def build_report(
             ok = _correct(u.get("re"), u.get("e"))
             if ok is not None:
                 u["ok"] = ok
-        src, why = _audio_for(dd, k, mode, audio_codec, out.parent)
-        if src:
-            u["au"] = src
-        elif why:
-            u["an"] = why
         utts.append(u)
+    # Audio last, in threads (libsndfile's encoders release the GIL): Opus costs ~10 ms per utterance.
+    from concurrent.futures import ThreadPoolExecutor
 
-    tl_json = _timeline_json(tl, inv, mode, audio_codec, out.parent) if tl else None
-    highlight = _this_system(sc, dec.path) if sc else None
-    grounding = _grounding(utts)
-    title = title or f"sedtk report: {dec.path.name}"
-    header = _header(dec, data_path, data is None, sc, ex, tl, mode, utts)
+    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
+        players = pool.map(lambda k: _audio_for(dd, k, mode, audio_codec, out.parent), keys)
+        for u, (src, why) in zip(utts, players, strict=True):
+            if src:
+                u["au"] = src
+            elif why:
+                u["an"] = why
+
+    tl_mode = audio_mod.resolve_mode(audio, 0) if audio != "auto" else "auto"
+    tl_json = _timeline_json(tl, inv, tl_mode, audio_codec, out.parent) if tl else None
+    highlight = _this_system(sc, dec.path) if sc and dec.path else None
+    grounding = grounding_summary(ev_records) if ev_records else None
+    if stale:
+        log(f"warning: {stale} evidence records are of another description (rerun sedtk decode --evidence)")
+    name = dec.path.name if dec.path else Path(str((tl or {}).get("audio") or timeline)).name
+    title = title or f"sedtk report: {name}"
+    header = _header(dec, data_path, data is None, score, explain, tl, timeline, mode, utts, stale)
     static = ""
     if sc is not None:
         static += (
@@ -231,13 +244,11 @@ def build_report(
             f"{system_sections(sc, highlight)}</section>"
         )
     if grounding:
-        from sedtk.report.page import rate_table
-
         static += (
             '<section id="grounding"><h2>Evidence for the descriptions</h2><p class="note">claims of '
-            "the generated descriptions of this decode checked against measurements of the audio; grounding "
-            f"rate = supported / (supported + contradicted).</p>{rate_table(grounding, ('grounding_rate',))}"
-            "</section>"
+            "the generated descriptions of this decode checked against measurements of the audio "
+            "(<code>sedtk decode --evidence</code>); grounding rate = supported / (supported + "
+            f"contradicted).</p>{grounding_table(grounding)}</section>"
         )
     if ex is not None:
         static += explain_section(ex)
@@ -271,7 +282,7 @@ def _this_system(sc: dict, decode_dir: Path) -> str | None:
     return None
 
 
-def _header(dec, data_path, data_implicit, sc, ex, tl, mode, utts) -> str:
+def _header(dec, data_path, data_implicit, score, explain, tl, timeline, mode, utts, stale: int) -> str:
     s = dec.summary or {}
     n_ok = sum(1 for u in utts if "err" not in u)
     with_ref = [u["ok"] for u in utts if "ok" in u]
@@ -279,20 +290,26 @@ def _header(dec, data_path, data_implicit, sc, ex, tl, mode, utts) -> str:
         f"{sum(with_ref)}/{len(with_ref)} ({100 * sum(with_ref) / len(with_ref):.1f}%)" if with_ref else None
     )
     rows = [
-        ("decode dir", str(dec.path)),
+        ("decode dir", None if dec.path is None else str(dec.path)),
         (
             "reference data dir",
             None
             if data_path is None
             else f"{data_path}{' (from decode_config.json)' if data_implicit else ''}",
         ),
-        ("score dir", None if sc is None else "given"),
-        ("explain dir", None if ex is None else "given"),
-        ("timeline", None if tl is None else f"{len(tl['segments'])} segments"),
-        ("utterances", f"{len(utts)} ({n_ok} decoded, {len(utts) - n_ok} failed)"),
+        ("score dir", None if score is None else str(score)),
+        ("explain dir", None if explain is None else str(explain)),
+        ("timeline", None if tl is None else f"{timeline} ({len(tl['segments'])} segments)"),
+        ("utterances", f"{len(utts)} ({n_ok} decoded, {len(utts) - n_ok} failed)" if utts else None),
         ("emotion correct", acc),
         ("label method", s.get("label_method")),
         ("parse failures", s.get("parse_failures")),
+        (
+            "stale evidence",
+            f"{stale} evidence record(s) of another description ignored (rerun decode --evidence)"
+            if stale
+            else None,
+        ),
         ("real-time factor", s.get("real_time_factor")),
         (
             "audio",
@@ -316,6 +333,8 @@ def _timeline_json(tl: dict, inv: list[str], mode: str, codec: str, out_dir: Pat
                 d[short] = str(s[field])
         if isinstance(post, dict):
             d["p"] = [[str(k), round(float(v), 4)] for k, v in post.items()]
+        if s.get("error"):
+            d["err"] = str(s["error"])
         claims, note = claims_of(s.get("evidence"))
         if d.get("dd") is not None:
             d["ds"] = mark_description(d.pop("dd"), claims)
@@ -328,6 +347,8 @@ def _timeline_json(tl: dict, inv: list[str], mode: str, codec: str, out_dir: Pat
     dur = float(dur) if isinstance(dur, int | float) else max((s["e"] for s in segs), default=0.0)
     src, why = None, None
     path = tl.get("audio")
+    if mode == "auto":
+        mode = "embed" if dur <= audio_mod.AUTO_EMBED_SECONDS else "link"
     if mode != "none" and isinstance(path, str):
         if mode == "embed":
             try:
@@ -345,4 +366,5 @@ def _timeline_json(tl: dict, inv: list[str], mode: str, codec: str, out_dir: Pat
         "au": src,
         "an": why,
         "name": Path(path).name if isinstance(path, str) else None,
+        "summary": {k: v for k, v in (tl.get("summary") or {}).items() if isinstance(v, str | int | float)},
     }

@@ -71,23 +71,33 @@ def _fmt_measured(v: object) -> str | None:
 
 
 def normalise_claim(c: dict) -> dict:
-    """One claim in the report's form; unknown key names fall back to "not checkable"."""
-    measured = _first(c, "measured", "measurement", "measured_value", "value_measured")
+    """One claim in the report's form (the fields of :mod:`sedtk.explain.evidence`: ``claim`` the
+    matched span, ``attribute``, ``value``, ``negated``, ``start``/``end``, ``measured``, ``unit``,
+    ``bin``, ``verdict``, ``reason``); a missing verdict is "not checkable"."""
+    measured = _first(c, "measured", "measurement")
     unit = c.get("unit")
     m = _fmt_measured(measured)
     if m is not None and unit and not isinstance(measured, dict):
         m = f"{m} {unit}"
+    value = _first(c, "value", "said")
+    if value is not None and c.get("negated"):
+        value = f"not {value}"
+    span = None
+    if isinstance(c.get("start"), int) and isinstance(c.get("end"), int):
+        span = [c["start"], c["end"]]
+    elif isinstance(c.get("span"), list | tuple) and len(c["span"]) == 2:
+        span = list(c["span"])
+    bin_ = _first(c, "bin", "measured_bin")
+    note = _first(c, "reason", "note")
     return {
-        "attribute": str(_first(c, "attribute", "name", "attr") or ""),
-        "text": str(_first(c, "text", "phrase", "span_text", "claim", "value", "said") or ""),
-        "claim": str(_first(c, "claim", "value", "said") or ""),
+        "attribute": str(_first(c, "attribute", "name") or ""),
+        "text": str(_first(c, "claim", "text", "phrase") or ""),
+        "claim": "" if value is None else str(value),
         "measured": m,
-        "bin": None if _first(c, "bin", "measured_bin") is None else str(_first(c, "bin", "measured_bin")),
-        "verdict": _verdict(_first(c, "verdict", "status", "result", "evidence", "outcome")),
-        "note": None
-        if _first(c, "note", "reason", "reference") is None
-        else str(_first(c, "note", "reason", "reference")),
-        "span": c.get("span") if isinstance(c.get("span"), list | tuple) and len(c["span"]) == 2 else None,
+        "bin": None if bin_ is None else str(bin_),
+        "verdict": _verdict(_first(c, "verdict", "status", "result")),
+        "note": None if note is None else str(note),
+        "span": span,
     }
 
 
@@ -97,10 +107,15 @@ def claims_of(evidence: object) -> tuple[list[dict], str | None]:
         return [], None
     note = None
     if isinstance(evidence, dict):
-        note = _first(evidence, "note", "summary", "message")
-        if evidence.get("voiced") is False and note is None:
-            note = "no voiced speech"
-        evidence = _first(evidence, "claims", "evidence", "items") or []
+        notes = []
+        if evidence.get("voiced") is False:
+            notes.append("no voiced speech in the audio")
+        if evidence.get("note"):
+            notes.append(str(evidence["note"]))
+        if evidence.get("reference"):
+            notes.append(f"reference: {evidence['reference']}")
+        note = "; ".join(notes) or None
+        evidence = evidence.get("claims") or []
     if not isinstance(evidence, list):
         return [], None if note is None else str(note)
     return [normalise_claim(c) for c in evidence if isinstance(c, dict)], None if note is None else str(note)
@@ -129,7 +144,7 @@ def read_evidence_file(path: Path) -> dict[str, object]:
 
 @dataclass
 class DecodeDir:
-    path: Path
+    path: Path | None  # None: no decode dir (a report of a timeline only)
     results: dict[str, UttResult]
     evidence: dict[str, object] = field(default_factory=dict)  # key -> raw evidence
     summary: dict | None = None
@@ -139,7 +154,7 @@ class DecodeDir:
     @property
     def data_path(self) -> Path | None:
         """The data dir the decode read (``decode_config.json``), if it still exists."""
-        p = (self.config or {}).get("data")
+        p = (self.config or {}).get("data")  # decode_config.json
         return Path(p) if p and Path(p).is_dir() else None
 
 
@@ -244,8 +259,9 @@ def read_explain_dir(path: str | os.PathLike) -> dict:
 
 
 def read_timeline(path: str | os.PathLike) -> dict:
-    """A long recording's timeline JSON: ``{"audio": PATH, "duration": s, "segments": [...]}`` (or a
-    bare list of segments); each segment has ``start``/``end`` seconds and any decode fields."""
+    """A long recording's ``STEM.timeline.json`` (:mod:`sedtk.decode.timeline`, ``sedtk.timeline/1``:
+    ``file``, ``duration``, ``inventory``, ``segments``, ``summary``) or a bare list of segments; each
+    segment has ``start``/``end`` seconds and any decode fields (``error`` when it failed)."""
     path = Path(path)
     if not path.exists():
         raise ReportInputError(f"{path}: timeline file not found")
@@ -265,9 +281,12 @@ def read_timeline(path: str | os.PathLike) -> dict:
             raise ReportInputError(f"{path}: segment {i} needs numeric 'start' and 'end'") from None
         out.append({**s, "start": start, "end": end})
     d["segments"] = out
-    audio = _first(d, "audio", "wav", "source", "recording", "path")
+    audio = _first(d, "file", "audio", "wav", "source", "recording", "path")
     if isinstance(audio, str) and not os.path.isabs(audio):
-        cand = (path.parent / audio).resolve()
-        audio = str(cand) if cand.exists() else audio
+        # "file" is the input as given to decode: relative to where decode ran, or to the timeline
+        for cand in (Path(audio), path.parent / audio, path.parent / Path(audio).name):
+            if cand.is_file():
+                audio = str(cand.resolve())
+                break
     d["audio"] = audio
     return d

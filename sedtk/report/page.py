@@ -148,6 +148,27 @@ def _pick(d: dict, keys: tuple[str, ...]) -> object:
     return None
 
 
+def attribute_rows(a: dict) -> dict:
+    """score.json's ``attributes`` (``{"accuracy": {attr: %}, "n": {attr: n}, ...}``) per attribute."""
+    cols = {k: v for k, v in a.items() if isinstance(v, dict)}
+    names = list(cols.get("accuracy", {}))
+    return {n: {c: v.get(n) for c, v in cols.items()} for n in names}
+
+
+def grounding_table(g: dict) -> str:
+    """A :func:`sedtk.explain.evidence.grounding_summary` (or a plain ``{attribute: counts}``)."""
+    if not isinstance(g, dict):
+        return ""
+    per = g.get("attributes") if isinstance(g.get("attributes"), dict) else g
+    note = f'<p class="note">reference: {esc(g["reference"])}</p>' if g.get("reference") else ""
+    if isinstance(g.get("utterances"), int):
+        note += f'<p class="note">{g["utterances"]} utterances'
+        if g.get("unvoiced_utterances"):
+            note += f", {g['unvoiced_utterances']} without voiced speech"
+        note += "</p>"
+    return rate_table(per, RATE_FIELDS) + note
+
+
 def system_sections(score: dict, highlight: str | None) -> str:
     out = []
     for s in score["systems"]:
@@ -162,15 +183,15 @@ def system_sections(score: dict, highlight: str | None) -> str:
                 f"shade: share of the row.</p>{confusion_table(ser)}</div>"
             )
         attr = _pick(s, ATTRIBUTE_KEYS) or _pick(s.get("sed") or {}, ATTRIBUTE_KEYS)
+        if isinstance(attr, dict) and isinstance(attr.get("accuracy"), dict):
+            attr = attribute_rows(attr)
         if attr is not None:
             parts.append(
                 f'<div class="panel"><h4>Per-attribute accuracy</h4>{rate_table(attr, RATE_FIELDS)}</div>'
             )
         ground = _pick(s, GROUNDING_KEYS) or _pick(s.get("sed") or {}, GROUNDING_KEYS)
         if ground is not None:
-            parts.append(
-                f'<div class="panel"><h4>Grounding rates</h4>{rate_table(ground, RATE_FIELDS)}</div>'
-            )
+            parts.append(f'<div class="panel"><h4>Grounding rates</h4>{grounding_table(ground)}</div>')
         if not parts:
             continue
         cls = " this" if s.get("name") == highlight else ""

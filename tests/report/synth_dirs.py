@@ -76,7 +76,7 @@ def make_inputs(
         hyp_text = text if i % 4 else " ".join(text.split()[:-1])
         if nasty and i == 1:
             hyp_text = NASTY
-            desc = f"{NASTY} high pitch"
+            desc = NASTY.replace("\u2028", "") + " high pitch"  # (a Kaldi map value cannot hold U+2028)
         raw = [rng.random() + (3 if j == i % 4 else 0) * (i % 3 != 0) for j in range(4)]
         post = {e: r / sum(raw) for e, r in zip(EMOTIONS, raw, strict=True)}
         hyp_e = max(post, key=post.get)
@@ -97,35 +97,31 @@ def make_inputs(
             seconds={"asr": 0.1, "ser_sed": 0.2},
             duration=dur,
         )
+        claims = [
+            _claim(
+                desc,
+                f"{hyp_pitch} pitch",
+                "pitch",
+                hyp_pitch,
+                "supported" if hyp_pitch == pitch else "contradicted",
+                measured=80.0 + 4 * i,
+                unit="st",
+                bin=pitch,
+            ),
+            _claim(
+                desc, f"{volume} volume", "volume", volume, "supported", measured=-23.5, unit="dB", bin=volume
+            ),
+            _claim(
+                desc, f"a {speed} pace", "speed", speed, "not checkable", reason="too few voiced segments"
+            ),
+        ]
         evidence.append(
             {
                 "key": key,
-                "claims": [
-                    {
-                        "attribute": "pitch",
-                        "claim": hyp_pitch,
-                        "text": f"{hyp_pitch} pitch",
-                        "measured": 80.0 + 4 * i,
-                        "unit": "st",
-                        "bin": pitch,
-                        "verdict": "supported" if hyp_pitch == pitch else "contradicted",
-                    },
-                    {
-                        "attribute": "volume",
-                        "claim": volume,
-                        "text": f"{volume} volume",
-                        "measured": 0.5,
-                        "bin": volume,
-                        "verdict": "supported",
-                    },
-                    {
-                        "attribute": "speed",
-                        "claim": speed,
-                        "text": f"a {speed} pace",
-                        "verdict": "not checkable",
-                        "note": "too few voiced segments",
-                    },
-                ],
+                "description": desc,
+                "voiced": True,
+                "reference": f"speaker spk{i % 3}",
+                "claims": [c for c in claims if c],
             }
         )
     DataDir(maps={k: v for k, v in maps.items() if v}, emotions=list(EMOTIONS)).save(data)
@@ -196,17 +192,64 @@ def make_inputs(
                 "description": f"high pitch, sounding {e}",
                 "emotion": e,
                 "posterior": {x: (0.7 if x == e else 0.1) for x in EMOTIONS},
-                "evidence": [
-                    {"attribute": "pitch", "claim": "high", "text": "high pitch", "verdict": "supported"}
-                ],
+                "evidence": {
+                    "voiced": True,
+                    "claims": [
+                        _claim(f"high pitch, sounding {e}", "high pitch", "pitch", "high", "supported")
+                    ],
+                },
             }
         )
         t += d + rng.uniform(0.3, 1.0)
     if audio:
         save_wav(rec, _tone(60.0, 150, 0.2))
     tl = root / "timeline.json"
-    tl.write_text(json.dumps({"audio": str(rec), "duration": 60.0, "segments": segs}), encoding="utf-8")
+    for i, sg in enumerate(segs):
+        sg.update(
+            index=i,
+            key=f"long_{int(sg['start'] * 100):07d}_{int(sg['end'] * 100):07d}",
+            duration=round(sg["end"] - sg["start"], 3),
+        )
+    segs[3] = {k: segs[3][k] for k in ("index", "key", "start", "end", "duration")} | {
+        "error": "test failure"
+    }
+    record = {
+        "schema": "sedtk.timeline/1",
+        "file": str(rec),
+        "duration": 60.0,
+        "inventory": EMOTIONS,
+        "segments": segs,
+        "summary": {
+            "segments": len(segs),
+            "decoded": len(segs) - 1,
+            "failed": 1,
+            "coverage": 0.8,
+            "dominant_emotion": "happy",
+        },
+    }
+    tl.write_text(json.dumps(record), encoding="utf-8")
     return {"root": root, "data": data, "decode": dec, "explain": ex, "timeline": tl}
+
+
+def _claim(desc: str, phrase: str, attribute: str, value: str, verdict: str, **kw) -> dict | None:
+    """A claim as :mod:`sedtk.explain.evidence` writes it (None when ``phrase`` is not in ``desc``)."""
+    i = desc.find(phrase)
+    if i < 0:
+        return None
+    rec = {
+        "claim": phrase,
+        "attribute": attribute,
+        "value": value,
+        "negated": False,
+        "start": i,
+        "end": i + len(phrase),
+        "measured": None,
+        "unit": None,
+        "bin": None,
+        "normal": None,
+    }
+    rec.update(kw)
+    return {**rec, "verdict": verdict, "reason": kw.get("reason", f"{verdict} (synthetic)")}
 
 
 def _softmax(x: list[float]) -> list[float]:

@@ -214,7 +214,14 @@
     var rootEl = document.getElementById("tl-root");
     var player = null;
     if (tl.au) { player = audioEl(tl.au); player.preload = "metadata"; player.id = "tl-audio"; }
-    if (tl.name) rootEl.appendChild(el("p", "note", "recording: " + tl.name + " \u00b7 " + fmtTime(tl.duration) + " \u00b7 " + tl.segs.length + " segments"));
+    if (tl.name) {
+      var sm = tl.summary || {};
+      var line = "recording: " + tl.name + " \u00b7 " + fmtTime(tl.duration) + " \u00b7 " + tl.segs.length + " segments";
+      if (sm.failed) line += " (" + sm.failed + " failed)";
+      if (typeof sm.coverage === "number") line += " \u00b7 speech " + (100 * sm.coverage).toFixed(0) + "%";
+      if (sm.dominant_emotion) line += " \u00b7 mostly " + sm.dominant_emotion;
+      rootEl.appendChild(el("p", "note", line));
+    }
     if (player) rootEl.appendChild(player); else if (tl.an) rootEl.appendChild(el("p", "note", tl.an));
     var strip = el("div", "strip");
     strip.id = "tl-strip";
@@ -231,6 +238,7 @@
       strip.children[i].classList.add("sel");
       var d = el("div", "seg-detail");
       add(d, el("div", "uh", fmtTime(s.s) + " \u2013 " + fmtTime(s.e) + "  (segment " + (i + 1) + " of " + tl.segs.length + ")"));
+      if (s.err) d.appendChild(el("p", "error", "decode failed: " + s.err));
       add(d, field("transcript", s.t));
       if (s.ds) { var f = field("description", ""); f.lastChild.appendChild(description(s.ds, s.c)); d.appendChild(f); }
       add(d, claimList(s.c, s.en));
