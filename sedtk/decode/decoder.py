@@ -107,6 +107,13 @@ class Decoder:
         self.options = options
         self.checkpoint = checkpoint
         self.tasks = list(options.tasks) if options.tasks else default_tasks(config)
+        if getattr(config.model, "kind", "llm") == "ssl_ser":
+            bad = [t for t in self.tasks if t not in ("ser", "asr")]
+            if bad:
+                raise ValueError(
+                    f"task {bad[0]!r}: the SSL SER baseline gives an emotion (ser) and a transcript (asr) "
+                    "only; it writes no description"
+                )
         known = set(config.prompt.instructions)
         for t in self.tasks:
             if t not in known:

@@ -106,11 +106,11 @@ def test_short_training_lowers_the_loss_and_decodes() -> None:
     first = None
     for _ in range(40):
         loss = m(b, "ser")["loss"]
-        first = first if first is not None else float(loss)
+        first = first if first is not None else float(loss.detach())
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss) < 0.5 * first
+    assert float(loss.detach()) < 0.5 * first
     answers = m.generate(b, "ser")
     assert [a.rsplit("Emotion: ", 1)[1] for a in answers] == ["neutral.", "angry.", "sad."]
     assert isinstance(m.generate(b, "asr")[0], str)
@@ -190,3 +190,29 @@ def test_train_resume_and_decode_through_sedtk(tmp_path) -> None:
         assert abs(sum(probs) - 1) < 1e-3
     assert not (out / "utt2desc").exists() or not read_kaldi_map(out / "utt2desc")  # no descriptions
     assert summary["inventory"] == DataDir.load(test).emotions
+    with pytest.raises(ValueError, match="SSL SER baseline gives an emotion"):
+        decode_data_dir(exp, test, tmp_path / "d2", DecodeOptions(device="cpu", tasks=["ser_sed"]),
+                        feats=assets.dump, log=lambda *_: None)  # fmt: skip
+
+
+def test_finetuning_the_upstream_online() -> None:
+    """``finetune_upstream`` (online features): the upstream gets gradients and is saved."""
+    from sedtk.models.build import build_model
+    from tests.models.test_sed_model import shared_assets
+
+    assets = shared_assets()
+    cfg = load_config(
+        "paper/sys1_hubert",
+        [f"model.upstream={assets.upstream}", "data.online_features=true",
+         "model.ssl_ser.finetune_upstream=true", "model.ssl_ser.labels=[neu, ang]",
+         "model.ssl_ser.vocab=[' ', a, b]"],
+    )  # fmt: skip
+    model, cfg = build_model(cfg)
+    wavs = [torch.randn(4000), torch.randn(6400)]
+    b = SpeechBatch.from_wavs(["a", "b"], wavs, targets=["ab Emotion: neutral.", "ba Emotion: angry."],
+                              emotions=["neu", "ang"], task="ser")  # fmt: skip
+    model(b, "ser")["loss"].backward()
+    grads = [p.grad for p in model.upstream.parameters() if p.requires_grad]
+    assert grads and any(g is not None and bool(g.abs().sum() > 0) for g in grads)
+    assert model.trainable_parameter_counts()["upstream"] > 0
+    assert any(k.startswith("upstream.") for k in model.trained_state_dict())

@@ -96,8 +96,8 @@ def test_iemocap_recipe(tmp_path: Path, tiny_models: Path) -> None:
             turns.append((f"{d}_F010", "xxx", "Hm."))
     src = build_iemocap(tmp_path / "corpus", turns, template_wav=template)
     recipe = recipe_copy(tmp_path / "checkout", "iemocap")
-    # Sys. 7 only (Sys. 5 sharing its stage 1 and the t-tests are exercised by the demo test).
-    args = common_args(tiny_models, "sys7") + ["--folds", "1"]
+    # Sys. 7 and the SSL baseline Sys. 1 (Sys. 5 sharing Sys. 7's stage 1 is exercised by the demo test).
+    args = common_args(tiny_models, "sys7 sys1") + ["--folds", "1"]
     r = run_recipe(recipe, {"IEMOCAP": str(src)}, *args)
 
     data = recipe / "data"
@@ -110,10 +110,21 @@ def test_iemocap_recipe(tmp_path: Path, tiny_models: Path) -> None:
     assert (recipe / "exp/fold1/sys7_stage1/checkpoints").is_dir()
     assert not (recipe / "exp/fold2").exists()  # --folds 1
     check_decode(recipe / "exp/fold1/sys7_stage2/decode_test", data / "fold1" / "test")
-    check_score(recipe / "exp/score/fold1", ["sys7"])
-    check_score(recipe / "exp/score/pooled", ["sys7"])
+    # Sys. 1: one-stage SSL SER baseline on the same dump; emotion, posterior and transcript, no description
+    assert not (recipe / "exp/fold1/sys1_hubert_stage1").exists()
+    assert (recipe / "exp/fold1/sys1_hubert/config.yaml").read_text().count("kind: ssl_ser") == 1
+    sys1 = recipe / "exp/fold1/sys1_hubert/decode_test"
+    check_decode(sys1, data / "fold1" / "test", ("text", "utt2emo_post"))
+    assert not (sys1 / "utt2desc").exists()
+    check_score(recipe / "exp/score/fold1", ["sys7", "sys1"])
+    check_score(recipe / "exp/score/pooled", ["sys7", "sys1"])
     assert (recipe / "exp/score/pooled/results.tex").is_file()
     assert "Stage 5" in r.stdout
+    # no SpeechCraft model beside this recipe: the LLM system trains from scratch, loudly
+    assert "WARNING: sys7_stage1 trains FROM SCRATCH" in r.stderr
+    assert "sys1_hubert: SSL SER baseline" in r.stderr
+    decode_cfg = json.loads((recipe / "exp/fold1/sys7_stage2/decode_test/decode_config.json").read_text())
+    assert decode_cfg["tasks"] == ["ser_sed", "asr"]  # the columns of Sys. 7's table rows
 
 
 def test_meld_recipe(tmp_path: Path, tiny_models: Path) -> None:
