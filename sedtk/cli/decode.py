@@ -19,7 +19,10 @@ def decode_cmd(
     wav: Annotated[
         list[Path] | None,
         typer.Option(
-            "--wav", help="Audio file(s) to decode: any sample rate, any channel count.", show_default=False
+            "--wav",
+            help="Audio file(s) to decode: any sample rate, channel count, length (see --segment) "
+            "and format (m4a, mp4, webm, ... through ffmpeg).",
+            show_default=False,
         ),
     ] = None,
     model: Annotated[
