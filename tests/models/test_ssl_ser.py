@@ -148,7 +148,7 @@ def test_train_resume_and_decode_through_sedtk(tmp_path) -> None:
     """``sedtk train`` (paper/sys1_hubert on a feature dump), resume, then ``sedtk decode``'s files."""
     from sedtk.data.datadir import DataDir, read_kaldi_map
     from sedtk.decode.decoder import DecodeOptions
-    from sedtk.decode.run import decode_data_dir
+    from sedtk.decode.run import decode_data_dir, decode_files
     from sedtk.models.checkpoint import load_model, read_config_dict, require_checkpoint
     from sedtk.train.trainer import train
     from tests.models.test_sed_model import shared_assets
@@ -179,8 +179,12 @@ def test_train_resume_and_decode_through_sedtk(tmp_path) -> None:
         out = tmp_path / "decode"
         opts = DecodeOptions(device="cpu", batch_size=2)
         summary = decode_data_dir(exp, test, out, opts, feats=assets.dump, log=lambda *_: None)
+        wav = DataDir.load(test).utterance(DataDir.load(test).utts[0]).wav  # raw audio, online upstream
+        (one,) = decode_files([str(wav)], exp, DecodeOptions(device="cpu"))
     finally:
         torch.set_num_threads(before)
+    assert one.ok and one.emotion in DataDir.load(test).emotions and one.description is None
+    assert abs(sum(one.posterior.values()) - 1) < 1e-4 and one.transcript is not None
     keys = set(DataDir.load(test).utts)
     assert set(read_kaldi_map(out / "utt2emo")) == keys
     assert (out / "text").is_file() and set(read_kaldi_map(out / "text")) <= keys  # CTC transcripts
