@@ -386,27 +386,29 @@ system_train() {
 # systems_stage1 PREFIX TRAIN DEV: stage 2 of a recipe: every distinct stage-1 run (once each) and,
 # for one-stage systems, nothing (they run in stage 3).
 systems_stage1() {
-  local sys s1
+  local sys s1 init
   local -A seen=()
   for sys in "${systems_arr[@]}"; do
     s1=$(system_stage1 "$conf" "$sys")
     [ -n "$s1" ] && [ -z "${seen[$s1]:-}" ] || continue
     seen[$s1]=1
-    system_train "$1" "$2" "$3" "$sys" "$s1" "$(first_run_init "$sys" "$s1")"
+    init=$(first_run_init "$sys" "$s1") || exit 1
+    system_train "$1" "$2" "$3" "$sys" "$s1" "$init"
   done
 }
 
 # systems_stage2 PREFIX TRAIN DEV: stage 3: each system's final run, from its stage-1 run (or, for a
 # one-stage system, as its first run).
 systems_stage2() {
-  local sys s1 final
+  local sys s1 final init
   for sys in "${systems_arr[@]}"; do
     s1=$(system_stage1 "$conf" "$sys")
     final=$(system_final "$conf" "$sys")
     if [ -n "$s1" ]; then
       system_train "$1" "$2" "$3" "$sys" "$final" "$1/$s1"
     else
-      system_train "$1" "$2" "$3" "$sys" "$final" "$(first_run_init "$sys" "$final")"
+      init=$(first_run_init "$sys" "$final") || exit 1
+      system_train "$1" "$2" "$3" "$sys" "$final" "$init"
     fi
   done
 }

@@ -252,3 +252,10 @@ def test_first_runs_start_from_the_speechcraft_model(tmp_path: Path) -> None:
     assert "WARNING: sys4_stage1 trains FROM SCRATCH" in r.stderr and "not comparable" in r.stderr
     assert "sys1_hubert: SSL SER baseline" in r.stderr
     assert "--init-from none" in r.stderr
+    r = bash(
+        "conf=conf; systems_arr=(sys7); init_from=missing/exp; systems_stage1 exp data/tr data/dev\n",
+        tmp_path,
+    )
+    assert (
+        r.returncode == 1 and "--init-from missing/exp: no such experiment" in r.stderr
+    )  # never silently scratch
