@@ -43,6 +43,22 @@ from sedtk.report.page import (
 
 Log = Callable[[str], None]
 VERDICT_CODE = {SUPPORTED: "s", CONTRADICTED: "c", UNCHECKED: "u"}
+#: One colour per emotion concept (:func:`sedtk.data.emotions.concept_of`), the same in every report.
+CONCEPT_COLOURS = {
+    "neutral": "#64748b", "happy": "#eab308", "excited": "#f97316", "angry": "#dc2626", "sad": "#2563eb",
+    "frustrated": "#be185d", "surprised": "#06b6d4", "fearful": "#7c3aed", "disgusted": "#65a30d",
+    "contempt": "#92400e", "other": "#94a3b8",
+}  # fmt: skip
+SPARE_COLOURS = ["#0d9488", "#9333ea", "#ea580c", "#4d7c0f", "#0369a1", "#a21caf", "#b45309", "#475569"]
+
+
+def emotion_colours(labels: list[str]) -> dict[str, str]:
+    """label -> colour: by the label's concept, else a spare colour in inventory order."""
+    out, spare = {}, iter(SPARE_COLOURS * (1 + len(labels) // len(SPARE_COLOURS)))
+    for lab in labels:
+        c = concept_of(lab)
+        out[lab] = CONCEPT_COLOURS.get(c) if c in CONCEPT_COLOURS else next(spare)
+    return out
 
 
 def _stderr(m: str) -> None:
@@ -252,7 +268,23 @@ def build_report(
         )
     if ex is not None:
         static += explain_section(ex)
-    payload = {"inventory": inv, "pageSize": page_size, "utts": utts, "timeline": tl_json}
+    labels = list(
+        dict.fromkeys(
+            [
+                *inv,
+                *(u["e"] for u in utts if "e" in u),
+                *(u["re"] for u in utts if "re" in u),
+                *(x["em"] for x in (tl_json or {}).get("segs", []) if "em" in x),
+            ]
+        )
+    )
+    payload = {
+        "inventory": inv,
+        "colours": emotion_colours(labels),
+        "pageSize": page_size,
+        "utts": utts,
+        "timeline": tl_json,
+    }
     html_text = page(title, header, static, payload)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(html_text, encoding="utf-8")
@@ -282,6 +314,11 @@ def _this_system(sc: dict, decode_dir: Path) -> str | None:
     return None
 
 
+def _missing_data(dec) -> str | None:
+    named = (dec.config or {}).get("data")
+    return f"none: {named} (decode_config.json) no longer exists; give --data" if named else None
+
+
 def _header(dec, data_path, data_implicit, score, explain, tl, timeline, mode, utts, stale: int) -> str:
     s = dec.summary or {}
     n_ok = sum(1 for u in utts if "err" not in u)
@@ -293,7 +330,7 @@ def _header(dec, data_path, data_implicit, score, explain, tl, timeline, mode, u
         ("decode dir", None if dec.path is None else str(dec.path)),
         (
             "reference data dir",
-            None
+            _missing_data(dec)
             if data_path is None
             else f"{data_path}{' (from decode_config.json)' if data_implicit else ''}",
         ),

@@ -281,7 +281,7 @@ def read_timeline(path: str | os.PathLike) -> dict:
             raise ReportInputError(f"{path}: segment {i} needs numeric 'start' and 'end'") from None
         out.append({**s, "start": start, "end": end})
     d["segments"] = out
-    audio = _first(d, "file", "audio", "wav", "source", "recording", "path")
+    audio = _first(d, "path", "file", "audio", "wav", "source", "recording")
     if isinstance(audio, str) and not os.path.isabs(audio):
         # "file" is the input as given to decode: relative to where decode ran, or to the timeline
         for cand in (Path(audio), path.parent / audio, path.parent / Path(audio).name):

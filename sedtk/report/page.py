@@ -166,7 +166,10 @@ def grounding_table(g: dict) -> str:
         if g.get("unvoiced_utterances"):
             note += f", {g['unvoiced_utterances']} without voiced speech"
         note += "</p>"
-    return rate_table(per, RATE_FIELDS) + note
+    table = rate_table(per, RATE_FIELDS)
+    if not table:
+        table = '<p class="note">no claims: the descriptions name no attribute the evidence check knows.</p>'
+    return table + note
 
 
 def system_sections(score: dict, highlight: str | None) -> str:

@@ -19,7 +19,9 @@
                  "#65a30d", "#475569", "#ea580c", "#0d9488", "#9333ea"];
   var VERDICT = { s: "supported", c: "contradicted", u: "not checkable" };
 
+  var COLOURS = DATA.colours || {};
   function color(label) {
+    if (COLOURS[label]) return COLOURS[label];
     var i = INV.indexOf(label);
     if (i < 0) { INV.push(label); i = INV.length - 1; }
     return PALETTE[i % PALETTE.length];
