@@ -135,6 +135,11 @@ def score_systems(
     _score_asr(sc, inputs, lang)
     _score_sed(sc, inputs, lang, meteor, jobs or min(4, os.cpu_count() or 1))
     _score_attributes(sc, inputs, systems)
+    for s in systems:  # claims of the descriptions checked against the audio (sedtk.explain.evidence)
+        from sedtk.explain.evidence import score_grounding_pairs
+
+        if (g := score_grounding_pairs(s.pairs)) is not None:
+            sc.rows[s.name]["grounding"] = g
     tests = [
         paired_test(m, s.name, sc.per_utt[s.name][m], b, sc.per_utt[b][m], alpha, bootstrap, seed).as_dict()
         for s in systems
@@ -199,7 +204,7 @@ def _system_entry(sys_id: int, spec: SystemSpec, inputs: dict[str, TaskInput | N
         "n": {t: (len(ti.keys) if ti else None) for t, ti in inputs.items()},
         "missing": {t: (ti.missing if ti else 0) for t, ti in inputs.items()},
         "extra": {t: (ti.extra if ti else 0) for t, ti in inputs.items()},
-        **{k: row[k] for k in ("ser", "asr", "sed", "attributes") if k in row},
+        **{k: row[k] for k in ("ser", "asr", "sed", "attributes", "grounding") if k in row},
     }
 
 
