@@ -8,12 +8,12 @@ carries ``source=derived`` and the raw numbers are kept in ``descriptor_feats.ts
 Per utterance (audio through :func:`sedtk.data.audio.load_utterance`, 16 kHz), openSMILE's
 eGeMAPS v02 functionals via :func:`sedtk.data.measure.measure` (see that module for every field):
 
-* Pitch *level*: mean F0 of the voiced frames in semitones (``F0semitoneFrom27.5Hz_sma3nz_amean``);
-  pitch *range*: its 20th-80th percentile span in semitones (``..._pctlrange0-2``).
-* Volume: the equivalent sound level (``equivalentSoundLevel_dBp``) referred to the active span
-  (frames within 40 dB of the loudest), in dBFS.
-* Speed: the log of eGeMAPS' syllable-rate proxy, loudness peaks per second
-  (``loudnessPeaksPerSec``); it needs no transcript.  Audio without voiced speech gets no label.
+* Pitch *level*: the 30th percentile of the voiced frames' F0 in semitones (eGeMAPS'
+  ``F0semitoneFrom27.5Hz_sma3nz``); pitch *range*: its 5th-95th percentile span in semitones.
+* Volume: the RMS level of the active span (frames within 40 dB of the loudest), in dBFS.
+* Speed: the log of the loudness-peak rate (peaks of eGeMAPS' loudness contour per second), a
+  syllable-rate proxy that needs no transcript.  Audio without voiced speech gets no pitch, range
+  or speed label.
 * Gender: ``gender`` in ``utt2attr`` if present, else an IEMOCAP-style speaker id ending in F/M
   (``Ses01F``, ``Ses01_F``).
 
@@ -59,7 +59,7 @@ def _log(v: float) -> float:
 
 #: attribute -> (the measurement binned, its low/normal/high words).  Shared with the evidence check.
 MEASURES: dict[str, tuple[Callable[[Measurement], float], tuple[str, str, str]]] = {
-    "pitch": (lambda m: m.f0_mean_st, ("low", "normal", "high")),
+    "pitch": (lambda m: m.f0_level_st, ("low", "normal", "high")),
     "volume": (lambda m: m.level_db, ("low", "normal", "high")),
     "speed": (lambda m: _log(m.rate), ("slow", "normal", "fast")),
     "pitch_range": (lambda m: m.f0_range_st, ("narrow", "normal", "wide")),

@@ -13,8 +13,8 @@ A decode dir (``sedtk decode --data DATA --out DIR``) holds, with fixed names:
 ``decode_config.json`` the options of the decode (a resumed decode must match them)
 ``decode_summary.json`` counts, parse-failure rate, failures, speed
 ``evidence.jsonl``     with ``--evidence``: per utterance, each claim of the description checked
-                       against the audio's measurements (:mod:`sedtk.explain.evidence`; the
-                       measurements are cached beside it in ``descriptor_feats.tsv``)
+                       against the audio's measurements (:mod:`sedtk.explain.evidence`; they
+                       are cached in the data dir's ``descriptor_feats.tsv``, else here)
 =====================  ================================================================
 
 The Kaldi files are (re)written from ``results.jsonl`` at the end, with the keys of the data dir.

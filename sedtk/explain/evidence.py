@@ -8,8 +8,8 @@ accuracy).  Each claim is checked against the eGeMAPS measurements of that audio
 * **a data dir** (``sedtk decode --data ... --evidence``, ``sedtk explain --decode``, ``sedtk
   score``): the utterance's speaker (at least ``min_group`` measured utterances), else its gender,
   else the whole data dir -- exactly the grouping and the z-score bins of ``sedtk data describe``
-  (``z < -0.5`` low, ``z > 0.5`` high, on the same scales: F0 mean in semitones, level in dBFS,
-  the log of the loudness-peak rate, the 20-80 % F0 range in semitones);
+  (``z < -0.5`` low, ``z > 0.5`` high, on the same scales: the F0 level in semitones, level in dBFS,
+  the log of the loudness-peak rate, the 5-95 % F0 range in semitones);
 * **population norms** otherwise (``sedtk decode --wav ... --evidence``), documented below.
 
 Verdicts: ``supported`` (the measurement falls in the claimed bin; for a negated claim such as
@@ -35,7 +35,7 @@ Population norms (used without a data dir; coarse by nature -- give a data dir f
   ITU-T P.56; the normalisation level of ITU-T G.191 tools), with "normal" within
   :data:`LEVEL_NORMAL_DB` = 8 dB of it.
 * **Pace and pitch range** have no published population norm for eGeMAPS' loudness-peak rate or
-  20-80 % F0 range: not checkable without a data dir.
+  5-95 % F0 range: not checkable without a data dir.
 
 JSON (one object per utterance; ``evidence.jsonl`` of a decode dir holds one per line with ``key``,
 ``description`` and ``data`` -- the reference data dir, resolved -- added)::
@@ -120,7 +120,8 @@ class Scale:
 
 
 SCALES: dict[str, Scale] = {
-    "pitch": Scale(lambda m: m.f0_mean_st, ("low", "normal", "high"), lambda m: m.f0_hz, _hz, "Hz", "{:.0f}"),
+    "pitch": Scale(lambda m: m.f0_level_st, ("low", "normal", "high"), lambda m: _hz(m.f0_level_st), _hz,
+                   "Hz", "{:.0f}"),
     "pitch_range": Scale(lambda m: m.f0_range_st, ("narrow", "normal", "wide"), lambda m: m.f0_range_st,
                          lambda v: v, "semitones", "{:.1f}"),
     "volume": Scale(lambda m: m.level_db, ("low", "normal", "high"), lambda m: m.level_db, lambda v: v,
@@ -128,15 +129,22 @@ SCALES: dict[str, Scale] = {
     "speed": Scale(lambda m: _log(m.rate), ("slow", "normal", "fast"), lambda m: m.rate, math.exp,
                    "loudness peaks/s", "{:.2f}"),
 }  # fmt: skip
+#: Pitch as the mean F0 (what population norms describe).
+MEAN_F0 = Scale(lambda m: m.f0_mean_st, ("low", "normal", "high"), lambda m: m.f0_hz, _hz, "Hz", "{:.0f}")
 
 
 @dataclass(frozen=True)
 class Band:
-    """The "normal" interval of one attribute's binning scale under a reference, and its name."""
+    """The "normal" interval of one attribute's binning scale under a reference, and its name.
+
+    ``scale`` replaces the attribute's default :data:`SCALES` entry (population F0 norms are about
+    the *mean* F0, data-dir bins about the F0 level that ``describe`` bins).
+    """
 
     low: float
     high: float
     name: str
+    scale: Scale | None = None
 
 
 # ----------------------------------------------------------------------------- references
@@ -153,8 +161,8 @@ class PopulationReference:
                 return "no gender known to choose the population F0 norm"
             c = _st(POPULATION_F0_HZ[gender])
             return Band(c - PITCH_NORMAL_ST, c + PITCH_NORMAL_ST,
-                        f"the population norm for {gender} speech ({POPULATION_F0_HZ[gender]:.0f} Hz "
-                        f"+- {PITCH_NORMAL_ST:g} st)")  # fmt: skip
+                        f"the population norm for {gender} speech (mean F0 {POPULATION_F0_HZ[gender]:.0f} Hz "
+                        f"+- {PITCH_NORMAL_ST:g} st)", MEAN_F0)  # fmt: skip
         if attribute == "volume":
             name = f"the nominal speech level {LEVEL_NORM_DB:g} dBov +- {LEVEL_NORMAL_DB:g} dB"
             return Band(LEVEL_NORM_DB - LEVEL_NORMAL_DB, LEVEL_NORM_DB + LEVEL_NORMAL_DB, name)
@@ -265,7 +273,7 @@ def check_claim(claim, m: Measurement, reference, key: str | None = None, gender
 
     if a in _NO_MEASURE or (a not in SCALES and a != "gender"):
         return verdict(NOT_CHECKABLE, _NO_MEASURE.get(a, f"no measurement for {a}"))
-    if not math.isfinite(m.level_db):
+    if not math.isfinite(m.loudness):
         return verdict(NOT_CHECKABLE, f"the audio ({m.duration_s:.2f} s) is too short to measure")
     if a in VOICED_ATTRIBUTES and not m.voiced:
         if claim.negated:
@@ -281,10 +289,10 @@ def check_claim(claim, m: Measurement, reference, key: str | None = None, gender
                                           f"female-typical ({FEMALE_ABOVE_HZ:.0f} Hz)")  # fmt: skip
         hit = (b == claim.value) != bool(claim.negated)
         return verdict(SUPPORTED if hit else CONTRADICTED, f"{where} is {b}-typical")
-    scale = SCALES[a]
+    band = reference.band(a, key, gender)
+    scale = band.scale if isinstance(band, Band) and band.scale is not None else SCALES[a]
     shown = scale.shown(m)
     rec["measured"], rec["unit"] = (round(float(shown), 4) if math.isfinite(shown) else None), scale.unit
-    band = reference.band(a, key, gender)
     if isinstance(band, str):
         return verdict(NOT_CHECKABLE, band)
     v = scale.value(m)
@@ -331,7 +339,7 @@ def check_description(
         if how:
             ref_name = f"population norms for {gender} speech ({how})"
     out: dict = {"voiced": m.voiced}
-    if not math.isfinite(m.level_db):
+    if not math.isfinite(m.loudness):
         out["note"] = f"the audio ({m.duration_s:.2f} s) is too short to measure"
     elif not m.voiced:
         out["note"] = "no voiced speech in the audio"
@@ -372,21 +380,23 @@ def data_evidence(
 ) -> dict[str, dict]:
     """Evidence of ``descriptions`` (key -> text) for the utterances of the data dir ``data``.
 
-    Every utterance of ``data`` is measured (the reference statistics need them all); the data
-    dir's own ``descriptor_feats.tsv`` (left by ``sedtk data describe``) is reused where it is of
-    the current version, and new measurements are cached in ``cache``.
+    Every utterance of ``data`` is measured (the reference statistics need them all).  The
+    measurements are cached in the data dir's own ``descriptor_feats.tsv`` (the file ``sedtk data
+    describe`` keeps; so every system decoded from one data dir shares them) when the data dir is
+    writable, else in ``cache`` (seeded from the data dir's file).
     """
     from sedtk.data.datadir import DataDir, parse_attr
     from sedtk.data.describe import gender_of
     from sedtk.data.measure import read_cache, write_cache
 
     data = data if isinstance(data, DataDir) else DataDir.load(data)
-    if cache is not None and data.path is not None:
+    if data.path is not None and os.access(data.path, os.W_OK):
+        cache = Path(data.path) / FEATS_FILE  # shared by every decode of this data dir
+    elif cache is not None and data.path is not None:
         own = read_cache(Path(data.path) / FEATS_FILE)
-        if own and Path(cache).resolve() != (Path(data.path) / FEATS_FILE).resolve():
-            merged = {**own, **read_cache(cache)}
+        if own:
             Path(cache).parent.mkdir(parents=True, exist_ok=True)
-            write_cache(cache, merged)
+            write_cache(cache, {**own, **read_cache(cache)})
     meas = measure_datadir(data, cache=cache, nj=nj)
     attrs = {}
     for k in data.utts:
@@ -410,7 +420,7 @@ def write_evidence(
 ) -> dict:
     """Write ``evidence.jsonl`` into a decode dir (from its ``utt2desc``); returns :func:`grounding_summary`.
 
-    Measurements are cached in the decode dir's ``descriptor_feats.tsv`` (a rerun measures nothing).
+    Measurements are cached (see :func:`data_evidence`; a rerun measures nothing).
     """
     from sedtk.data.datadir import atomic_write_text
 

@@ -39,14 +39,17 @@ def test_measure_reads_a_glide_and_knows_silence_and_noise():
     t = np.arange(2 * SR) / SR
     glide = 0.1 * np.sin(2 * np.pi * np.cumsum(np.linspace(120, 240, len(t))) / SR)  # one octave up
     m = measure(glide, SR)
-    assert m.f0_hz == pytest.approx(175, rel=0.05) and 4.0 < m.f0_range_st < 9.0  # 20..80 % of 12 st
+    assert m.f0_hz == pytest.approx(175, rel=0.05)  # the mean of the semitones: ~170 Hz
+    assert m.f0_range_st == pytest.approx(12 * np.log2(234 / 126), abs=0.5)  # 5th..95th percentile
+    assert F0_REF_HZ * 2 ** (m.f0_level_st / 12) == pytest.approx(156, rel=0.03)  # 30th percentile
     assert m.level_db == pytest.approx(20 * np.log10(0.1 / np.sqrt(2)), abs=0.5)
     silent = measure(np.zeros(SR), SR)
     assert not silent.voiced and np.isnan(silent.f0_mean_st) and np.isnan(silent.rate)
     assert silent.to_dict()["voiced"] is False and silent.to_dict()["f0_hz"] is None
     noise = measure(0.05 * np.random.default_rng(0).standard_normal(SR), SR)
     assert not noise.voiced and np.isnan(noise.rate)  # loudness peaks of noise are not syllables
-    assert not measure(np.zeros(400), SR).voiced  # too short for openSMILE's windows: NaN, no crash
+    short = measure(np.zeros(400), SR)  # too short for openSMILE's windows: NaN, no crash
+    assert not short.voiced and np.isnan(short.loudness)
 
 
 def test_gender_from_attributes_or_iemocap_speaker_ids():

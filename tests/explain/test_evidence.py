@@ -149,7 +149,7 @@ def test_espeak_settings_against_the_speakers_own_statistics(espeak_dir, tmp_pat
     assert summary["utterances"] == 7 and summary["unvoiced_utterances"] == 0
     assert summary["attributes"]["all"][CONTRADICTED] == 3
     # the measurements are cached in the decode dir; unchanged descriptions reuse evidence.jsonl
-    assert (decode / FEATS_FILE).exists()
+    assert (espeak_dir / "data" / FEATS_FILE).exists()  # shared by every decode of the data dir
     stamp = (decode / EVIDENCE_FILE).stat().st_mtime_ns
     assert score_grounding(espeak_dir / "data", decode)["attributes"]["pitch"]["grounding_rate"] == 0.75
     assert (decode / EVIDENCE_FILE).stat().st_mtime_ns == stamp
