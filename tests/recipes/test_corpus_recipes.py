@@ -125,6 +125,7 @@ def test_iemocap_recipe(tmp_path: Path, tiny_models: Path) -> None:
     assert "sys1_hubert: SSL SER baseline" in r.stderr
     decode_cfg = json.loads((recipe / "exp/fold1/sys7_stage2/decode_test/decode_config.json").read_text())
     assert decode_cfg["tasks"] == ["ser_sed", "asr"]  # the columns of Sys. 7's table rows
+    assert json.loads((sys1 / "decode_config.json").read_text())["tasks"] == ["ser", "asr"]
 
 
 def test_meld_recipe(tmp_path: Path, tiny_models: Path) -> None:
