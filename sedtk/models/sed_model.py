@@ -426,13 +426,18 @@ class SEDModel(nn.Module):
     # -- inference ----------------------------------------------------------------------------
     @contextlib.contextmanager
     def _eval_mode(self):
+        # Switching modes walks every submodule (~9 ms on the tiny models, once per call): skip it
+        # when everything is in eval mode already, as in decoding.
+        switch = any(m.training for m in self.modules())
         was = self.training
-        self.eval()
+        if switch:
+            self.eval()
         try:
             with torch.no_grad():
                 yield
         finally:
-            self.train(was)
+            if switch:
+                self.train(was)
 
     def generate(
         self,
