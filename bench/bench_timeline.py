@@ -16,6 +16,10 @@ and the real-time factor.  Goal: the 60-minute peak RSS is not larger than the 1
 ``4 x --batch-size`` segments are held at once.  For scale: 60 minutes of 16 kHz float32 audio
 alone would be 230 MB.  Random tiny models never stop generating by themselves, so every answer
 has ``--max-new-tokens`` tokens.  Prints one JSON line per recording.
+
+Measured (2 shared CPU cores, --threads 1, 8 tokens, batch 8; wall times vary with the load):
+10 min (600.9 s, 166 utterances) -> 166 segments, 39.8 s wall, peak RSS 961 MiB;
+60 min (3602.8 s, 987 utterances) -> 987 segments, 145.5 s wall, peak RSS 993 MiB.
 """
 
 from __future__ import annotations
