@@ -292,8 +292,20 @@ sedtk_train_cmd() {
 # --- stages 2-4 of the corpus recipes (iemocap per fold, meld, speechcraft) ----------------------
 # Every run of a system, by prefix (a fold is a prefix: exp/fold1).  They read the recipe's variables:
 # conf, systems_arr (first = proposed, rest = baselines), launch, ngpu, llm, hubert/wavlm/wav2vec2,
-# extra, online_feats, online_opts (--set data.online_features=true or nothing), device, dec_opts, init_from, and call the recipe's function
+# extra, online_feats, online_opts (--set data.online_features=true or nothing), device, dec_opts,
+# init_from, and call the recipe's function
 #   recipe_feats DUMP SPLIT      the dump dir of data split SPLIT under DUMP (e.g. DUMP/all for IEMOCAP)
+
+# check_systems: every name in systems_arr is a paper system whose upstream option is set (run once,
+# in the recipe's own shell, before the stages: the helpers below run in subshells).
+check_systems() {
+  local sys
+  [ "${#systems_arr[@]}" -gt 0 ] || _die_caller "--systems: no system given"
+  for sys in "${systems_arr[@]}"; do
+    _sys_known "$sys"
+    system_upstream "$sys" > /dev/null
+  done
+}
 
 # system_dump SYS: the dump root of SYS's upstream (dump/<upstream name>).
 system_dump() { echo "dump/$(basename "$(system_upstream "$1")")"; }

@@ -54,6 +54,7 @@ conf=conf            # a conf/NAME.yaml here overrides the packaged sedtk/conf/p
 read -r -a extra <<< "$train_extra"
 read -r -a dec_opts <<< "$decode_opts"
 read -r -a systems_arr <<< "$systems"
+check_systems
 launch=("$SEDTK_TOOLS/launch.sh" --cmd "$cmd")
 online_opts=()
 if $online_feats; then online_opts=(--set data.online_features=true); fi

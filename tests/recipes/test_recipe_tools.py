@@ -259,3 +259,12 @@ def test_first_runs_start_from_the_speechcraft_model(tmp_path: Path) -> None:
     assert (
         r.returncode == 1 and "--init-from missing/exp: no such experiment" in r.stderr
     )  # never silently scratch
+
+
+def test_check_systems_stops_before_any_stage(tmp_path: Path) -> None:
+    r = bash("hubert=h; systems_arr=(sys7 sys9); check_systems; echo went-on\n", tmp_path)
+    assert r.returncode == 1 and "system sys9: not a paper system" in r.stderr and "went-on" not in r.stdout
+    r = bash("hubert=h; systems_arr=(sys7 sys2); check_systems; echo went-on\n", tmp_path)
+    assert r.returncode == 1 and "set --wavlm" in r.stderr
+    ok = bash("hubert=h; systems_arr=(sys7 sys1); check_systems; echo went-on\n", tmp_path)
+    assert ok.stdout == "went-on\n", ok.stderr
