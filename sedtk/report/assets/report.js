@@ -310,6 +310,10 @@
   toc();
   root.dataset.renderMs = performance.now().toFixed(1);
   root.dataset.ready = "1";
+  // The frame that shows the cards: the next animation frame, then the task after it was presented.
+  requestAnimationFrame(function () {
+    setTimeout(function () { root.dataset.paintedMs = performance.now().toFixed(1); }, 0);
+  });
   try {
     new PerformanceObserver(function (l) {
       l.getEntries().forEach(function (e) {
