@@ -95,7 +95,10 @@ def test_paper_systems_hold_the_paper_settings():
     assert load_config("paper/sys4_stage2").model.feature_disentanglement is False
     assert load_config("paper/tab3_sys2_two_stage_stage2").train.tasks == ["ser_sed"]
     assert load_config("paper/tab3_sys5_beta1_stage2").train.beta.content == 1.0
-    assert load_config("paper/sys2_wavlm_stage1").model.upstream == "microsoft/wavlm-large"
+    assert load_config("paper/sys2_wavlm").model.upstream == "microsoft/wavlm-large"
+    # the 8B LLM's activations are recomputed per layer (issue 8 §3; sedtk model memory)
+    llm_configs = [c for c in paper_configs() if load_config(c).model.kind == "llm"]
+    assert llm_configs and all(load_config(c).model.gradient_checkpointing for c in llm_configs)
     documented = (Path(__file__).resolve().parents[2] / "docs" / "paper_systems.md").read_text()
     missing = [c for c in paper_configs() if c.split("/")[1] + ".yaml" not in documented]
     assert not missing, f"configs not documented in docs/paper_systems.md: {missing}"
@@ -120,13 +123,17 @@ def test_every_paper_config_dry_runs_with_tiny_models(capsys):
         )
         cfg = load_config(name)
         counts = res.trainable
+        if cfg.model.kind != "llm":  # the SSL SER baselines (tests/models/test_ssl_ser.py)
+            assert sum(counts.values()) > 0 and res.dry_run_terms["loss"] > 0, name
+            continue
         assert (counts["content"] > 0) == ("content" in cfg.train.train_branches), name
         assert (counts["descriptor"] > 0) == ("descriptor" in cfg.train.train_branches), name
         assert counts["llm"] > 0, name
         assert res.dry_run_terms["loss"] > 0
         assert ("kl_content" in res.dry_run_terms) == cfg.model.feature_disentanglement, name
     out = capsys.readouterr().out
-    assert out.count("trainable parameters: content") == len(configs)
+    llm = [c for c in configs if load_config(c).model.kind == "llm"]
+    assert out.count("trainable parameters: content") == len(llm)
 
 
 def test_every_config_key_is_documented():
