@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from sedtk.cli import data_prep, data_synth
 from sedtk.cli.common import user_errors
 
 app = typer.Typer(help="Kaldi-style data dirs: validate, export, corpus preparation.", no_args_is_help=True)
@@ -52,5 +53,6 @@ def export_jsonl_cmd(
             atomic_write_text(out, "".join(lines))
 
 
-# Corpus preparation, the synthetic corpus and descriptor pseudo-labels register their commands here.
-from sedtk.cli import data_prep, data_synth  # noqa: E402,F401,I001
+# Corpus preparation, the synthetic corpus and descriptor pseudo-labels live in their own modules.
+data_prep.register(app)
+data_synth.register(app)

@@ -8,12 +8,10 @@ from typing import Annotated
 import typer
 
 from sedtk.cli.common import user_errors
-from sedtk.cli.data import app
 
 CORPORA = "iemocap, meld, speechcraft, emosec"
 
 
-@app.command("prep")
 def prep_cmd(
     corpus: Annotated[str, typer.Argument(help=f"Corpus name: {CORPORA}.")],
     src: Annotated[Path, typer.Argument(help="The corpus release (e.g. IEMOCAP_full_release, MELD.Raw).")],
@@ -43,3 +41,8 @@ def prep_cmd(
     if report.reused:
         typer.echo(f"{out}: already prepared with these options (use --force to redo)")
     typer.echo(report.summary())
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``prep`` to the ``sedtk data`` group."""
+    app.command("prep")(prep_cmd)

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from sedtk.cli.common import user_errors
-from sedtk.cli.data import app
 
 SYNTH_HELP = (
     "Synthesise a small emotional-speech corpus with espeak-ng: 8 voices, 4 emotions (neu hap ang sad).\n\n"
@@ -30,7 +29,6 @@ DESCRIBE_HELP = (
 )
 
 
-@app.command("synth", help=SYNTH_HELP)
 def synth_cmd(
     out: Annotated[Path, typer.Argument(help="Output data dir (wavs go to OUT/wav/).")],
     num_utts: Annotated[int, typer.Option("--num-utts", "-n", help="Number of utterances.")] = 800,
@@ -70,7 +68,6 @@ def synth_cmd(
             typer.echo(f"vocabulary {stats['vocabulary']} words; out-of-vocabulary rate: {oov}")
 
 
-@app.command("describe", help=DESCRIBE_HELP)
 def describe_cmd(
     data: Annotated[Path, typer.Argument(help="A data dir without utt2desc (IEMOCAP, MELD...).")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result here.")] = None,
@@ -90,3 +87,9 @@ def describe_cmd(
     with user_errors():
         result = describe(data, out=out, force=force, nj=nj, min_group=min_group, seed=seed)
         typer.echo(f"{out or data}: derived descriptions for {len(result)} utterances")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``synth`` and ``describe`` to the ``sedtk data`` group."""
+    app.command("synth", help=SYNTH_HELP)(synth_cmd)
+    app.command("describe", help=DESCRIBE_HELP)(describe_cmd)

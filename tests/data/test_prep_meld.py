@@ -7,7 +7,8 @@ import pytest
 import soundfile as sf
 
 from sedtk.data.datadir import DataDir, validate
-from sedtk.data.prep import kaldi_safe, prepare_corpus
+from sedtk.data.prep import prepare_corpus
+from sedtk.data.prep.common import kaldi_safe
 from sedtk.data.prep.meld import LABELS, extract_clip, normalise_text, read_csv
 from tests.data.fixtures import make_clip, meld_csv
 

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 from sedtk.data.datadir import Utterance
-from sedtk.data.prep import PrepReport, datadir_from_utterances, durations, read_text, save_split
+from sedtk.data.prep.common import PrepReport, datadir_from_utterances, durations, read_text, save_split
 
 
 def read_id_text(path: Path) -> dict[str, str]:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sedtk.data.datadir import Utterance
-from sedtk.data.prep import (
+from sedtk.data.prep.common import (
     PrepReport,
     datadir_from_utterances,
     durations,

@@ -41,7 +41,7 @@ import soundfile as sf
 
 from sedtk.data.audio import SAMPLE_RATE, AudioError, audio_info
 from sedtk.data.datadir import Utterance
-from sedtk.data.prep import PrepReport, datadir_from_utterances, kaldi_safe, read_text, save_split
+from sedtk.data.prep.common import PrepReport, datadir_from_utterances, kaldi_safe, read_text, save_split
 
 LABELS = ("neutral", "joy", "surprise", "anger", "sadness", "disgust", "fear")
 SPLITS = ("train", "dev", "test")

@@ -46,7 +46,7 @@ from typing import Any
 
 from sedtk.data.datadir import DataDir, Utterance, read_kaldi_map
 from sedtk.data.emotions import map_to_inventory
-from sedtk.data.prep import (
+from sedtk.data.prep.common import (
     PrepReport,
     datadir_from_utterances,
     durations,
