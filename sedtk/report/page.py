@@ -11,7 +11,7 @@ import html
 import json
 from importlib.resources import files
 
-from sedtk.score.report import COLUMNS, markers_of, table_columns
+from sedtk.score.report import COLUMNS, json_safe, markers_of, table_columns
 
 
 def esc(x: object) -> str:
@@ -21,7 +21,7 @@ def esc(x: object) -> str:
 def json_for_script(obj: object) -> str:
     """JSON safe inside ``<script type="application/json">``: no ``<``, ``>``, ``&`` or line
     separators appear literally (a transcript holding ``</script>`` cannot end the element)."""
-    s = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    s = json.dumps(json_safe(obj), ensure_ascii=False, separators=(",", ":"), allow_nan=False)  # NaN -> null
     for a, b in (
         ("<", "\\u003c"),
         (">", "\\u003e"),

@@ -188,6 +188,14 @@ def _build(inputs, out, audio, codec="opus", timeline=True):
     return out
 
 
+def test_inline_json_is_strict_and_cannot_close_its_script():
+    from sedtk.report.page import json_for_script
+
+    s = json_for_script({"t": "</script><!-- \u2028 & >", "p": [float("nan"), 0.5, float("inf")]})
+    assert "<" not in s and ">" not in s and "&" not in s and "\u2028" not in s
+    assert json.loads(s) == {"t": "</script><!-- \u2028 & >", "p": [None, 0.5, None]}
+
+
 def test_mark_description():
     claims = [
         {"attribute": "pitch", "claim": "high", "text": "high pitch", "verdict": "supported"},
