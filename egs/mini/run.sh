@@ -28,10 +28,12 @@ workdir=.            # where data/, dump/, models/, exp/ and RESULTS.md go (exp/
 num_utts=800         # utterances synthesised; train/dev/test hold about 76/12/12 %
 seed=0
 upstream=fbank       # fbank, or hubert: the tiny random HuBERT of stage 0 (see README.md)
+ssl_upstream=fbank-raw  # upstream of the SSL SER baseline (Sys. 1): its mean pooling of a linear
+                        # projection is constant on mean-normalised fbank (see README.md)
 systems="sys7 sys5 sys4 sys1"  # the first is the proposed system, the others its baselines (conf/)
 train_extra=""       # more "sedtk train" options for every run, e.g. "--set train.max_steps=2"
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--quick true] [--workdir DIR]
-       [--num-utts N] [--upstream fbank|fbank-raw|hubert] [--systems 'sys7 sys5 sys4 sys1'] [--train-extra '--set k=v']
+       [--num-utts N] [--upstream fbank|fbank-raw|hubert] [--ssl-upstream fbank-raw|fbank|hubert] [--systems 'sys7 sys5 sys4 sys1'] [--train-extra '--set k=v']
        [--force true]
 Stages: 0 corpus+tiny models, 1 feature dump, 2 stage-1 ASR, 3 stage-2 SER-SED/ASR, 4 decode, 5 score.
 MINI_QUICK=1 runs a reduced demo in exp/quick/ (CI)."
@@ -53,17 +55,34 @@ cd "$workdir"
 conf=$recipe/conf
 data=data/synth
 models=$(pwd)/models  # absolute: the trained model records these paths (sedtk decode --wav anywhere)
-case "$upstream" in
-  fbank | fbank-raw) up=$upstream ;;
-  hubert) up=$models/hubert ;;
-  *) die "--upstream must be fbank, fbank-raw or hubert, got '$upstream'" ;;
-esac
-dump=dump/$upstream
-model_opts=(--set "model.upstream=$up" --set "model.llm=$models/llm")
+# upstream_path NAME: the value of model.upstream for an upstream name of this recipe
+upstream_path() {
+  case "$1" in
+    fbank | fbank-raw) echo "$1" ;;
+    hubert) echo "$models/hubert" ;;
+    *) die "upstreams are fbank, fbank-raw or hubert, got '$1'" ;;
+  esac
+}
+up=$(upstream_path "$upstream")
+upstream_path "$ssl_upstream" > /dev/null
 read -r -a extra <<< "$train_extra"
 launch=("$SEDTK_TOOLS/launch.sh" --cmd "$cmd")
 read -r -a systems_arr <<< "$systems"
 proposed=${systems_arr[0]}
+# sys_upstream SYS: the upstream name SYS runs on (the SSL SER baselines: $ssl_upstream)
+sys_upstream() { if system_is_ssl "$1"; then echo "$ssl_upstream"; else echo "$upstream"; fi; }
+# set_sys_opts SYS: sys_train_opts (sedtk train options) and sys_deps (its inputs) for SYS
+set_sys_opts() {
+  local u
+  u=$(sys_upstream "$1")
+  sys_dump=dump/$u
+  sys_train_opts=(--train "$data/train" --dev "$data/dev" --feats-train "$sys_dump/train"
+    --feats-dev "$sys_dump/dev" --set "model.upstream=$(upstream_path "$u")" --set "model.llm=$models/llm"
+    "${extra[@]}")
+  sys_deps=("$data/train" "$data/dev" "$sys_dump/train" "$sys_dump/dev" "$models")
+}
+declare -A dump_ups=()
+for sys in "${systems_arr[@]}"; do dump_ups[$(sys_upstream "$sys")]=1; done
 timing=exp/timing.tsv
 mkdir -p exp/log
 
@@ -86,17 +105,16 @@ if stage_enabled 0; then
 fi
 
 if stage_enabled 1; then
-  begin_stage 1 "feature dump ($upstream)"
-  for x in train dev test; do
-    run_step "$dump/$x" "$data/$x" "$models" -- "${launch[@]}" --cpus "$nj" "exp/log/dump_$x.log" -- \
-      sedtk feats dump "$data/$x" "$dump/$x" --upstream "$up" --nj "$nj"
+  begin_stage 1 "feature dump (${!dump_ups[*]})"
+  for u in "${!dump_ups[@]}"; do
+    for x in train dev test; do
+      run_step "dump/$u/$x" "$data/$x" "$models" -- "${launch[@]}" --cpus "$nj" "exp/log/dump_${u}_$x.log" -- \
+        sedtk feats dump "$data/$x" "dump/$u/$x" --upstream "$(upstream_path "$u")" --nj "$nj"
+    done
   done
-  end_stage 1 "feature dump ($upstream)"
+  end_stage 1 "feature dump (${!dump_ups[*]})"
 fi
 
-train_opts=(--train "$data/train" --dev "$data/dev" --feats-train "$dump/train" --feats-dev "$dump/dev"
-  "${model_opts[@]}" "${extra[@]}")
-train_deps=("$data/train" "$data/dev" "$dump/train" "$dump/dev" "$models")
 
 if stage_enabled 2; then
   begin_stage 2 "stage-1 ASR training"
@@ -105,9 +123,10 @@ if stage_enabled 2; then
     s1=$(system_stage1 "$conf" "$sys")
     [ -n "$s1" ] && [ -z "${trained[$s1]:-}" ] || continue
     trained[$s1]=1
-    run_step "exp/$s1" "$conf/$s1.yaml" "${train_deps[@]}" -- \
+    set_sys_opts "$sys"
+    run_step "exp/$s1" "$conf/$s1.yaml" "${sys_deps[@]}" -- \
       "${launch[@]}" "exp/log/train_$s1.log" -- \
-      sedtk train --config "$conf/$s1.yaml" --exp "exp/$s1" "${train_opts[@]}"
+      sedtk train --config "$conf/$s1.yaml" --exp "exp/$s1" "${sys_train_opts[@]}"
   done
   end_stage 2 "stage-1 ASR training"
 fi
@@ -119,9 +138,10 @@ if stage_enabled 3; then
     final=$(system_final "$conf" "$sys")
     init=()
     [ -n "$s1" ] && init=(--init "exp/$s1")
-    run_step "exp/$final" "$conf/$final.yaml" "${train_deps[@]}" ${s1:+"exp/$s1"} -- \
+    set_sys_opts "$sys"
+    run_step "exp/$final" "$conf/$final.yaml" "${sys_deps[@]}" ${s1:+"exp/$s1"} -- \
       "${launch[@]}" "exp/log/train_$final.log" -- \
-      sedtk train --config "$conf/$final.yaml" --exp "exp/$final" "${init[@]}" "${train_opts[@]}"
+      sedtk train --config "$conf/$final.yaml" --exp "exp/$final" "${init[@]}" "${sys_train_opts[@]}"
   done
   end_stage 3 "stage-2 SER-SED/ASR training"
 fi
@@ -130,9 +150,10 @@ if stage_enabled 4; then
   begin_stage 4 "decoding"
   for sys in "${systems_arr[@]}"; do
     final=$(system_final "$conf" "$sys")
-    run_step "exp/$final/decode_test" "exp/$final" "$data/test" "$dump/test" -- \
+    sys_dump=dump/$(sys_upstream "$sys")
+    run_step "exp/$final/decode_test" "exp/$final" "$data/test" "$sys_dump/test" -- \
       "${launch[@]}" "exp/log/decode_$final.log" -- \
-      sedtk decode --model "exp/$final" --data "$data/test" --feats "$dump/test" \
+      sedtk decode --model "exp/$final" --data "$data/test" --feats "$sys_dump/test" \
       --out "exp/$final/decode_test" --batch-size 16 --device cpu
   done
   run_step exp/majority/decode_test "$data/train" "$data/test" "$recipe/local/majority_baseline.py" -- \
