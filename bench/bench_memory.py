@@ -205,13 +205,57 @@ def run_case(name: str, models: dict[str, Path]) -> dict:
     }
 
 
+#: Settings of the real (paper) configs shown in the recipes' READMEs: (label, config, batch, seconds, --set).
+README_ROWS = [
+    ("paper: batch 8, bf16, checkpointing", "paper/sys7_stage2", 8, 30.0, []),
+    ("batch 8", "paper/sys7_stage2", 8, 10.0, []),
+    ("batch 4 x accum 2", "paper/sys7_stage2", 4, 30.0, ["train.batch_size=4", "train.grad_accum=2"]),
+    ("batch 2 x accum 4", "paper/sys7_stage2", 2, 30.0, ["train.batch_size=2", "train.grad_accum=4"]),
+    ("batch 8, no checkpointing", "paper/sys7_stage2", 8, 30.0, ["model.gradient_checkpointing=false"]),
+    ("batch 8, 8-bit LLM", "paper/sys7_stage2", 8, 30.0, ["model.llm_quant=8bit"]),
+    (
+        "batch 2 x accum 4, 4-bit LLM (QLoRA)",
+        "paper/sys7_stage2",
+        2,
+        30.0,
+        ["model.llm_quant=4bit", "train.batch_size=2", "train.grad_accum=4"],
+    ),
+    ("stage 1: batch 8", "paper/sys7_stage1", 8, 30.0, []),
+]
+
+
+def readme_table() -> str:
+    """The Markdown table of the recipes' READMEs ("Memory" sections): estimates per GPU."""
+    from sedtk.models.memory import GIB, estimate_memory, resolve_shapes
+    from sedtk.train.config import load_config
+
+    shapes = {}
+    out = [
+        "| setting (per GPU) | utterances up to | train GiB | decode GiB (batch 8) | 24 GB | 40 GB | 80 GB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, conf, b, sec, sets in README_ROWS:
+        cfg = load_config(conf, sets)
+        shapes.setdefault(conf, resolve_shapes(cfg))
+        est = estimate_memory(cfg, b, sec, decode_batch_size=8, shapes=shapes[conf])
+        train, dec = est.train_total / GIB, est.decode_total / GIB
+        fits = ["yes" if train <= g else "no" for g in (24, 40, 80)]
+        out.append(f"| {label} | {sec:g} s | {train:.1f} | {dec:.1f} | " + " | ".join(fits) + " |")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--root", type=Path, default=None, help="where the random models are built (kept)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--readme", action="store_true", help="print the recipes' README memory table and exit")
     args = ap.parse_args()
+    if args.readme:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        print(readme_table())
+        return
     import torch
 
     torch.set_num_threads(args.threads)
