@@ -271,6 +271,9 @@ def explain_section(ex: dict) -> str:
             '<div class="panel"><h4>Reference attributes named in the description</h4>'
             f"{rate_table(att, ('agreement_when_mentioned',))}</div>"
         )
+    gr = ex.get("grounding")
+    if isinstance(gr, dict) and gr:
+        parts.append(f'<div class="panel"><h4>Grounding of the descriptions</h4>{grounding_table(gr)}</div>')
     if not parts:
         return ""
     ck = (

@@ -167,6 +167,19 @@ def make_inputs(
                 "attributes": {
                     "pitch": {"agree": 5, "disagree": 2, "silent": 1, "agreement_when_mentioned": 5 / 7}
                 },
+                "grounding": {
+                    "utterances": n,
+                    "unvoiced_utterances": 1,
+                    "attributes": {
+                        "pitch": {
+                            "supported": 3,
+                            "contradicted": 1,
+                            "not checkable": 0,
+                            "grounding_rate": 0.75,
+                        }
+                    },
+                    "examples": [],
+                },
             },
             indent=2,
         ),

@@ -66,6 +66,8 @@ def test_structure_and_inline_data(report, inputs):
     assert 'class="confusion"' in text
     assert text.count('<figure class="lw">') == 2 and "content branch" in text and "descriptor branch" in text
     assert text.count("<rect ") == 50  # 25 hidden states x 2 branches
+    ex = text[text.index('id="explain"') : text.index('id="timeline"')]
+    assert "Grounding of the descriptions" in ex and "75.0%" in ex and "1 without voiced speech" in ex
     # per utterance: transcript, posterior aligned to the inventory, reference beside it, claims marked
     u = next(u for u in data["utts"] if u["k"] == "spk0_utt00000")
     assert u["re"] == "neutral" and u["rt"] and u["ra"]["pitch"] in ("low", "normal", "high")
