@@ -64,3 +64,11 @@ def test_screenshot(report, tmp_path):
     assert colours is not None and len(colours) > 200  # text, tables, bars: not a blank page
     # the dark header band is drawn at the top, the light page below it
     assert sum(im.getpixel((160, 5))) < 150 and sum(im.getpixel((160, 300))) > 600
+
+
+def test_console_errors_are_seen(tmp_path):
+    """The check above would fail: a page's console error and uncaught exception reach the log."""
+    bad = tmp_path / "bad.html"
+    bad.write_text('<html><body><script>console.error("boom"); undefinedFn();</script></body></html>')
+    _, console, _ = dump_dom(bad)
+    assert any("boom" in c for c in console) and any("undefinedFn" in c for c in console)
