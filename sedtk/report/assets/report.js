@@ -87,7 +87,7 @@
   function bars(pairs, hyp, ref) {
     var box = el("div", "post");
     pairs.forEach(function (lp) {
-      var row = el("div", "prow" + (lp[0] === hyp ? " hyp" : "") + (lp[0] === ref ? " ref" : ""));
+      var row = el("div", "prow" + (lp[0] === hyp ? " is-hyp" : "") + (lp[0] === ref ? " is-ref" : ""));
       var bar = el("span", "pbar");
       var fill = el("span", "pfill");
       fill.style.width = (100 * lp[1]).toFixed(1) + "%";
@@ -254,12 +254,12 @@
       }
     }
     tl.segs.forEach(function (s, i) {
-      var b = el("button", "seg");
+      var b = el("button", s.err ? "seg err" : "seg");
       b.type = "button";
       b.style.left = (100 * s.s / dur) + "%";
       b.style.width = Math.max(0.15, 100 * (s.e - s.s) / dur) + "%";
-      b.style.background = s.em ? color(s.em) : "#94a3b8";
-      b.title = fmtTime(s.s) + "\u2013" + fmtTime(s.e) + (s.em ? " " + s.em : "") + (s.t ? ": " + s.t : "");
+      if (!s.err) b.style.background = s.em ? color(s.em) : "#94a3b8";
+      b.title = fmtTime(s.s) + "\u2013" + fmtTime(s.e) + (s.em ? " " + s.em : "") + (s.t ? ": " + s.t : "") + (s.err ? " (decode failed)" : "");
       b.addEventListener("click", function () { show(i, true); });
       strip.appendChild(b);
     });
