@@ -23,7 +23,7 @@ claims are checked as usual.
 Population norms (used without a data dir; coarse by nature -- give a data dir for a real one):
 
 * **Pitch and gender.**  Mean speaking F0 of adults is about 120 Hz for men and 210 Hz for women
-  (Titze, *Principles of Voice Production*, 1994, ch. 8; Baken & Orlikoff, *Clinical Measurement
+  (Titze, *Principles of Voice Production*, 1994; Baken & Orlikoff, *Clinical Measurement
   of Speech and Voice*, 2nd ed., 2000).  Pitch is binned against the norm of the speaker's gender
   (from the data dir's ``utt2attr`` if given, else the description's own gender claim, else the F0
   when it is clearly male- or female-typical; otherwise not checkable): "normal" is within
@@ -42,14 +42,15 @@ JSON (one object per utterance; ``evidence.jsonl`` of a decode dir holds one per
 
     {"voiced": true,                          # false: no voiced speech found
      "note": "...",                           # only when something applies to every claim
-     "measurements": {"f0_hz": 231.2, "f0_mean_st": 37.6, "f0_range_st": 4.1, "level_db": -22.9,
+     "measurements": {"f0_hz": 231.2, "f0_mean_st": 37.6, "f0_level_st": 37.1, "f0_range_st": 6.1,
+                      "level_db": -22.9,
                       "loudness": 0.71, "rate": 4.2, "jitter": 0.012, "shimmer_db": 0.9,
                       "hnr_db": 8.3, "duration_s": 2.4, "speech_s": 2.1, ...},   # null: undefined
      "reference": "speaker usf3 (52 utterances)",
      "claims": [{"claim": "high pitch",       # the matched span of the description
                  "attribute": "pitch", "value": "high", "negated": false,
                  "start": 22, "end": 32,      # character offsets in the description
-                 "measured": 231.2, "unit": "Hz",
+                 "measured": 231.2, "unit": "Hz",  # pitch: the F0 level (data dir) or mean F0
                  "bin": "high",               # null when not checkable
                  "normal": [190.5, 222.0],    # the reference's normal band in the unit, or null
                  "verdict": "supported",      # supported | contradicted | not checkable
