@@ -64,6 +64,14 @@ def decode_cmd(
             "--label-method", help="parse | score | parse+score (parse, scoring where parsing fails)."
         ),
     ] = "parse+score",
+    label_length_norm: Annotated[
+        bool,
+        typer.Option(
+            "--label-length-norm",
+            help="Label scoring: compare labels by their mean log-probability per token instead of the "
+            "sum (labels of several tokens are then not penalised for their length). LLM model only.",
+        ),  # fmt: skip
+    ] = False,
     emotions: Annotated[
         str | None,
         typer.Option(
@@ -154,7 +162,8 @@ def decode_cmd(
             raise ValueError("--feats and --nj go with --data")
         options = DecodeOptions(
             tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else None,
-            label_method=label_method, num_beams=num_beams, max_new_tokens=max_new_tokens,
+            label_method=label_method, label_length_norm=label_length_norm, num_beams=num_beams,
+            max_new_tokens=max_new_tokens,
             batch_size=batch_size, max_duration=max_duration, device=device, llm=llm, upstream=upstream,
             checkpoint=checkpoint, dtype=dtype,
         )  # fmt: skip

@@ -44,6 +44,8 @@ class DecodeOptions:
 
     tasks: list[str] | None = None  # None: the tasks the model was trained on
     label_method: str = DEFAULT_LABEL_METHOD
+    #: label scoring: mean log-probability per candidate token instead of the sum (LLM model only)
+    label_length_norm: bool = False
     num_beams: int = 1
     max_new_tokens: int = 256
     batch_size: int = 8
@@ -132,6 +134,11 @@ class Decoder:
                 raise ValueError("an emotion task is decoded but the label inventory is empty")
             self.scoring = label_scoring(config.prompt.targets[self.emotion_task])
             self.candidates = [self.scoring.candidate(label) for label in self.inventory]
+        if options.label_length_norm and getattr(config.model, "kind", "llm") == "ssl_ser":
+            raise ValueError(
+                "--label-length-norm applies to the LLM model's label scoring; the SSL SER baseline's "
+                "posterior is its emotion head's softmax (drop the flag)"
+            )
 
     def with_inventory(self, inventory: Sequence[str]) -> Decoder:
         """The same loaded model, decoding into another label inventory."""
@@ -204,7 +211,10 @@ class Decoder:
             answers = [r.raw[self.emotion_task] for r in results]
             t0 = time.perf_counter()
             prefixes = [self.scoring.prefix(a) for a in answers]
-            scores = self.model.label_logprobs(batch, self.emotion_task, self.candidates, prefixes)  # (B, K)
+            norm = {"length_normalize": True} if o.label_length_norm else {}
+            scores = self.model.label_logprobs(
+                batch, self.emotion_task, self.candidates, prefixes, **norm
+            )  # (B, K)
             share = (time.perf_counter() - t0) / n
             for i, r in enumerate(results):
                 d: LabelDecision = decide_label(

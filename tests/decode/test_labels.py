@@ -73,3 +73,44 @@ def test_inventory_prefers_the_reference_data_dir():
     meld = ["neutral", "joy", "surprise", "anger", "sadness", "disgust", "fear"]
     assert unreachable_labels(IEMOCAP, meld) == []
     assert unreachable_labels(meld, IEMOCAP) == ["surprise", "disgust", "fear"]
+
+
+def test_label_length_norm_scores_the_mean_per_token(decoder, data4):
+    """``DecodeOptions.label_length_norm`` (``--label-length-norm``): the posterior is the softmax of
+    the mean log-probability per label token (``label_logprobs(length_normalize=True)``)."""
+    import dataclasses
+
+    from sedtk.data.datadir import DataDir
+    from sedtk.decode.decoder import Decoder
+    from sedtk.decode.sources import AudioSource
+
+    data = DataDir.load(data4)
+    src = AudioSource(data, 30.0, decoder.model.upstream.min_samples)
+    keys = data.utts[:2]
+    batch = src.batch(keys, [src.load(k) for k in keys])
+    opts = dataclasses.replace(decoder.options, tasks=["ser_sed"], label_method="score")
+    plain = Decoder(decoder.model, decoder.config, decoder.inventory, opts).decode_batch(batch, [None] * 2)
+    opts = dataclasses.replace(opts, label_length_norm=True)
+    dec = Decoder(decoder.model, decoder.config, decoder.inventory, opts)
+    normed = dec.decode_batch(batch, [None] * 2)
+    prefixes = [dec.scoring.prefix(r.raw["ser_sed"]) for r in normed]
+    scores = decoder.model.label_logprobs(batch, "ser_sed", dec.candidates, prefixes, length_normalize=True)
+    for r, row in zip(normed, scores, strict=True):
+        want = softmax(row.tolist())
+        assert [r.posterior[lab] for lab in dec.inventory] == pytest.approx(want, abs=1e-5)
+    counts = {len(decoder.model.prompt.encode(c)) for c in dec.candidates}
+    if len(counts) > 1:  # labels of different token counts: normalising changes the posterior
+        assert any(a.posterior != b.posterior for a, b in zip(plain, normed, strict=True))
+
+
+def test_label_length_norm_is_refused_for_the_ssl_baseline(decoder):
+    import copy
+    import dataclasses
+
+    from sedtk.decode.decoder import Decoder
+
+    cfg = copy.deepcopy(decoder.config)
+    cfg.model.kind = "ssl_ser"
+    opts = dataclasses.replace(decoder.options, tasks=["ser"], label_length_norm=True)
+    with pytest.raises(ValueError, match="--label-length-norm applies to the LLM model"):
+        Decoder(decoder.model, cfg, decoder.inventory, opts)
