@@ -39,12 +39,18 @@ def test_page_loads_and_draws(report, inputs):
     assert re.search(r'<nav id="toc">.*Systems.*Utterances', dom, re.S)
 
 
-def test_deep_link(report):
+def test_deep_link(report, inputs):
     out, _ = report
     dom, console, _ = dump_dom(out, "#page=3&seg=4")
     assert console == []
     assert _attr(dom, "data-page") == "3" and _attr(dom, "data-segment") == "4"
     assert dom.count('<article class="utt"') == 2  # 12 utterances, 5 per page
+    # #t=: the timeline selects the segment playing at 20 s and seeks the player to its start
+    segs = json.loads(inputs["timeline"].read_text())["segments"]
+    j = next(i for i, s in enumerate(segs) if s["end"] > 20.0)
+    dom, console, _ = dump_dom(out, "#t=20")
+    assert console == [] and _attr(dom, "data-segment") == str(j + 1)
+    assert float(_attr(dom, "data-seek")) == pytest.approx(segs[j]["start"], abs=1e-3)
     dom, _, _ = dump_dom(out, "#filter=failed")
     assert dom.count('<article class="utt"') == 1 and "decode failed:" in dom
 

@@ -210,7 +210,7 @@
   }
 
   // -- timeline --------------------------------------------------------------------------------------
-  function timeline(tl, first) {
+  function timeline(tl, first, at) {
     var sec = document.getElementById("timeline");
     sec.hidden = false;
     var rootEl = document.getElementById("tl-root");
@@ -249,6 +249,7 @@
       detail.replaceChildren(d);
       if (seek && player) {
         player.currentTime = s.s;
+        root.dataset.seek = player.currentTime.toFixed(3);
         var pr = player.play();
         if (pr && pr.catch) pr.catch(function () { /* autoplay refused: the position is still set */ });
       }
@@ -278,7 +279,10 @@
     var seen = {};
     tl.segs.forEach(function (s) { if (s.em && !seen[s.em]) { seen[s.em] = 1; legend.appendChild(emoChip(s.em)); } });
     add(rootEl, strip, axis, legend, detail);
-    if (tl.segs.length) show(first >= 0 && first < tl.segs.length ? first : 0, false);
+    if (at !== null && !isNaN(at)) {  // #t=SECONDS: the segment playing at (or next after) that time
+      var j = tl.segs.findIndex(function (s) { return s.e > at; });
+      show(j >= 0 ? j : tl.segs.length - 1, true);
+    } else if (tl.segs.length) show(first >= 0 && first < tl.segs.length ? first : 0, false);
     root.dataset.segment = String(current + 1);
   }
 
@@ -295,7 +299,8 @@
     });
   }
 
-  // Deep links: report.html#page=3&q=angry&filter=wrong&seg=12 (seg: a timeline segment, 1-based).
+  // Deep links: report.html#page=3&q=angry&filter=wrong&seg=12 (seg: a timeline segment, 1-based;
+  // t=SECONDS: the segment at that time of the recording, with the player moved to its start).
   var HASH = {};
   location.hash.replace(/^#/, "").split("&").forEach(function (kv) {
     var i = kv.indexOf("=");
@@ -305,7 +310,7 @@
   if (HASH.filter && FILTERS.some(function (f) { return f[0] === HASH.filter; })) state.filter = HASH.filter;
   if (HASH.page && +HASH.page >= 1) state.page = Math.floor(+HASH.page) - 1;
   controls();
-  if (DATA.timeline) timeline(DATA.timeline, HASH.seg ? Math.floor(+HASH.seg) - 1 : 0);
+  if (DATA.timeline) timeline(DATA.timeline, HASH.seg ? Math.floor(+HASH.seg) - 1 : 0, HASH.t !== undefined ? +HASH.t : null);
   render();
   toc();
   root.dataset.renderMs = performance.now().toFixed(1);
