@@ -11,7 +11,9 @@ from sedtk.cli.common import user_errors
 
 
 def report_cmd(
-    decode: Annotated[Path, typer.Option("--decode", "-d", help="A 'sedtk decode --out' dir.")],
+    decode: Annotated[
+        Path | None, typer.Option("--decode", "-d", help="A 'sedtk decode --out' dir (or give --timeline).")
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path("report.html"),
     data: Annotated[
         Path | None,
@@ -41,6 +43,7 @@ def report_cmd(
 
     \b
     sedtk report --decode EXP/decode_test --score exp/score --explain EXP/explain -o report.html
+    sedtk report --timeline tl/talk.timeline.json -o talk.html
     xdg-open report.html        # or open it in any browser; no network needed
     """
     from sedtk.report.build import build_report

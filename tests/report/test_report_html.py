@@ -302,3 +302,9 @@ def test_cli(inputs, tmp_path):
     assert r.exit_code == 1 and "decode dir not found" in r.output
     r = CliRunner().invoke(app, ["report", "--decode", str(inputs["decode"]), "--audio-codec", "mp3"])
     assert r.exit_code == 1 and "--audio-codec must be one of" in r.output
+    r = CliRunner().invoke(app, ["report", "-o", str(out)])
+    assert r.exit_code == 1 and "give --decode DIR" in r.output
+    r = CliRunner().invoke(
+        app, ["report", "--timeline", str(inputs["timeline"]), "--audio", "none", "-o", str(out)]
+    )
+    assert r.exit_code == 0, r.output
