@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import os
 import shlex
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sedtk.utils.io import atomic_write_text  # also imported from here by many modules
 
 #: Per-utterance (or per-recording for wav.scp) map files, in the order they are reported.
 MAP_FILES = ("wav.scp", "segments", "text", "utt2spk", "utt2emo", "utt2desc", "utt2attr", "utt2dur")
@@ -78,31 +79,6 @@ def read_kaldi_map(path: str | os.PathLike, allow_empty_value: bool = True) -> d
             raise DataDirError(f"{path}:{lineno}: duplicate key {key!r}")
         out[key] = value
     return out
-
-
-def atomic_write_text(path: str | os.PathLike, content: str) -> None:
-    """Write ``content`` to ``path`` through a temporary file and a rename (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(content)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-#: Read once at import: changing the umask briefly is not safe while other threads create files.
-_UMASK = _read_umask()
 
 
 def write_kaldi_map(path: str | os.PathLike, mapping: Mapping[str, object]) -> None:

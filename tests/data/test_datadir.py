@@ -199,8 +199,9 @@ def test_validate_segments_and_attrs(tmp_path: Path):
 
 def test_atomic_write_gives_files_the_umask_mode(tmp_path):
     from sedtk.data import datadir
+    from sedtk.utils.io import current_umask
 
     atomic_write_text = datadir.atomic_write_text
     atomic_write_text(tmp_path / "f", "x\n")
-    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o666 & ~datadir._UMASK
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o666 & ~current_umask()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -1,0 +1,25 @@
+"""One device choice for training (``train.device``) and decoding/explaining (``--device``)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def pick_device(pref: str = "auto", local_rank: int | None = None, option: str = "--device") -> torch.device:
+    """The torch device for ``pref`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps`` ...).
+
+    ``auto`` is CUDA when available, else the CPU.  ``local_rank`` (a torchrun process's GPU)
+    gives an unindexed ``cuda`` its index; without it ``cuda`` stays unindexed (the current GPU,
+    which a multi-process decode replaces per job).  ``option`` names the setting in errors.
+    """
+    if pref == "auto":
+        pref = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(pref)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{option} {pref!r}: not a device (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{option} {pref!r}: CUDA is not available on this machine")
+    if dev.type == "cuda" and dev.index is None and local_rank is not None:
+        dev = torch.device("cuda", local_rank)
+    return dev
