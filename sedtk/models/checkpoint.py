@@ -33,7 +33,7 @@ from typing import Any
 import torch
 import yaml
 
-from sedtk.data.datadir import atomic_write_text
+from sedtk.utils.io import respect_umask, write_json  # noqa: F401  (write_json: ckpt_io.write_json)
 
 WEIGHTS, CONFIG, META, TRAINER_STATE, MARKER = (
     "model.safetensors",
@@ -45,13 +45,6 @@ WEIGHTS, CONFIG, META, TRAINER_STATE, MARKER = (
 FORMAT = "sedtk-checkpoint-v1"
 #: Checkpoint names tried, in order, when an experiment dir is given without a name.
 PREFERRED = ("best_ua", "best_loss", "last")
-
-
-def respect_umask(path: Path) -> None:
-    """Give a file made through a temporary file the permissions a plain ``open`` would give it."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
 
 
 def is_complete(path: Path) -> bool:
@@ -150,11 +143,6 @@ def clean_stale(root: str | os.PathLike) -> None:
     if root.is_dir():
         for p in root.glob(".tmp-*"):
             shutil.rmtree(p, ignore_errors=True)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
-    respect_umask(path)
 
 
 def load_model(
