@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sedtk.data.datadir import atomic_write_text, write_kaldi_map
+from sedtk.utils.io import write_json  # noqa: F401  (decode/run and the report tests import it from here)
 
 RESULTS = "results.jsonl"
 CONFIG = "decode_config.json"
@@ -195,10 +196,6 @@ def write_kaldi_outputs(
         elif (out_dir / name).exists():
             (out_dir / name).unlink()  # a task not decoded this time: no stale file
     atomic_write_text(out_dir / "emotions", "".join(f"{e}\n" for e in inventory))
-
-
-def write_json(path: str | os.PathLike, obj: object) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 def summarize(results: dict[str, UttResult], keys: list[str], tasks: list[str], label_method: str) -> dict:
