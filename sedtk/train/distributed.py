@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from sedtk.utils.device import pick_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -29,23 +31,12 @@ class DistInfo:
         return self.world > 1
 
 
-def pick_device(pref: str, local_rank: int = 0) -> torch.device:
-    if pref == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    dev = torch.device(pref)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"train.device: {pref!r} requested but CUDA is not available")
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device(f"cuda:{local_rank}")
-    return dev
-
-
 def setup(device_pref: str = "auto") -> DistInfo:
     """Initialise the process group when launched by torchrun; pick this process's device."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = pick_device(device_pref, local_rank)
+    device = pick_device(device_pref, local_rank, option="train.device")
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":

@@ -56,6 +56,9 @@ from sedtk.train.determinism import deterministic_mode
 from sedtk.train.evaluate import dev_losses, dev_ua
 from sedtk.train.monitor import Monitor
 from sedtk.train.optim import beta_at, build_optimizer, build_scheduler
+from sedtk.utils.device import pick_device
+from sedtk.utils.io import write_json
+from sedtk.utils.tasks import EMOTION_TASKS
 
 #: Config keys that may change when a run is resumed: they change neither the trained weights nor the
 #: LR sequence (logging, checkpoint and dev-evaluation frequency, dev UA settings, device, workers).
@@ -72,7 +75,6 @@ RESUMABLE_CHANGES = {
     "train.deterministic",
     "data.num_workers",
 }
-UA_TASKS = ("ser_sed", "ser")
 
 
 @dataclass
@@ -208,7 +210,7 @@ def _feature_source(cfg: Config, feats: str | Path | None, data: DataDir, what: 
 def _ua_task(cfg: Config) -> str | None:
     if not cfg.train.dev_ua:
         return None
-    return next((t for t in UA_TASKS if t in cfg.train.tasks), None)
+    return next((t for t in EMOTION_TASKS if t in cfg.train.tasks), None)
 
 
 def _inventory(train: DataDir, dev: DataDir) -> list[str]:
@@ -630,7 +632,6 @@ def _prepare_exp(
         (exp / "checkpoints").mkdir(parents=True, exist_ok=True)
         ckpt_io.clean_stale(exp / "checkpoints")
         atomic_write_text(exp / "config.yaml", config_text)
-        ckpt_io.respect_umask(exp / "config.yaml")
     return resume, config_text, changed
 
 
@@ -678,7 +679,7 @@ def _finish(run: _Run, skipped: dict) -> None:
             "timing": result.timing,
             "skipped": skipped,
         }
-        ckpt_io.write_json(result.exp / "train_summary.json", summary)
+        write_json(result.exp / "train_summary.json", summary)
     mon.log(f"finished: {state.step} steps, best dev loss {state.best_loss}, best dev UA {state.best_ua}")
     mon.close()
 
@@ -695,7 +696,7 @@ def _train(
     allow_changes: Sequence[str] = (),
 ) -> TrainResult:
     # -- config, data -------------------------------------------------------------------------
-    device = D.pick_device(cfg.train.device, info.local_rank)
+    device = pick_device(cfg.train.device, info.local_rank, option="train.device")
     exp = paths.exp
     if exp is None and not dry_run:
         raise ValueError("an experiment dir (--exp) is needed unless --dry-run")
