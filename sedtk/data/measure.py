@@ -44,7 +44,8 @@ excursions of a wide range; range as the 5-95 % span (72.1 / 78.3 %; eGeMAPS' 20
 ``pctlrange0-2``: 68.0 / 68.1 %); rate from loudness peaks of >= 20 % prominence (64.8 / 83.6 %;
 eGeMAPS' ``loudnessPeaksPerSec``: 65.1 / 77.1 %; the transcript's syllables per second of the
 former describe: 64.6 / 88.5 %, better on v2 because it knows the syllable count, which audio
-alone does not).
+alone does not).  On corpus v3 (old YIN/syllable backend -> this one): pitch 86.0 -> 87.1, volume
+71.1 -> 71.1, speed 82.4 -> 82.0, range 72.9 -> 79.8 %.
 """
 
 from __future__ import annotations
