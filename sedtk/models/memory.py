@@ -1,8 +1,9 @@
 """``sedtk model memory``: parameters and estimated peak memory per GPU of a config, by component.
 
 Shapes come from the models' Hugging Face configs (``AutoConfig`` from a local folder or a hub id;
-offline, a hub id works only if it is in the local HF cache) or, for the paper's two models, from the
-built-in :data:`KNOWN_LLMS` / :data:`KNOWN_UPSTREAMS`, so the tables print on a machine without
+offline, a hub id works only if it is in the local HF cache).  The paper's two models are looked up
+in the HF cache only, never over the network, and otherwise taken from the built-in
+:data:`KNOWN_LLMS` / :data:`KNOWN_UPSTREAMS`, so the tables print at once on a machine without
 network.  Parameter counts are exact: the models are instantiated on PyTorch's ``meta`` device (no
 memory), LoRA adapters counted on the real module names.
 
@@ -136,8 +137,9 @@ def load_hf_config(name: str, known: dict[str, dict], what: str):
 
     if Path(name).is_dir():
         return AutoConfig.from_pretrained(name), f"{name}/config.json"
-    try:
-        return AutoConfig.from_pretrained(name), f"{name} (Hugging Face hub / cache)"
+    try:  # the paper's models: the HF cache if it holds them, else the built-in shape (no network wait)
+        local = name in known
+        return AutoConfig.from_pretrained(name, local_files_only=local), f"{name} (Hugging Face hub / cache)"
     except Exception as e:  # offline, gated, or missing
         if name in known:
             d = dict(known[name])
