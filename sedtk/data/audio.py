@@ -58,6 +58,27 @@ def audio_info(path: str | os.PathLike) -> tuple[int, int, int]:
     return info.samplerate, info.frames, info.channels
 
 
+def audio_seconds(path: str | os.PathLike) -> float:
+    """Duration of an audio file in seconds, from its header (:func:`audio_info`)."""
+    sr, frames, _ = audio_info(path)
+    return frames / sr
+
+
+def utterance_seconds(utt) -> float:
+    """Seconds of a :class:`sedtk.data.datadir.Utterance`: ``utt2dur``, else ``segments``, else the header.
+
+    Raises :class:`AudioError` naming the utterance when the header cannot be read.
+    """
+    if utt.duration is not None:
+        return utt.duration
+    if utt.start is not None and utt.end is not None:
+        return utt.end - utt.start
+    try:
+        return audio_seconds(utt.wav)
+    except AudioError as e:
+        raise AudioError(f"utterance {utt.key}: {e}") from None
+
+
 def _sf_reason(e: Exception) -> str:
     return str(e).replace("\n", " ").strip() or type(e).__name__
 

@@ -9,13 +9,46 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sedtk.data.audio import SAMPLE_RATE, AudioError, audio_info, load_audio, load_utterance
+from sedtk.data.audio import (
+    SAMPLE_RATE,
+    AudioError,
+    audio_seconds,
+    load_audio,
+    load_utterance,
+    utterance_seconds,
+)
 from sedtk.data.datadir import DataDir
+
+if TYPE_CHECKING:
+    from sedtk.models.sed_model import SpeechBatch
 
 
 class InputError(ValueError):
     """One utterance cannot be decoded; the message names it and says why."""
+
+
+class Source(Protocol):
+    """What :func:`sedtk.decode.run.decode_keys` (and explain's batch loop) reads utterances from."""
+
+    kind: str  # "audio" or "features"
+
+    def duration(self, key: str) -> float | None:
+        """Seconds, cheaply (no decoding); None when unknown.  Orders the batches by length."""
+        ...
+
+    def load(self, key: str) -> Any:
+        """One utterance's input (a waveform ``(T,)`` or layers ``(L, T, D)``); :class:`InputError` if not."""
+        ...
+
+    def batch(self, keys: Sequence[str], items: Sequence[Any]) -> SpeechBatch:
+        """Pad loaded inputs into one batch, in the order given."""
+        ...
+
+    def seconds(self, item: Any) -> float:
+        """Seconds of one loaded input (the ``duration_s`` of its result)."""
+        ...
 
 
 def _too_long(what: str, seconds: float, limit: float) -> InputError:
@@ -38,15 +71,10 @@ class AudioSource:
     def duration(self, key: str) -> float | None:
         """Seconds (``utt2dur``, ``segments`` or the header); None when unknown (the load says why)."""
         utt = self.data.utterance(key)
-        if utt.duration is not None:
-            return utt.duration
-        if utt.start is not None and utt.end is not None:
-            return utt.end - utt.start
         try:
-            sr, frames, _ = audio_info(utt.wav)
+            return utterance_seconds(utt)
         except AudioError:
             return None
-        return frames / sr
 
     def load(self, key: str):
         try:
@@ -78,10 +106,9 @@ class FileSource(AudioSource):
 
     def duration(self, key: str) -> float | None:
         try:
-            sr, frames, _ = audio_info(key)
+            return audio_seconds(key)
         except AudioError:
             return None
-        return frames / sr
 
     def load(self, key: str):
         try:
