@@ -31,8 +31,9 @@ from sedtk.decode.labels import (
     split_description,
 )
 from sedtk.decode.outputs import UttResult
+from sedtk.utils.device import pick_device
+from sedtk.utils.tasks import EMOTION_TASKS
 
-EMOTION_TASKS = ("ser_sed", "ser")
 #: Utterances longer than this are refused (not windowed): the paper's model describes and labels a
 #: whole utterance, and a caption or label of an arbitrary 30 s window would mean something else.
 DEFAULT_MAX_DURATION = 30.0
@@ -65,16 +66,6 @@ class DecodeOptions:
             raise ValueError(f"--dtype {self.dtype!r}: use bfloat16, float16 or float32")
         if self.max_duration <= 0:
             raise ValueError(f"--max-duration must be > 0, got {self.max_duration}")
-
-
-def pick_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available on this machine")
-    return device
 
 
 def checkpoint_identity(ckpt: Path) -> dict:
