@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from sedtk.data.datadir import DataDir
-from sedtk.decode.decoder import EMOTION_TASKS, DecodeOptions, Decoder, model_inventory
+from sedtk.decode.decoder import DecodeOptions, Decoder, model_inventory
 from sedtk.decode.labels import resolve_inventory, unreachable_labels
 from sedtk.decode.outputs import (
     CONFIG,
@@ -39,7 +39,8 @@ from sedtk.decode.outputs import (
     write_json,
     write_kaldi_outputs,
 )
-from sedtk.decode.sources import AudioSource, FeatureSource, FileSource, InputError
+from sedtk.decode.sources import AudioSource, FeatureSource, FileSource, InputError, Source
+from sedtk.utils.tasks import EMOTION_TASKS
 
 Log = Callable[[str], None]
 
@@ -59,7 +60,7 @@ def batches_by_length(keys: Sequence[str], durations: dict[str, float | None], s
 
 def decode_keys(
     decoder: Decoder,
-    source,
+    source: Source,
     keys: Sequence[str],
     on_batch: Callable[[list[UttResult]], None],
     log: Log | None = None,
@@ -284,14 +285,14 @@ def _run_jobs(ckpt, options, inventory, data_dir, feats, todo, out: Path, nj: in
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    from sedtk.decode.decoder import pick_device
+    from sedtk.utils.device import pick_device
 
     nj = min(nj, len(todo))
     parts_dir = out / PARTS_DIR
     parts_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     opts = asdict(options)
-    opts["device"] = pick_device(options.device)
+    opts["device"] = str(pick_device(options.device))  # "cuda" stays unindexed: jobs pick GPUs
     bounds = [round(i * len(todo) / nj) for i in range(nj + 1)]
     log(f"decoding {len(todo)} utterances in {nj} processes")
     with ProcessPoolExecutor(max_workers=nj, mp_context=mp.get_context("spawn")) as pool:
