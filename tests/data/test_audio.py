@@ -7,7 +7,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from sedtk.data.audio import AudioError, audio_info, load_audio, load_utterance, save_wav
+from sedtk.data.audio import (
+    AudioError,
+    audio_info,
+    audio_seconds,
+    load_audio,
+    load_utterance,
+    save_wav,
+    utterance_seconds,
+)
 from sedtk.data.datadir import Utterance
 
 
@@ -186,3 +194,14 @@ def test_missing_ffmpeg_says_how_to_install(tmp_path: Path, monkeypatch):
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunk")
     with pytest.raises(AudioError, match=r"corrupt\.wav: unreadable or corrupt audio \((?!.*install)"):
         load_audio(bad)
+
+
+def test_utterance_seconds_prefer_utt2dur_then_segments_then_the_header(tmp_path: Path):
+    f = tmp_path / "a.wav"
+    sf.write(str(f), sine(200, 8000, 1.5), 8000, subtype="PCM_16")
+    assert audio_seconds(f) == 1.5
+    assert utterance_seconds(Utterance("u", str(f))) == 1.5
+    assert utterance_seconds(Utterance("u", str(f), start=0.25, end=1.0)) == 0.75
+    assert utterance_seconds(Utterance("u", str(f), start=0.25, end=1.0, duration=9.0)) == 9.0
+    with pytest.raises(AudioError, match=r"^utterance u: .*missing.wav: audio file not found"):
+        utterance_seconds(Utterance("u", str(tmp_path / "missing.wav")))
