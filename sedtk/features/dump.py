@@ -75,21 +75,9 @@ def bytes_per_audio_hour(
 
 def utterance_durations(data: DataDir) -> dict[str, float]:
     """Seconds per utterance from ``utt2dur``, else ``segments``, else the audio headers."""
-    from sedtk.data.audio import audio_info
+    from sedtk.data.audio import utterance_seconds
 
-    out = {}
-    for utt in data:
-        if utt.duration is not None:
-            out[utt.key] = utt.duration
-        elif utt.start is not None and utt.end is not None:
-            out[utt.key] = utt.end - utt.start
-        else:
-            try:
-                sr, frames, _ = audio_info(utt.wav)
-            except ValueError as e:
-                raise ValueError(f"utterance {utt.key}: {e}") from None
-            out[utt.key] = frames / sr
-    return out
+    return {utt.key: utterance_seconds(utt) for utt in data}
 
 
 def estimate_bytes(durations: dict[str, float], upstream, dtype: str) -> dict[str, int]:
