@@ -65,7 +65,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sedtk.data.audio import SAMPLE_RATE, AudioError, audio_info, iter_audio
+from sedtk.data.audio import SAMPLE_RATE, AudioError, audio_info, audio_seconds, iter_audio
 from sedtk.data.datadir import atomic_write_text
 from sedtk.data.segment import Segment, SegmentOptions, segment_stream
 from sedtk.decode.outputs import UttResult
@@ -124,10 +124,9 @@ def wants_timeline(path: str, segment: str, max_duration: float) -> bool:
     if segment == "none":
         return False
     try:
-        sr, frames, _ = audio_info(path)
+        return audio_seconds(path) > max_duration
     except AudioError:
         return False  # decoded whole, where the error is reported like any file's
-    return frames / sr > max_duration
 
 
 def segment_key(stem: str, seg: Segment) -> str:
