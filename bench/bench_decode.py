@@ -27,21 +27,25 @@ average is in every row.  The ``upstream features (audio)`` row times the frozen
 the last line (``throughput_bound``) says what it leaves of the audio speed-up.  Prints one JSON line
 per measurement.
 
-What limits the audio speed-up on a CPU (measured 2026-12-02, 32 utterances of 1-4 s, batch 16, 24
-tokens, 1 thread, load average 10-12 on 2 cores; CPU seconds):
+What limits the audio speed-up on a CPU (measured 2026-12-02, 32 utterances of 1-4 s, 24 tokens,
+1 thread, 2 shared cores; CPU seconds one-by-one / batched, best of interleaved repeats):
 
 - ``SEDModel._eval_mode`` switched every submodule to eval and back on each ``generate`` /
   ``label_logprobs`` call (3 calls per ``decode_batch``): fixed, it is skipped when the model is in
-  eval mode already.  ``decode_batch (audio)``: 3.43 -> 2.84 s one-by-one, 0.83 -> 0.66 s batched.
-- The upstream does not batch: 87 % of the tiny HuBERT's time is its CNN at the sample rate
-  (3200 -> 50 Hz, work proportional to the samples, no per-call overhead to amortise), so 16
-  utterances padded to the longest cost 0.88x of 16 single calls (the padding).  It is 40 % of a
-  batched decode (0.265 of 0.66 s), which caps the audio speed-up at one-by-one / upstream
-  = ~10x even if generation and label scoring were free; with them it is ~4.3x (features: 6.0x).
-  The LLM side's speed-up is itself per-call overhead (HF ``generate``'s per-step Python) amortised
-  over the batch, so anything that trims per-call work speeds both paths up and keeps the ratio.
-- On a GPU with HuBERT-large the upstream's Transformer and the LLM dominate and both batch, so
-  this ceiling is the tiny model's, not the toolkit's.
+  eval mode already.  ``decode_batch (audio)``, batch 16, load 10-12: 3.43 / 0.83 s -> 2.84 / 0.66 s.
+- Padding in the upstream: its CNN works at the sample rate (87 % of the tiny HuBERT's time), so
+  a padded sample costs as much as a real one.  One padded batch cost 1.13-1.28x the one-by-one CPU
+  at batch 16 and 1.58x at batch 32 (all 32 padded to 4 s).  Fixed in ``sedtk.features.upstream``:
+  sub-batches within a padding budget of 1.15 (``length_groups``): 1.05x (batch 16), 1.09x (32).
+  ``decode_batch (audio)`` CPU speed-up, load 4-8: batch 16 4.0x -> 4.4x, batch 32 3.6x -> 4.9x
+  (wall 3.1x -> 4.4x and 3.8x -> 6.5x).
+- What is left: the upstream cannot batch on a CPU (no per-call overhead to amortise: batched costs
+  ~1.05x one-by-one), and it is 38-48 % of a batched decode, so batching could speed decoding up
+  ~10-12x at most even if generation and label scoring cost nothing.  The LLM side's own speed-up (6-7x on
+  features) is HF ``generate``'s per-step Python overhead amortised over the batch; anything that
+  trims per-call work speeds up both paths and keeps the ratio.  So ``decode_batch (audio)`` stays at
+  ~4.4-4.9x CPU here (features: 6.0-7.2x); on a GPU with HuBERT-large the upstream's Transformer
+  and the LLM dominate and both batch, so this ceiling is the tiny CPU model's.
 """
 
 from __future__ import annotations
@@ -139,13 +143,14 @@ def throughput(
     from sedtk.decode.sources import AudioSource, FeatureSource
 
     opts = DecodeOptions(max_new_tokens=max_new_tokens, batch_size=batch_size, device="cpu")
-    dec = Decoder.load(exp, opts)
+    dec, load_wall, load_cpu = _timed(lambda: Decoder.load(exp, opts))
     model, keys = dec.model, DataDir.load(data).utts
     sources = {
         "features": FeatureSource(dump, dec.config.model, 30.0),
         "audio": AudioSource(DataDir.load(data), 30.0, model.upstream.min_samples),
     }
-    rows = []
+    # paid once per process whatever the batch size (with the imports it triggers first)
+    rows = [{"bench": "decoder_load", "wall_s": round(load_wall, 2), "cpu_s": round(load_cpu, 2)}]
 
     def row(what, best, identical):
         return _row(what, len(keys), batch_size, max_new_tokens, best, identical)
@@ -194,12 +199,12 @@ def throughput(
 def _bound(rows: list[dict]) -> dict:
     """What limits the audio speed-up: the upstream's CPU share of a batched decode, and the speed-up
     that decode would reach if the whole LLM side (generation + label scoring) cost nothing."""
-    by = {r["what"]: r for r in rows}
+    by = {r["what"]: r for r in rows if "what" in r}
     up, dec = by["upstream features (audio)"], by["decode_batch (audio)"]
     return {
         "bench": "throughput_bound",
         "upstream_share_of_batched_decode_cpu": round(up["batched_cpu_s"] / dec["batched_cpu_s"], 2),
-        "upstream_batched_vs_single_cpu": round(up["batched_cpu_s"] / up["one_by_one_cpu_s"], 2),
+        "upstream_cpu_batched_over_single": round(up["batched_cpu_s"] / up["one_by_one_cpu_s"], 2),
         "decode_audio_speedup_cpu_if_llm_free": round(dec["one_by_one_cpu_s"] / up["batched_cpu_s"], 2),
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sedtk.features.upstream import load_upstream, parse_layers
+from sedtk.features.upstream import MAX_PADDING, length_groups, load_upstream, parse_layers
 from sedtk.models.tiny import build_tiny_hubert
 
 
@@ -22,6 +22,7 @@ def _wavs(*lengths, seed=0):
 def test_padded_batch_equals_one_by_one(hubert_dir):
     up = load_upstream(hubert_dir)
     assert up.batch_exact  # layer-norm CNN + attention mask
+    up.max_padding = float("inf")  # one padded batch (the padding budget would split these lengths)
     wavs = _wavs(16000, 7000, 400)
     hidden, lengths = up(wavs)
     assert hidden.shape == (3, up.num_layers, 49, up.hidden_size)  # (B, L, T', D)
@@ -31,6 +32,36 @@ def test_padded_batch_equals_one_by_one(hubert_dir):
         assert int(n1) == int(lengths[b]) == h1.shape[2]
         torch.testing.assert_close(hidden[b, :, : int(n1)], h1[0], atol=1e-5, rtol=1e-4)
         assert hidden[b, :, int(n1) :].abs().sum() == 0  # frames past the length are zero
+
+
+def test_padding_budget_groups_similar_lengths():
+    assert length_groups([100, 100, 100]) == [[0, 1, 2]]
+    # longest first; 1000 + 900 padded to 1000 is 2000 / 1900 <= 1.15; 500 would make 3000 / 2400
+    assert length_groups([500, 1000, 900, 480]) == [[1, 2], [0, 3]]
+    assert length_groups([500, 1000, 900, 480], float("inf")) == [[1, 2, 0, 3]]
+    assert length_groups([5, 1]) == [[0], [1]] and length_groups([]) == []
+    for lengths in ([3, 9, 4, 4, 8, 1, 7], [1] * 5 + [50]):
+        groups = length_groups(lengths)
+        assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+        for g in groups:
+            padded, real = len(g) * max(lengths[i] for i in g), sum(lengths[i] for i in g)
+            assert len(g) == 1 or padded <= MAX_PADDING * real
+
+
+def test_batch_runs_as_length_groups_and_equals_one_by_one(hubert_dir, monkeypatch):
+    up = load_upstream(hubert_dir)
+    wavs = _wavs(7000, 16000, 6800, 15000, 400)  # groups {16000, 15000}, {7000, 6800}, {400}
+    calls = []
+    forward = up._forward_batch
+    monkeypatch.setattr(up, "_forward_batch", lambda ws: calls.append(len(ws)) or forward(ws))
+    hidden, lengths = up(wavs)
+    assert calls == [2, 2, 1]
+    assert hidden.shape == (5, up.num_layers, 49, up.hidden_size)
+    for b, w in enumerate(wavs):
+        h1, n1 = forward([w])
+        assert int(n1) == int(lengths[b])
+        torch.testing.assert_close(hidden[b, :, : int(n1)], h1[0], atol=1e-5, rtol=1e-4)
+        assert hidden[b, :, int(n1) :].abs().sum() == 0
 
 
 def test_properties_and_layer_selection(hubert_dir):
