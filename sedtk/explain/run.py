@@ -115,8 +115,8 @@ def explain(
     log: Log = _stderr,
 ) -> dict:
     """Write the explanation of ``model`` into ``out`` (see the module docstring); returns its summary."""
-    from sedtk.decode.decoder import pick_device
     from sedtk.explain.plots import plot_latents, plot_layer_weights
+    from sedtk.utils.device import pick_device
 
     if decode is not None and data is None:
         raise ValueError("--decode needs --data (the reference data dir the decode is compared with)")
