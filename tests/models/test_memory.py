@@ -13,7 +13,11 @@ from sedtk.train.config import load_config
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch):
+    """No hub requests (huggingface_hub reads HF_HUB_OFFLINE once, at import: patch its constant too)."""
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 
 
 @pytest.fixture(scope="module")
