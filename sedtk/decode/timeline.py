@@ -42,7 +42,7 @@ of the recording, 3 decimals; fields of tasks not decoded are absent)::
          "posterior": {"ang": 0.62, "hap": 0.1, "neu": 0.2, "sad": 0.08},   # inventory order
          "parse_failed": false,           # true: the label came from scoring, not the answer
          "raw": {"ser_sed": "...", "asr": "..."},     # the generated answers
-         "evidence": {...}},              # only with --evidence (sedtk.explain.evidence)
+         "evidence": {...}},              # only with --evidence (sedtk.data.evidence)
         {"index": 1, "key": "...", "start": 6.3, "end": 9.2, "duration": 2.9,
          "error": "why this segment could not be decoded"}
       ],
@@ -66,9 +66,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sedtk.data.audio import SAMPLE_RATE, AudioError, audio_info, audio_seconds, iter_audio
-from sedtk.data.datadir import atomic_write_text
 from sedtk.data.segment import Segment, SegmentOptions, segment_stream
 from sedtk.decode.outputs import UttResult
+from sedtk.utils.io import atomic_write_text
 
 SCHEMA = "sedtk.timeline/1"
 #: ``--segment`` values: ``auto`` cuts (VAD) only recordings longer than ``--max-duration``.
@@ -80,7 +80,7 @@ BLOCK_SECONDS = 30.0
 
 Log = Callable[[str], None]
 #: ``evidence(wav, result) -> dict``: measured evidence for one segment's description (``wav``: its
-#: 16 kHz samples as a float32 array), e.g. :func:`sedtk.explain.evidence.evidence_for_audio`.
+#: 16 kHz samples as a float32 array), e.g. :func:`sedtk.data.evidence.evidence_for_audio`.
 EvidenceFn = Callable[[object, UttResult], dict | None]
 
 
