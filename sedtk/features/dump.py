@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sedtk.data.datadir import DataDir, Utterance, atomic_write_text
+from sedtk.data.datadir import DataDir, Utterance
 from sedtk.features.storage import (
     DTYPES,
     FORMAT,
@@ -40,6 +40,7 @@ from sedtk.features.storage import (
     read_index,
     shard_name,
 )
+from sedtk.utils.io import atomic_write_text
 
 
 class DiskSpaceError(ValueError):
