@@ -13,7 +13,7 @@ import json
 import math
 from pathlib import Path
 
-from sedtk.data.datadir import atomic_write_text
+from sedtk.utils.io import atomic_write_text
 
 #: one marker per baseline, in the order the baselines are named (text, LaTeX)
 MARKERS = ["*", "†", "‡", "§", "¶", "#", "‖", "°"]
