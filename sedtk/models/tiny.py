@@ -357,7 +357,7 @@ def init_tiny(out: str | os.PathLike, seed: int = 0) -> TinyModels:
     """
     from transformers import AutoConfig
 
-    from sedtk.data.datadir import atomic_write_text
+    from sedtk.utils.io import atomic_write_text
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
