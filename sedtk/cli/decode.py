@@ -179,7 +179,7 @@ def decode_cmd(
             )
             _print_summary(summary, out)
             if evidence:
-                from sedtk.explain.evidence import EVIDENCE_FILE, write_evidence
+                from sedtk.data.evidence import EVIDENCE_FILE, write_evidence
 
                 _print_grounding(write_evidence(data, out, nj=nj), out / EVIDENCE_FILE)
             if summary["failed"] or summary["missing"]:
@@ -193,7 +193,7 @@ def decode_cmd(
         segment_evidence = None
         if evidence:  # each timeline segment's claims, checked against its own audio
             from sedtk.data.audio import SAMPLE_RATE
-            from sedtk.explain.evidence import evidence_for_audio
+            from sedtk.data.evidence import evidence_for_audio
 
             def segment_evidence(wav, r):
                 return evidence_for_audio(wav, SAMPLE_RATE, r.description)
@@ -213,7 +213,7 @@ def decode_cmd(
                     sys.stdout.write(result_json(r) + "\n")
                 continue
             if evidence:
-                from sedtk.explain.evidence import attach_evidence
+                from sedtk.data.evidence import attach_evidence
 
                 attach_evidence(r)
             if as_json:

@@ -5,7 +5,7 @@ Minimalistic Acoustic Parameter Set (GeMAPS) for Voice Research and Affective Co
 Trans. Affective Computing 7(2), 2016) is computed by the ``opensmile`` package, whose SMILE binary
 ships in the wheel and runs offline.  :func:`measure` runs eGeMAPS v02 once per utterance at the
 *low-level descriptor* level (one row per 10 ms frame) and summarises the frames below;
-``sedtk data describe`` (pseudo-labels) and :mod:`sedtk.explain.evidence` (checking generated
+``sedtk data describe`` (pseudo-labels) and :mod:`sedtk.data.evidence` (checking generated
 descriptions) both read them, so a label and its check use the same numbers.
 
 ======================  ======================================================  ===================

@@ -81,7 +81,7 @@ VERDICT_STYLE = {"supported": "green", "contradicted": "bold red", "not checkabl
 
 
 def evidence_renderables(ev: dict) -> list:
-    """The evidence of one description (:mod:`sedtk.explain.evidence`) as a heading and a table."""
+    """The evidence of one description (:mod:`sedtk.data.evidence`) as a heading and a table."""
     from rich import box
     from rich.table import Table
     from rich.text import Text

@@ -13,7 +13,7 @@ A decode dir (``sedtk decode --data DATA --out DIR``) holds, with fixed names:
 ``decode_config.json`` the options of the decode (a resumed decode must match them)
 ``decode_summary.json`` counts, parse-failure rate, failures, speed
 ``evidence.jsonl``     with ``--evidence``: per utterance, each claim of the description checked
-                       against the audio's measurements (:mod:`sedtk.explain.evidence`; they
+                       against the audio's measurements (:mod:`sedtk.data.evidence`; they
                        are cached in the data dir's ``descriptor_feats.tsv``, else here)
 =====================  ================================================================
 
@@ -55,7 +55,7 @@ class UttResult:
     duration: float | None = None  # audio seconds
     error: str | None = None
     # claims of the description checked against the audio (``decode --wav --evidence``; the schema is in
-    # sedtk.explain.evidence).  Data-dir decodes write it to ``evidence.jsonl`` instead.
+    # sedtk.data.evidence).  Data-dir decodes write it to ``evidence.jsonl`` instead.
     evidence: dict | None = None
 
     @property

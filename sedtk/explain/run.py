@@ -12,7 +12,7 @@ Writes into ``OUT`` (fixed names):
 ``utterances.tsv``    reference vs predicted emotion / description / attributes (with --decode)
 ``utterances.md``     the first rows of the same, as a table (with --decode)
 (decode dir)          ``evidence.jsonl`` of the decode dir: each generated claim checked against
-                      the audio (:mod:`sedtk.explain.evidence`; written there if absent)
+                      the audio (:mod:`sedtk.data.evidence`; written there if absent)
 ====================  ===================================================================
 """
 
@@ -188,7 +188,7 @@ def explain(
 def _grounding(data, decode, log: Log) -> dict:
     """Evidence of the decode's descriptions (evidence.jsonl of the decode dir, computed if absent)."""
     from sedtk.data.audio import AudioError
-    from sedtk.explain.evidence import decode_evidence, grounding_summary
+    from sedtk.data.evidence import decode_evidence, grounding_summary
 
     if not (Path(decode) / "utt2desc").exists():
         return {"not_computed": f"{decode} has no utt2desc"}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sedtk.data.datadir import DataDir, DataDirError
 from sedtk.data.emotions import concept_of
-from sedtk.explain.evidence import grounding_summary
+from sedtk.data.evidence import grounding_summary
 from sedtk.explain.utterances import attribute_phrase
 from sedtk.report import audio as audio_mod
 from sedtk.report.inputs import (

@@ -71,7 +71,7 @@ def _fmt_measured(v: object) -> str | None:
 
 
 def normalise_claim(c: dict) -> dict:
-    """One claim in the report's form (the fields of :mod:`sedtk.explain.evidence`: ``claim`` the
+    """One claim in the report's form (the fields of :mod:`sedtk.data.evidence`: ``claim`` the
     matched span, ``attribute``, ``value``, ``negated``, ``start``/``end``, ``measured``, ``unit``,
     ``bin``, ``verdict``, ``reason``); a missing verdict is "not checkable"."""
     measured = _first(c, "measured", "measurement")

@@ -156,7 +156,7 @@ def attribute_rows(a: dict) -> dict:
 
 
 def grounding_table(g: dict) -> str:
-    """A :func:`sedtk.explain.evidence.grounding_summary` (or a plain ``{attribute: counts}``)."""
+    """A :func:`sedtk.data.evidence.grounding_summary` (or a plain ``{attribute: counts}``)."""
     if not isinstance(g, dict):
         return ""
     per = g.get("attributes") if isinstance(g.get("attributes"), dict) else g

@@ -135,8 +135,8 @@ def score_systems(
     _score_asr(sc, inputs, lang)
     _score_sed(sc, inputs, lang, meteor, jobs or min(4, os.cpu_count() or 1))
     _score_attributes(sc, inputs, systems)
-    for s in systems:  # claims of the descriptions checked against the audio (sedtk.explain.evidence)
-        from sedtk.explain.evidence import score_grounding_pairs
+    for s in systems:  # claims of the descriptions checked against the audio (sedtk.data.evidence)
+        from sedtk.data.evidence import score_grounding_pairs
 
         if (g := score_grounding_pairs(s.pairs)) is not None:
             sc.rows[s.name]["grounding"] = g

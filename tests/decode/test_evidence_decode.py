@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from sedtk.cli import app
 from sedtk.data.datadir import DataDir, read_kaldi_map
+from sedtk.data.evidence import EVIDENCE_FILE, evidence_for_audio
 from sedtk.decode.display import result_panel, result_record
 from sedtk.decode.outputs import UttResult
-from sedtk.explain.evidence import EVIDENCE_FILE, evidence_for_audio
 
 from .conftest import MAX_NEW_TOKENS
 

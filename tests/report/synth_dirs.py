@@ -245,7 +245,7 @@ def make_inputs(
 
 
 def _claim(desc: str, phrase: str, attribute: str, value: str, verdict: str, **kw) -> dict | None:
-    """A claim as :mod:`sedtk.explain.evidence` writes it (None when ``phrase`` is not in ``desc``)."""
+    """A claim as :mod:`sedtk.data.evidence` writes it (None when ``phrase`` is not in ``desc``)."""
     i = desc.find(phrase)
     if i < 0:
         return None

@@ -1,6 +1,6 @@
 """The report of the 40 real Chinese SECap wavs (24 kHz; ``../shared``): the data dir from ``sedtk data
 prep emosec``, a decode dir written by the decode writers (the reference captions as the generated
-descriptions, so the real evidence check of :mod:`sedtk.explain.evidence` has Chinese claims to check),
+descriptions, so the real evidence check of :mod:`sedtk.data.evidence` has Chinese claims to check),
 audio embedded through the loader (resampled to 16 kHz)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.report.browser import dump_dom, find_chromium
 
 @pytest.mark.shared
 def test_secap_report(shared_dir, tmp_path):
-    from sedtk.explain.evidence import write_evidence
+    from sedtk.data.evidence import write_evidence
 
     prepare_corpus("emosec", shared_dir / "corpora" / "secap_test", tmp_path / "data", nj=2)
     data = tmp_path / "data" / "test"

@@ -12,8 +12,7 @@ import pytest
 import soundfile as sf
 
 from sedtk.data.datadir import DataDir, format_attr, write_kaldi_map
-from sedtk.data.measure import FEATS_FILE, measure
-from sedtk.explain.evidence import (
+from sedtk.data.evidence import (
     CONTRADICTED,
     EVIDENCE_FILE,
     NOT_CHECKABLE,
@@ -25,6 +24,7 @@ from sedtk.explain.evidence import (
     score_grounding,
     write_evidence,
 )
+from sedtk.data.measure import FEATS_FILE, measure
 
 SR = 16000
 
