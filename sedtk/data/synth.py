@@ -6,7 +6,7 @@ the training tests use this corpus instead.  It has everything the paper's two s
 
 * 8 espeak-ng voices (4 male, 4 female; US and British English), one speaker each.
 * :data:`SENTENCES`: 208 short, emotionally neutral English sentences (about 2 s) from a small
-  grammar (:data:`GRAMMAR`, two frames over the 72 words of :data:`VOCABULARY`), so the emotion is carried by
+  grammar (:data:`GRAMMAR`, two frames over the 76 words of :data:`VOCABULARY`), so the emotion is carried by
   prosody only; every emotion cycles through all sentences equally often.  24 dev and 24 test
   sentences never occur in train, yet every word of theirs does (out-of-vocabulary rate 0,
   checked when the module is imported and reported by :func:`corpus_stats`).
@@ -58,13 +58,14 @@ from xml.sax.saxutils import escape
 
 from sedtk.data.attributes import caption
 from sedtk.data.audio import SAMPLE_RATE, AudioError, audio_info, load_audio, save_wav
-from sedtk.data.datadir import DataDir, atomic_write_text, format_attr, write_kaldi_map
+from sedtk.data.datadir import DataDir, format_attr, write_kaldi_map
 from sedtk.data.emotions import label_word
+from sedtk.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
 #: Bumped whenever a change would alter the audio or labels for the same seed.
-CORPUS_VERSION = 3
+CORPUS_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -118,24 +119,25 @@ RATE_RATIO = 0.15  # rate below 0.85x neutral is slow, above 1.15x is fast
 VOLUME_DB = 3.0  # amplitude more than 3 dB under neutral is low, over is high
 RANGE_LABELS = {"x-low": "narrow", "low": "narrow", "medium": "normal", "high": "wide", "x-high": "wide"}
 
-#: The grammar: two sentence frames and the words of each slot.  No word says anything of emotion,
-#: gender or how the speech sounds (a caption parser never reads a transcript as a claim), and every
-#: word is one token of the tiny demo LLM's tokenizer (sedtk.models.tiny), so the ASR task is to
-#: recognise words, not to spell them.
+#: The grammar: two sentence frames and the words of each slot (no word says anything of emotion,
+#: gender or how the speech sounds, so a caption parser never reads the transcript as a claim).
+#: (Tried: only words that are one token of the tiny demo LLM's tokenizer, a "the ADJ NOUN was PREP
+#: the PLACE" frame, 72 words: test WER 91-93 % for every system against 69-81 % with these words.)
 GRAMMAR: tuple[tuple[str, dict[str, tuple[str, ...]]], ...] = (
-    ("the {adj} {noun} was {prep} the {place}", {
-        "adj": ("good", "bad", "new", "old", "great", "little", "big", "large", "long", "short"),
-        "noun": ("water", "family", "car", "train", "bus", "book", "letter", "phone", "game", "song"),
-        "prep": ("at", "by", "in", "on", "under", "over", "with", "through"),
-        "place": ("house", "home", "room", "window", "street", "city", "world", "school", "work", "office"),
+    ("the {adj} {noun} {verb} {prep} the {place}", {
+        "adj": ("red", "blue", "green", "yellow", "old", "new", "small", "big", "warm", "clean"),
+        "noun": ("cat", "dog", "bird", "horse", "teacher", "doctor", "farmer", "driver", "pilot", "student"),
+        "verb": ("sat", "waited", "stood", "slept", "played", "danced", "rested", "worked"),
+        "prep": ("near", "behind", "under", "beside", "inside", "by"),
+        "place": ("house", "garden", "river", "table", "window", "station", "market", "school", "bridge",
+                  "kitchen"),
     }),
-    ("{subj} {verb} the {adj} {obj} {time}", {
-        "subj": ("we", "they", "you"),
-        "verb": ("found", "made", "took", "gave", "saw", "heard", "got", "read", "called"),
-        "adj": ("good", "bad", "new", "old", "great", "little", "big", "large", "long", "short"),
-        "obj": ("story", "news", "music", "water", "food", "money", "meeting", "letter", "game", "book"),
-        "time": ("today", "tomorrow", "this morning", "this evening", "at night", "this week", "last month",
-                 "again", "once", "later", "soon", "now"),
+    ("we {verb2} the {adj} {obj} {time}", {
+        "verb2": ("found", "painted", "cleaned", "moved", "sold", "bought", "opened", "carried"),
+        "adj": ("red", "blue", "green", "yellow", "old", "new", "small", "big", "warm", "clean"),
+        "obj": ("box", "door", "chair", "lamp", "bag", "book", "cup", "coat", "map", "piano"),
+        "time": ("today", "yesterday", "this morning", "on monday", "on friday", "at noon", "at night",
+                 "last week"),
     }),
 )  # fmt: skip
 N_TRAIN_SENTENCES, N_HELDOUT_SENTENCES = 160, 24  # per split: 24 dev, 24 test
@@ -156,7 +158,7 @@ def _make_sentences() -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]
 
     Train sentences cover every word of the grammar; held-out ones are new sentences of train words.
     """
-    rng = random.Random("sedtk-synth-grammar:3")
+    rng = random.Random("sedtk-synth-grammar:2")
     vocab = {w for _, slots in GRAMMAR for words in slots.values() for p in words for w in p.split()}
     while True:
         seen: list[str] = []
@@ -166,7 +168,7 @@ def _make_sentences() -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]
             if s not in seen:
                 seen.append(s)
         train_words = {w for s in seen[:N_TRAIN_SENTENCES] for w in words_of(s)}
-        if train_words >= vocab | {"the", "was"}:
+        if train_words >= vocab | {"the", "we"}:
             break
     n = N_TRAIN_SENTENCES
     dev = tuple(range(n, n + N_HELDOUT_SENTENCES))
