@@ -35,7 +35,7 @@ def default_model_file(env: dict[str, str] | None = None) -> Path:
 
 def record_default_model(path: str | os.PathLike, env: dict[str, str] | None = None) -> Path:
     """Record ``path`` (made absolute) as the model ``sedtk decode`` uses when none is named."""
-    from sedtk.data.datadir import atomic_write_text
+    from sedtk.utils.io import atomic_write_text
 
     target = Path(path).resolve()
     if not _looks_trained(target):
