@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from sedtk.data.datadir import DataDir, atomic_write_text
+from sedtk.data.datadir import DataDir
 from sedtk.models import checkpoint as ckpt_io
 from sedtk.models.build import build_model
 from sedtk.models.sed_model import SEDModel
@@ -57,7 +57,7 @@ from sedtk.train.evaluate import dev_losses, dev_ua
 from sedtk.train.monitor import Monitor
 from sedtk.train.optim import beta_at, build_optimizer, build_scheduler
 from sedtk.utils.device import pick_device
-from sedtk.utils.io import write_json
+from sedtk.utils.io import atomic_write_text, write_json
 from sedtk.utils.tasks import EMOTION_TASKS
 
 #: Config keys that may change when a run is resumed: they change neither the trained weights nor the
