@@ -42,8 +42,9 @@ def export_jsonl_cmd(
     """Write one JSON record per utterance (all fields of the data dir) for other tools."""
     import sys
 
-    from sedtk.data.datadir import DataDir, atomic_write_text
+    from sedtk.data.datadir import DataDir
     from sedtk.data.export import to_jsonl_lines
+    from sedtk.utils.io import atomic_write_text
 
     with user_errors():
         lines = to_jsonl_lines(DataDir.load(data))
