@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from sedtk.data.audio import AudioError, audio_info
-from sedtk.data.datadir import DataDir, Utterance, atomic_write_text, format_attr, read_kaldi_map
+from sedtk.data.datadir import DataDir, Utterance, format_attr, read_kaldi_map
+from sedtk.utils.io import atomic_write_text
 
 #: Bumped when a preparer's output changes meaning, so old markers no longer count as done.
 PREP_FORMAT = 1
