@@ -27,7 +27,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sedtk.data.datadir import atomic_write_text
 from sedtk.data.prep import emosec, iemocap, meld, speechcraft
 from sedtk.data.prep.common import (
     MARKER,
@@ -37,6 +36,7 @@ from sedtk.data.prep.common import (
     is_done,
     normalise_options,
 )
+from sedtk.utils.io import atomic_write_text
 
 #: corpus name -> ``prepare(src, out, **options) -> PrepReport``
 PREPARERS: dict[str, Callable[..., PrepReport]] = {
