@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported when a device is picked, not when this module is
+    import torch
 
 
 def pick_device(pref: str = "auto", local_rank: int | None = None, option: str = "--device") -> torch.device:
@@ -12,6 +15,8 @@ def pick_device(pref: str = "auto", local_rank: int | None = None, option: str =
     gives an unindexed ``cuda`` its index; without it ``cuda`` stays unindexed (the current GPU,
     which a multi-process decode replaces per job).  ``option`` names the setting in errors.
     """
+    import torch
+
     if pref == "auto":
         pref = "cuda" if torch.cuda.is_available() else "cpu"
     try:
