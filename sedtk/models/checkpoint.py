@@ -33,7 +33,7 @@ from typing import Any
 import torch
 import yaml
 
-from sedtk.utils.io import respect_umask, write_json  # noqa: F401  (write_json: ckpt_io.write_json)
+from sedtk.utils.io import respect_umask
 
 WEIGHTS, CONFIG, META, TRAINER_STATE, MARKER = (
     "model.safetensors",
