@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Where the corpora live: the only place the recipes learn it (never in YAML or code).
 # Edit the defaults below for your site, or set any of them in the environment for one run:
 #   IEMOCAP=/data/IEMOCAP_full_release ./run.sh

@@ -47,7 +47,10 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-[ $# -ge 3 ] && [ "$2" = "--" ] || { echo "launch.sh: usage: launch.sh [options] LOG -- COMMAND [ARG ...]" >&2; exit 2; }
+if [ $# -lt 3 ] || [ "$2" != "--" ]; then
+  echo "launch.sh: usage: launch.sh [options] LOG -- COMMAND [ARG ...]" >&2
+  exit 2
+fi
 log=$1
 shift 2
 [[ "$nj" =~ ^[1-9][0-9]*$ ]] || { echo "launch.sh: --nj must be a positive integer, got '$nj'" >&2; exit 2; }

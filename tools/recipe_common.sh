@@ -172,7 +172,7 @@ _hash_dep() {
 }
 
 _step_key() {
-  local deps=() cmd=() skip=false a
+  local deps=() words=() skip=false a
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do deps+=("$1"); shift; done
   shift
   for a in "$@"; do
@@ -181,10 +181,10 @@ _step_key() {
       --nj) skip=true; continue ;;
       --nj=*) continue ;;
     esac
-    cmd+=("$a")
+    words+=("$a")
   done
   {
-    printf '%q ' "${cmd[@]}"; echo
+    printf '%q ' "${words[@]}"; echo
     for a in "${deps[@]}"; do _hash_dep "$a"; done
   } | sha256sum | cut -d' ' -f1
 }
@@ -402,7 +402,7 @@ systems_stage1() {
   local -A seen=()
   for sys in "${systems_arr[@]}"; do
     s1=$(system_stage1 "$conf" "$sys")
-    [ -n "$s1" ] && [ -z "${seen[$s1]:-}" ] || continue
+    if [ -z "$s1" ] || [ -n "${seen[$s1]:-}" ]; then continue; fi
     seen[$s1]=1
     init=$(first_run_init "$sys" "$s1") || exit 1
     system_train "$1" "$2" "$3" "$sys" "$s1" "$init"
@@ -458,10 +458,10 @@ systems_dump() {
 # split_score SPLIT: stage 5 of the single-split recipes: score every system on data/SPLIT, t-tests
 # against the baselines.
 split_score() {
-  local x=$1 sys hyps=() baselines=()
+  local x=$1 sys hyps=() base_opts=()
   for sys in "${systems_arr[@]}"; do hyps+=(--hyp "$sys=exp/$(system_final "$conf" "$sys")/decode_$x"); done
-  for sys in "${systems_arr[@]:1}"; do baselines+=(--baseline "$sys"); done
+  for sys in "${systems_arr[@]:1}"; do base_opts+=(--baseline "$sys"); done
   run_step "exp/score_$x" exp/*/"decode_$x" -- \
-    sedtk score --ref "data/$x" "${hyps[@]}" "${baselines[@]}" --out "exp/score_$x" --latex
+    sedtk score --ref "data/$x" "${hyps[@]}" "${base_opts[@]}" --out "exp/score_$x" --latex
   _log_caller "results: exp/score_$x/RESULTS.md"
 }
