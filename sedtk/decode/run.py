@@ -36,10 +36,10 @@ from sedtk.decode.outputs import (
     merge_parts,
     result_files,
     summarize,
-    write_json,
     write_kaldi_outputs,
 )
 from sedtk.decode.sources import AudioSource, FeatureSource, FileSource, InputError, Source
+from sedtk.utils.io import write_json
 from sedtk.utils.tasks import EMOTION_TASKS
 
 Log = Callable[[str], None]
