@@ -21,9 +21,11 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+from sedtk.utils.tasks import EMOTION_TASKS
+
 #: The tasks a table column needs decoded (any one of them for ``ua``).
 COLUMN_TASKS: dict[str, tuple[str, ...]] = {
-    "ua": ("ser_sed", "ser"),
+    "ua": EMOTION_TASKS,
     "wer": ("asr",),
     "caption": ("ser_sed",),
 }
