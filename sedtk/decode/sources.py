@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sedtk.data.audio import (
     SAMPLE_RATE,
@@ -29,6 +29,7 @@ class InputError(ValueError):
     """One utterance cannot be decoded; the message names it and says why."""
 
 
+@runtime_checkable
 class Source(Protocol):
     """What :func:`sedtk.decode.run.decode_keys` (and explain's batch loop) reads utterances from."""
 
