@@ -71,11 +71,13 @@ class AudioSource:
 
     def duration(self, key: str) -> float | None:
         """Seconds (``utt2dur``, ``segments`` or the header); None when unknown (the load says why)."""
-        utt = self.data.utterance(key)
         try:
-            return utterance_seconds(utt)
+            return self._header_seconds(key)
         except AudioError:
             return None
+
+    def _header_seconds(self, key: str) -> float:
+        return utterance_seconds(self.data.utterance(key))
 
     def load(self, key: str):
         try:
@@ -105,11 +107,8 @@ class FileSource(AudioSource):
     def __init__(self, max_duration: float, min_samples: int = 0):
         super().__init__(DataDir(), max_duration, min_samples)
 
-    def duration(self, key: str) -> float | None:
-        try:
-            return audio_seconds(key)
-        except AudioError:
-            return None
+    def _header_seconds(self, key: str) -> float:
+        return audio_seconds(key)
 
     def load(self, key: str):
         try:
