@@ -28,8 +28,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sedtk.data.datadir import atomic_write_text, write_kaldi_map
-from sedtk.utils.io import write_json  # noqa: F401  (decode/run and the report tests import it from here)
+from sedtk.data.datadir import write_kaldi_map
+from sedtk.utils.io import atomic_write_text, write_json  # noqa: F401  (write_json: the report tests import it here)
 
 RESULTS = "results.jsonl"
 CONFIG = "decode_config.json"
