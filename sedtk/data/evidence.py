@@ -423,7 +423,7 @@ def write_evidence(
 
     Measurements are cached (see :func:`data_evidence`; a rerun measures nothing).
     """
-    from sedtk.data.datadir import atomic_write_text
+    from sedtk.utils.io import atomic_write_text
 
     decode = Path(decode_dir)
     descs = _read_map(decode / "utt2desc")
