@@ -9,6 +9,7 @@ import typer
 
 from sedtk import __version__
 from sedtk.cli import data, decode, explain, feats, model, report, score, train
+from sedtk.cli.common import QuietOpt, VerboseOpt
 
 app = typer.Typer(
     name="sedtk",
@@ -30,8 +31,13 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """sedtk: transcript, speech descriptors and emotion from one wav (Chen et al., INTERSPEECH 2025)."""
+    from sedtk.utils.log import level_for, setup_logging
+
+    setup_logging(level_for(verbose, quiet))
 
 
 app.add_typer(data.app, name="data")

@@ -27,13 +27,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from sedtk.errors import AudioError  # noqa: F401  (re-exported: a SedtkError)
+
 SAMPLE_RATE = 16000
 #: Default refusal threshold (seconds); long-form audio must be segmented first.
 DEFAULT_MAX_DURATION = 600.0
-
-
-class AudioError(ValueError):
-    """Audio that cannot be used; the message names the file and the reason."""
 
 
 #: How to get ffmpeg, quoted by the errors.

@@ -28,16 +28,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sedtk.errors import DataDirError  # noqa: F401  (re-exported: a SedtkError)
 from sedtk.utils.io import atomic_write_text  # also imported from here by many modules
 
 #: Per-utterance (or per-recording for wav.scp) map files, in the order they are reported.
 MAP_FILES = ("wav.scp", "segments", "text", "utt2spk", "utt2emo", "utt2desc", "utt2attr", "utt2dur")
 #: Files keyed by utterance whose key set must equal the utterance set.
 UTT_FILES = ("text", "utt2spk", "utt2emo", "utt2desc", "utt2attr", "utt2dur")
-
-
-class DataDirError(ValueError):
-    """A malformed data dir file; the message names the file and line."""
 
 
 # ----------------------------------------------------------------------------- low-level I/O

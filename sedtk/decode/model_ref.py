@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sedtk.errors import NoModelError  # noqa: F401  (re-exported: a SedtkError)
+
 MODEL_ENV = "SEDTK_MODEL"
 CONFIG_ENV = "SEDTK_CONFIG_DIR"  # overrides the config dir (tests, shared accounts)
 
@@ -44,10 +46,6 @@ def record_default_model(path: str | os.PathLike, env: dict[str, str] | None = N
     f.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(f, f"{target}\n")
     return f
-
-
-class NoModelError(FileNotFoundError):
-    """No model was named and none is available; the message says how to get one."""
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,10 @@ from sedtk.data.audio import (
     utterance_seconds,
 )
 from sedtk.data.datadir import DataDir
+from sedtk.errors import InputError  # noqa: F401  (re-exported: a SedtkError)
 
 if TYPE_CHECKING:
     from sedtk.models.sed_model import SpeechBatch
-
-
-class InputError(ValueError):
-    """One utterance cannot be decoded; the message names it and says why."""
 
 
 @runtime_checkable

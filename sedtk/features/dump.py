@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sedtk.data.datadir import DataDir, Utterance
+from sedtk.errors import SedtkError
 from sedtk.features.storage import (
     DTYPES,
     FORMAT,
@@ -43,7 +44,7 @@ from sedtk.features.storage import (
 from sedtk.utils.io import atomic_write_text
 
 
-class DiskSpaceError(ValueError):
+class DiskSpaceError(SedtkError, ValueError):
     """The dump would not fit on the disk."""
 
 

@@ -40,6 +40,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sedtk.errors import SedtkError
+
 GIB = 1024**3
 
 #: Built-in shapes of the paper's models (from their config.json), usable offline.
@@ -84,7 +86,7 @@ CUDA_CONTEXT = 0.75 * GIB
 ACT_H, ACT_I, ACT_KV, ACT_CONST, ACT_CKPT_H = 12.5, 3.0, 2.0, 72.0, 1.5
 
 
-class ModelConfigUnavailable(ValueError):
+class ModelConfigUnavailable(SedtkError, ValueError):
     """A model's config could not be read (not a local folder, not cached, no network)."""
 
 

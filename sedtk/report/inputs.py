@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sedtk.decode.outputs import CONFIG, SUMMARY, UttResult, load_results, result_files
+from sedtk.errors import SedtkError
 
 SUPPORTED, CONTRADICTED, UNCHECKED = "supported", "contradicted", "not checkable"
 VERDICTS = (SUPPORTED, CONTRADICTED, UNCHECKED)
 EVIDENCE_FILE = "evidence.jsonl"
 
 
-class ReportInputError(ValueError):
+class ReportInputError(SedtkError, ValueError):
     """An input directory or file that cannot be used; the message names it."""
 
 

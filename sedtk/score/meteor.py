@@ -21,8 +21,10 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from sedtk.errors import SedtkError
 
-class MeteorError(RuntimeError):
+
+class MeteorError(SedtkError, RuntimeError):
     """The METEOR JVM could not start or died; the message quotes its stderr."""
 
 

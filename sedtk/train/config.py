@@ -27,13 +27,10 @@ from typing import Any
 
 import yaml
 
+from sedtk.errors import ConfigError  # noqa: F401  (re-exported: a SedtkError)
 from sedtk.models.prompt import DATE_STRING, DEFAULT_INSTRUCTIONS, DEFAULT_TARGETS, SYSTEM_PROMPT, TASKS
 
 PACKAGED_CONF = Path(__file__).resolve().parents[1] / "conf"
-
-
-class ConfigError(ValueError):
-    """A bad config file or override; the message names the file and key."""
 
 
 @dataclass
