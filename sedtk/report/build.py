@@ -40,6 +40,7 @@ from sedtk.report.page import (
     page,
     system_sections,
 )
+from sedtk.utils.io import atomic_write_text
 
 Log = Callable[[str], None]
 VERDICT_CODE = {SUPPORTED: "s", CONTRADICTED: "c", UNCHECKED: "u"}
@@ -286,9 +287,7 @@ def build_report(
         "timeline": tl_json,
     }
     html_text = page(title, header, static, payload)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(html_text, encoding="utf-8")
-    os.replace(tmp, out)
+    atomic_write_text(out, html_text)
     summary = {
         "out": str(out),
         "utterances": len(utts),
