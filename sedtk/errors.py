@@ -48,6 +48,10 @@ class CheckpointError(SedtkError, ValueError):
     """A model checkpoint that cannot be loaded (missing files, wrong kind, mismatched shapes)."""
 
 
+class MissingKeyError(SedtkError, KeyError):
+    """A key (utterance, label, field) the user asked for is not there; the message names it."""
+
+
 class NoModelError(SedtkError, FileNotFoundError):
     """No model was named and none is available; the message says how to get one."""
 
@@ -63,6 +67,7 @@ __all__ = [
     "DataDirError",
     "InputError",
     "MissingInputError",
+    "MissingKeyError",
     "NoModelError",
     "OptionError",
     "SedtkError",

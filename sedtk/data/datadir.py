@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sedtk.errors import DataDirError  # noqa: F401  (re-exported: a SedtkError)
+from sedtk.errors import DataDirError
 from sedtk.utils.io import atomic_write_text  # also imported from here by many modules
 
 #: Per-utterance (or per-recording for wav.scp) map files, in the order they are reported.
@@ -94,7 +94,7 @@ def parse_attr(value: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for tok in shlex.split(value):
         if "=" not in tok:
-            raise ValueError(f"attribute {tok!r} is not of the form name=value")
+            raise DataDirError(f"attribute {tok!r} is not of the form name=value")
         name, val = tok.split("=", 1)
         out[name] = val
     return out

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sedtk.data.audio import SAMPLE_RATE
+from sedtk.errors import AudioError, OptionError
 
 SEGMENT_MODES = ("vad", "fixed", "none")
 #: Silero VAD's frame at 16 kHz (samples): one speech probability per 32 ms.
@@ -73,18 +74,18 @@ class SegmentOptions:
 
     def check(self) -> None:
         if self.mode not in SEGMENT_MODES:
-            raise ValueError(f"--segment {self.mode!r}: use one of {', '.join(SEGMENT_MODES)}")
+            raise OptionError(f"--segment {self.mode!r}: use one of {', '.join(SEGMENT_MODES)}")
         if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"VAD threshold must be in (0, 1), got {self.threshold}")
+            raise OptionError(f"VAD threshold must be in (0, 1), got {self.threshold}")
         if self.min_silence <= 0 or self.min_speech < 0 or self.pad < 0:
-            raise ValueError("min_silence must be > 0, min_speech and pad >= 0")
+            raise OptionError("min_silence must be > 0, min_speech and pad >= 0")
         if self.mode == "vad" and self.max_duration < 2 * self.pad + 4 * VAD_FRAME / SAMPLE_RATE:
-            raise ValueError(
+            raise OptionError(
                 f"--max-duration {self.max_duration}s is too short to cut speech at pauses "
                 f"(it must exceed 2 x pad {self.pad}s + 0.128 s)"
             )
         if self.max_duration <= 0:
-            raise ValueError(f"--max-duration must be > 0, got {self.max_duration}")
+            raise OptionError(f"--max-duration must be > 0, got {self.max_duration}")
 
     def identity(self) -> dict:
         """The settings that decide where the cuts fall (a resumed timeline must match them)."""
@@ -111,7 +112,7 @@ def segment_stream(
             parts.append(np.asarray(b, dtype=np.float32))
             n += len(b)
             if n > options.max_duration * SAMPLE_RATE:  # refused before reading the rest
-                raise ValueError(
+                raise AudioError(
                     f"more than {options.max_duration}s of audio (--max-duration) in one segment; "
                     "use --segment vad or fixed"
                 )

@@ -31,6 +31,7 @@ from sedtk.decode.labels import (
     split_description,
 )
 from sedtk.decode.outputs import UttResult
+from sedtk.errors import CheckpointError, OptionError
 from sedtk.utils.device import pick_device
 from sedtk.utils.tasks import EMOTION_TASKS
 
@@ -61,11 +62,11 @@ class DecodeOptions:
         check_label_method(self.label_method)
         for name in ("num_beams", "max_new_tokens", "batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                raise OptionError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.dtype is not None and self.dtype not in ("bfloat16", "float16", "float32"):
-            raise ValueError(f"--dtype {self.dtype!r}: use bfloat16, float16 or float32")
+            raise OptionError(f"--dtype {self.dtype!r}: use bfloat16, float16 or float32")
         if self.max_duration <= 0:
-            raise ValueError(f"--max-duration must be > 0, got {self.max_duration}")
+            raise OptionError(f"--max-duration must be > 0, got {self.max_duration}")
 
 
 def checkpoint_identity(ckpt: Path) -> dict:
@@ -103,14 +104,14 @@ class Decoder:
         if getattr(config.model, "kind", "llm") == "ssl_ser":
             bad = [t for t in self.tasks if t not in ("ser", "asr")]
             if bad:
-                raise ValueError(
+                raise OptionError(
                     f"task {bad[0]!r}: the SSL SER baseline gives an emotion (ser) and a transcript (asr) "
                     "only; it writes no description"
                 )
         known = set(config.prompt.instructions)
         for t in self.tasks:
             if t not in known:
-                raise ValueError(
+                raise OptionError(
                     f"task {t!r}: the model has no prompt for it (it knows {', '.join(sorted(known))})"
                 )
         from sedtk.models.prompt import label_scoring
@@ -122,11 +123,11 @@ class Decoder:
             self.marker = label_scoring(config.prompt.targets["ser_sed"]).marker
         if self.emotion_task is not None:
             if not self.inventory:
-                raise ValueError("an emotion task is decoded but the label inventory is empty")
+                raise CheckpointError("an emotion task is decoded but the label inventory is empty")
             self.scoring = label_scoring(config.prompt.targets[self.emotion_task])
             self.candidates = [self.scoring.candidate(label) for label in self.inventory]
         if options.label_length_norm and getattr(config.model, "kind", "llm") == "ssl_ser":
-            raise ValueError(
+            raise OptionError(
                 "--label-length-norm applies to the LLM model's label scoring; the SSL SER baseline's "
                 "posterior is its emotion head's softmax (drop the flag)"
             )
@@ -166,7 +167,7 @@ class Decoder:
             inventory = model_inventory(read_meta(ckpt))
             tasks = options.tasks or cfg.train.tasks
             if inventory is None and any(t in EMOTION_TASKS for t in tasks):
-                raise ValueError(
+                raise CheckpointError(
                     f"{ckpt}: the checkpoint records no emotion inventory; give one with --emotions "
                     "(a file with one label per line, or labels separated by commas)"
                 )
@@ -245,9 +246,9 @@ def read_inventory_arg(value: str) -> list[str]:
     else:
         labels = [x.strip() for x in value.split(",") if x.strip()]
     if not labels:
-        raise ValueError(f"--emotions {value!r}: no labels (give a file or a comma-separated list)")
+        raise OptionError(f"--emotions {value!r}: no labels (give a file or a comma-separated list)")
     if len(set(labels)) != len(labels):
-        raise ValueError(f"--emotions {value!r}: a label is repeated")
+        raise OptionError(f"--emotions {value!r}: a label is repeated")
     return labels
 
 

@@ -20,7 +20,7 @@ from sedtk.data.audio import (
     utterance_seconds,
 )
 from sedtk.data.datadir import DataDir
-from sedtk.errors import InputError  # noqa: F401  (re-exported: a SedtkError)
+from sedtk.errors import InputError
 
 if TYPE_CHECKING:
     from sedtk.models.sed_model import SpeechBatch
@@ -194,21 +194,21 @@ class FeatureSource:
 def layer_positions(reader, model_cfg, dump) -> list[int] | None:
     """Positions, among the dump's stored layers, of the hidden states the model reads (None: all)."""
     if reader.hidden_size != model_cfg.feature_dim:
-        raise ValueError(
+        raise InputError(
             f"{dump}: features of size {reader.hidden_size}, "
             f"but the model was trained on size {model_cfg.feature_dim}"
         )
     wanted = model_cfg.upstream_layers
     if wanted is None:
         if reader.num_layers != model_cfg.num_layers:
-            raise ValueError(
+            raise InputError(
                 f"{dump}: holds {reader.num_layers} layers {reader.layers}, but the model reads all "
                 f"{model_cfg.num_layers} hidden states; dump them with --layers all"
             )
         return None
     missing = [i for i in wanted if i not in reader.layers]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"{dump}: lacks hidden states {missing} that the model reads (it holds {reader.layers})"
         )
     positions = [reader.layers.index(i) for i in wanted]

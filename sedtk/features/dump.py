@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sedtk.data.datadir import DataDir, Utterance
-from sedtk.errors import SedtkError
+from sedtk.errors import DataDirError, InputError, OptionError, SedtkError
 from sedtk.features.storage import (
     DTYPES,
     FORMAT,
@@ -176,7 +176,7 @@ def _write_shard(
             forward_seconds += time.perf_counter() - t0
             if not finite.all():
                 bad = batch[int((~finite).nonzero()[0])]
-                raise ValueError(
+                raise InputError(
                     f"utterance {bad.key}: upstream features overflow {dtype}; dump with --dtype float32"
                 )
             if pending is not None:
@@ -249,7 +249,7 @@ def _check_existing(out: Path, identity: dict, keys: list[str], force: bool) -> 
         return plan
     if not force:
         what = ", ".join(diffs) if diffs else "shard plan missing"
-        raise ValueError(
+        raise InputError(
             f"{out} already holds a feature dump made with different settings ({what}); "
             "use another output folder or --force to replace it"
         )
@@ -295,16 +295,16 @@ def dump_features(
 
     t0 = time.perf_counter()
     if dtype not in DTYPES:
-        raise ValueError(f"dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+        raise OptionError(f"dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
     if nj < 1 or batch_size < 1:
-        raise ValueError("nj and batch_size must be >= 1")
+        raise OptionError("nj and batch_size must be >= 1")
     if log is None:
         log = _console_log if progress else (lambda s: None)
     out = Path(out_dir)
     data = DataDir.load(data_dir)
     keys = data.utts
     if not keys:
-        raise ValueError(f"{data_dir}: no utterances")
+        raise DataDirError(f"{data_dir}: no utterances")
     spec = {"name_or_path": str(upstream), "device": device, "dtype": model_dtype, "layers": layers}
     # with workers, the main process only needs the upstream's shape: keep it off the GPU
     model = load_upstream(**{**spec, "device": device if nj == 1 else "cpu"})

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sedtk.errors import InputError, MissingKeyError
+
 FORMAT = "sedtk-feats-v1"
 META, PLAN, INDEX = "meta.json", "plan.json", "index.tsv"
 SHARD_DIR, INDEX_DIR = "shards", "index"
@@ -50,7 +52,7 @@ def read_index(path: str | os.PathLike) -> list[IndexRow]:
     path = Path(path)
     lines = path.read_text(encoding="utf-8").splitlines()
     if not lines or lines[0] + "\n" != INDEX_HEADER:
-        raise ValueError(f"{path}:1: expected the header {INDEX_HEADER.strip()!r}")
+        raise InputError(f"{path}:1: expected the header {INDEX_HEADER.strip()!r}")
     rows = []
     for lineno, line in enumerate(lines[1:], 2):
         parts = line.split("\t")
@@ -59,7 +61,7 @@ def read_index(path: str | os.PathLike) -> list[IndexRow]:
                 raise ValueError
             rows.append(IndexRow(parts[0], parts[1], int(parts[2]), int(parts[3])))
         except ValueError:
-            raise ValueError(
+            raise InputError(
                 f"{path}:{lineno}: expected 'utt<TAB>shard<TAB>offset<TAB>num_frames', got {line!r}"
             ) from None
     return rows
@@ -71,7 +73,7 @@ def read_meta(dump_dir: str | os.PathLike) -> dict:
         raise FileNotFoundError(f"{path}: not a feature dump (no {META}); create one with 'sedtk feats dump'")
     meta = json.loads(path.read_text(encoding="utf-8"))
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: unknown format {meta.get('format')!r} (this sedtk reads {FORMAT})")
+        raise InputError(f"{path}: unknown format {meta.get('format')!r} (this sedtk reads {FORMAT})")
     return meta
 
 
@@ -86,7 +88,7 @@ class FeatureReader:
         self.dump_dir = Path(dump_dir)
         self.meta = read_meta(self.dump_dir)
         if not self.meta.get("complete") or not (self.dump_dir / INDEX).is_file():
-            raise ValueError(
+            raise InputError(
                 f"{self.dump_dir}: the dump is incomplete; rerun 'sedtk feats dump' to finish it"
             )
         self.dtype = np.dtype(self.meta["dtype"]).newbyteorder("<")
@@ -116,7 +118,7 @@ class FeatureReader:
         try:
             return self._rows[key]
         except KeyError:
-            raise KeyError(f"utterance {key!r} is not in the feature dump {self.dump_dir}") from None
+            raise MissingKeyError(f"utterance {key!r} is not in the feature dump {self.dump_dir}") from None
 
     def _map(self, shard: str) -> np.memmap:
         m = self._maps.get(shard)
@@ -131,7 +133,7 @@ class FeatureReader:
         size = self.num_layers * row.num_frames * self.hidden_size
         flat = self._map(row.shard)[start : start + size]
         if flat.size != size:
-            raise ValueError(
+            raise InputError(
                 f"{self.dump_dir / SHARD_DIR / row.shard}: truncated (utterance {key!r} runs past its end)"
             )
         return flat.reshape(self.num_layers, row.num_frames, self.hidden_size)  # (L, T, D)

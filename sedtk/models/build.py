@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import torch
 
+from sedtk.errors import ConfigError
 from sedtk.train.config import Config
 
 KINDS = ("llm", "ssl_ser")
@@ -42,4 +43,4 @@ def build_model(
         from sedtk.models.sed_model import build_model as build_llm_model
 
         return build_llm_model(cfg, device=device, feature_meta=feature_meta, online=online)
-    raise ValueError(f"model.kind {kind!r}: use one of {', '.join(KINDS)}")
+    raise ConfigError(f"model.kind {kind!r}: use one of {', '.join(KINDS)}")

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sedtk.errors import CheckpointError, ConfigError, InputError, OptionError
 from sedtk.models.prompt import label_scoring, make_target
 from sedtk.models.weighted_sum import WeightedSum
 from sedtk.train.config import Config, ModelConfig, PromptConfig
@@ -70,14 +71,14 @@ def transcript_template_parts(template: str) -> tuple[str, str]:
     """``prompt.targets.ser`` of an ssl_ser model, e.g. ``"{text} Emotion: {emotion}."``: the literal
     text before ``{text}`` and between ``{text}`` and ``{emotion}`` (checked to be well formed)."""
     if template.count("{text}") != 1 or template.count("{emotion}") != 1 or "{description}" in template:
-        raise ValueError(
+        raise ConfigError(
             f"prompt.targets.ser {template!r}: the ssl_ser model needs exactly one {{text}} and one "
             "{emotion} and no {description}, e.g. '{text} Emotion: {emotion}.' (each example carries "
             "its transcript for the CTC head and its label for the emotion head)"
         )
     before, rest = template.split("{text}")
     if "{emotion}" in before:
-        raise ValueError(f"prompt.targets.ser {template!r}: {{text}} must come before {{emotion}}")
+        raise ConfigError(f"prompt.targets.ser {template!r}: {{text}} must come before {{emotion}}")
     middle = rest.split("{emotion}")[0]
     return before, middle
 
@@ -113,11 +114,11 @@ class SSLSERModel(nn.Module):
         super().__init__()
         s = cfg.ssl_ser
         if cfg.num_layers is None or cfg.feature_dim is None:
-            raise ValueError("model.num_layers and model.feature_dim must be known (from the features)")
+            raise ConfigError("model.num_layers and model.feature_dim must be known (from the features)")
         if not s.labels:
-            raise ValueError("model.ssl_ser.labels: no emotion classes (the training data has no utt2emo)")
+            raise ConfigError("model.ssl_ser.labels: no emotion classes (the training data has no utt2emo)")
         if not s.vocab:
-            raise ValueError("model.ssl_ser.vocab: no characters (the training data has no transcripts)")
+            raise ConfigError("model.ssl_ser.vocab: no characters (the training data has no transcripts)")
         self.cfg = cfg
         self.prompt_cfg = prompt_cfg
         self.labels = list(s.labels)
@@ -134,7 +135,7 @@ class SSLSERModel(nn.Module):
         self.upstream = upstream
         self.finetune_upstream = bool(s.finetune_upstream)
         if self.finetune_upstream and upstream is None:
-            raise ValueError(
+            raise ConfigError(
                 "model.ssl_ser.finetune_upstream: the upstream is not loaded (features from a dump "
                 "cannot be fine-tuned; set data.online_features: true)"
             )
@@ -183,13 +184,13 @@ class SSLSERModel(nn.Module):
         if batch.wavs is None:
             raise ValueError("batch holds neither features nor audio")
         if self.upstream is None:
-            raise ValueError(
+            raise ConfigError(
                 "batch holds audio but the model has no upstream (train with data.online_features)"
             )
         if self.finetune_upstream and torch.is_grad_enabled():
             forward = getattr(type(self.upstream).forward, "__wrapped__", None)  # past its no_grad
             if forward is None:
-                raise ValueError(f"upstream {self.cfg.upstream!r} cannot be fine-tuned")
+                raise ConfigError(f"upstream {self.cfg.upstream!r} cannot be fine-tuned")
             hidden, lengths = forward(self.upstream, list(batch.wavs))
         else:
             hidden, lengths = self.upstream(list(batch.wavs))
@@ -217,7 +218,7 @@ class SSLSERModel(nn.Module):
             return None
         tail = make_target(self.ser_template.split("{text}", 1)[1], emotion=emotion) or ""
         if not (target.startswith(self._before) and target.endswith(tail)):
-            raise ValueError(
+            raise InputError(
                 f"ssl_ser: target {target!r} does not follow prompt.targets.ser {self.ser_template!r}"
             )
         return target[len(self._before) : len(target) - len(tail)]
@@ -251,7 +252,7 @@ class SSLSERModel(nn.Module):
         """
         task = task or batch.task
         if task not in TASKS:
-            raise ValueError(f"ssl_ser: task {task!r} is not one it trains ({', '.join(TASKS)})")
+            raise OptionError(f"ssl_ser: task {task!r} is not one it trains ({', '.join(TASKS)})")
         if batch.targets is None:
             raise ValueError("forward needs target texts")
         hidden, lengths = self.features(batch)
@@ -310,7 +311,7 @@ class SSLSERModel(nn.Module):
         """Answers in the model's formats: ``asr`` the CTC transcript; ``ser`` ``prompt.targets.ser``
         filled with the transcript and the arg-max label.  Greedy only (``num_beams`` is ignored)."""
         if task not in TASKS:
-            raise ValueError(
+            raise OptionError(
                 f"ssl_ser: no answer for task {task!r} (the SSL SER baseline gives a transcript and a "
                 f"label: {', '.join(TASKS)}; it has no descriptions)"
             )
@@ -357,7 +358,7 @@ class SSLSERModel(nn.Module):
         for k, v in state.items():
             head, _, rest = k.partition(".")
             if head not in groups:
-                raise ValueError(
+                raise CheckpointError(
                     f"{source}: unexpected weight {k!r} (not an ssl_ser checkpoint? an LLM model's "
                     "checkpoint cannot initialise the SSL SER baseline)"
                 )
@@ -366,13 +367,13 @@ class SSLSERModel(nn.Module):
             try:
                 m.load_state_dict(groups[name], strict=True)
             except RuntimeError as e:
-                raise ValueError(
+                raise CheckpointError(
                     f"{source}: the {name} head does not fit this model (labels {self.labels}, "
                     f"{len(self.prompt.vocab)} characters): {e}"
                 ) from None
         if groups["upstream"]:
             if self.upstream is None:
-                raise ValueError(
+                raise CheckpointError(
                     f"{source}: holds a fine-tuned upstream; load it with the upstream (online features)"
                 )
             self.upstream.load_state_dict(groups["upstream"], strict=True)
@@ -412,7 +413,7 @@ def build_ssl_ser(
 
     online = cfg.data.online_features if online is None else online
     if cfg.model.ssl_ser.finetune_upstream and not online:
-        raise ValueError(
+        raise ConfigError(
             "model.ssl_ser.finetune_upstream needs online features (data.online_features: true): "
             "a feature dump cannot be fine-tuned"
         )
