@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+from sedtk.errors import MissingKeyError
 from sedtk.utils.tasks import EMOTION_TASKS
 
 #: The tasks a table column needs decoded (any one of them for ``ua``).
@@ -84,7 +85,7 @@ SYSTEMS: dict[str, System] = {
 
 def get(name: str) -> System:
     if name not in SYSTEMS:
-        raise KeyError(f"system {name!r}: not a paper system (known: {' '.join(SYSTEMS)})")
+        raise MissingKeyError(f"system {name!r}: not a paper system (known: {' '.join(SYSTEMS)})")
     return SYSTEMS[name]
 
 

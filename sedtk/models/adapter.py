@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from sedtk.errors import ConfigError
+
 
 def downsample_lengths(lengths: torch.Tensor, k: int) -> torch.Tensor:
     """``ceil(lengths / k)``."""
@@ -23,7 +25,7 @@ class DownSample(nn.Module):
     def __init__(self, k: int = 5):
         super().__init__()
         if k < 1:
-            raise ValueError(f"DownSample: k must be >= 1, got {k}")
+            raise ConfigError(f"DownSample: k must be >= 1, got {k}")
         self.k = k
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from sedtk.errors import ConfigError, OptionError
+
 LLM_MODES = ("lora", "full", "frozen")
 LLM_QUANTS = ("none", "8bit", "4bit")
 
@@ -47,7 +49,7 @@ def torch_dtype(name: str) -> torch.dtype:
         "fp32": torch.float32,
     }
     if name not in table:
-        raise ValueError(f"unknown dtype {name!r} (use one of bfloat16, float16, float32)")
+        raise OptionError(f"unknown dtype {name!r} (use one of bfloat16, float16, float32)")
     return table[name]
 
 
@@ -57,7 +59,7 @@ def quantization_config(quant: str):
     ``4bit`` is QLoRA's recipe: NF4 weights, double quantisation, bfloat16 compute.
     """
     if quant not in LLM_QUANTS:
-        raise ValueError(f"model.llm_quant: unknown value {quant!r} (use one of {', '.join(LLM_QUANTS)})")
+        raise ConfigError(f"model.llm_quant: unknown value {quant!r} (use one of {', '.join(LLM_QUANTS)})")
     if quant == "none":
         return None
     from transformers import BitsAndBytesConfig
@@ -75,11 +77,11 @@ def quantization_config(quant: str):
 def check_quantization(quant: str, mode: str) -> None:
     """Fail early, saying how to fix it, where ``model.llm_quant`` cannot work here."""
     if quant not in LLM_QUANTS:
-        raise ValueError(f"model.llm_quant: unknown value {quant!r} (use one of {', '.join(LLM_QUANTS)})")
+        raise ConfigError(f"model.llm_quant: unknown value {quant!r} (use one of {', '.join(LLM_QUANTS)})")
     if quant == "none":
         return
     if mode == "full":
-        raise ValueError(
+        raise ConfigError(
             f"model.llm_quant={quant} freezes the quantised base weights: use model.llm_mode=lora "
             "(QLoRA) or frozen, or model.llm_quant=none to train the full LLM"
         )
@@ -121,7 +123,7 @@ def load_llm(
     from transformers import AutoModelForCausalLM
 
     if mode not in LLM_MODES:
-        raise ValueError(f"model.llm_mode: unknown mode {mode!r} (use one of {', '.join(LLM_MODES)})")
+        raise ConfigError(f"model.llm_mode: unknown mode {mode!r} (use one of {', '.join(LLM_MODES)})")
     check_quantization(quant, mode)
     kwargs = {"dtype": torch_dtype(dtype), "trust_remote_code": False}
     if attn_implementation:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import torch
 
 from sedtk.data.emotions import label_word
+from sedtk.errors import CheckpointError, ConfigError, MissingKeyError
 
 SYSTEM_PROMPT = "You are a helpful language and speech assistant."
 #: "Today Date" of Llama-3.1-style chat templates: fixed, Llama-3.1-Instruct's own default.
@@ -68,7 +69,7 @@ def template_fields(template: str) -> list[str]:
     fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
     unknown = [f for f in fields if f not in TARGET_FIELDS]
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"target template {template!r}: unknown field {{{unknown[0]}}} (known: {sorted(TARGET_FIELDS)})"
         )
     return fields
@@ -113,12 +114,12 @@ def label_scoring(template: str) -> LabelScoring:
     """Split a target template at ``{emotion}`` (which must occur exactly once)."""
     template_fields(template)
     if template.count("{emotion}") != 1:
-        raise ValueError(
+        raise ConfigError(
             f"target template {template!r} must contain {{emotion}} exactly once to score labels"
         )
     head, tail = template.split("{emotion}")
     if "{" in tail:
-        raise ValueError(f"target template {template!r}: nothing but literal text may follow {{emotion}}")
+        raise ConfigError(f"target template {template!r}: nothing but literal text may follow {{emotion}}")
     marker = head.split("}")[-1].strip() if "}" in head else head.strip()
     return LabelScoring(marker=marker, head=head, tail=tail)
 
@@ -158,7 +159,7 @@ class PromptBuilder:
         date_string: str = DATE_STRING,
     ):
         if getattr(tokenizer, "chat_template", None) is None:
-            raise ValueError(
+            raise CheckpointError(
                 f"tokenizer {getattr(tokenizer, 'name_or_path', '')!r} has no chat template; "
                 "use an instruction-tuned LLM (e.g. meta-llama/Llama-3.1-8B-Instruct)"
             )
@@ -174,7 +175,9 @@ class PromptBuilder:
     # -- template -----------------------------------------------------------------------------
     def messages(self, task: str, answer: str | None = None) -> list[dict[str, str]]:
         if task not in self.instructions:
-            raise KeyError(f"no instruction for task {task!r} (configured: {sorted(self.instructions)})")
+            raise MissingKeyError(
+                f"no instruction for task {task!r} (configured: {sorted(self.instructions)})"
+            )
         user = f"{CONTENT_PLACEHOLDER}\n{DESCRIPTOR_PLACEHOLDER}\n{self.instructions[task]}"
         msgs = [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
         if answer is not None:
@@ -199,7 +202,7 @@ class PromptBuilder:
             text = self.render(task)
             for ph in (CONTENT_PLACEHOLDER, DESCRIPTOR_PLACEHOLDER):
                 if text.count(ph) != 1:
-                    raise ValueError(
+                    raise CheckpointError(
                         f"chat template of {self.tokenizer.name_or_path!r} does not keep the user turn "
                         "verbatim"
                     )
@@ -221,7 +224,7 @@ class PromptBuilder:
         if ids:
             return ids[0]
         if tok.eos_token_id is None:
-            raise ValueError(f"tokenizer {tok.name_or_path!r}: cannot find the end-of-turn token")
+            raise CheckpointError(f"tokenizer {tok.name_or_path!r}: cannot find the end-of-turn token")
         return tok.eos_token_id
 
     def answer_ids(self, text: str) -> list[int]:

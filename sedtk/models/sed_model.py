@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
+from sedtk.errors import CheckpointError, ConfigError, MissingKeyError, OptionError
 from sedtk.models.adapter import Adapter
 from sedtk.models.disentangle import DisentanglementBlock, PlainBlock
 from sedtk.models.llm import LoraSettings, load_llm, torch_dtype, trainable_llm_state
@@ -183,7 +184,7 @@ def vib_loss(
     ``kl`` and, with ``mean``, ``kl_<b>_frame`` (per-frame KL, the quantity that ``mean`` weights).
     """
     if normalization not in LOSS_NORMALIZATIONS:
-        raise ValueError(
+        raise ConfigError(
             f"train.loss_normalization {normalization!r}: use one of {', '.join(LOSS_NORMALIZATIONS)}"
         )
     n = max(int(n_tokens), 1)
@@ -219,13 +220,13 @@ class SEDModel(nn.Module):
     ):
         super().__init__()
         if loss_normalization not in LOSS_NORMALIZATIONS:
-            raise ValueError(
+            raise ConfigError(
                 f"train.loss_normalization {loss_normalization!r}: "
                 f"use one of {', '.join(LOSS_NORMALIZATIONS)}"
             )
         self.loss_normalization = loss_normalization
         if cfg.num_layers is None or cfg.feature_dim is None:
-            raise ValueError(
+            raise ConfigError(
                 "model.num_layers and model.feature_dim must be known (from the features) to build"
             )
         self.cfg = cfg
@@ -251,7 +252,7 @@ class SEDModel(nn.Module):
 
     def branch(self, name: str) -> Branch:
         if name not in BRANCHES:
-            raise KeyError(f"unknown branch {name!r} ({', '.join(BRANCHES)})")
+            raise MissingKeyError(f"unknown branch {name!r} ({', '.join(BRANCHES)})")
         return getattr(self, name)
 
     def configure_training(
@@ -260,7 +261,7 @@ class SEDModel(nn.Module):
         """Choose what trains (Sec. 3.5): the named branches, and the LLM's LoRA (or all) weights."""
         if descriptor_input is not None:
             if descriptor_input not in DESCRIPTOR_INPUTS:
-                raise ValueError(
+                raise ConfigError(
                     f"descriptor_input {descriptor_input!r}: use one of {', '.join(DESCRIPTOR_INPUTS)}"
                 )
             self.descriptor_input = descriptor_input
@@ -310,7 +311,7 @@ class SEDModel(nn.Module):
         if batch.wavs is None:
             raise ValueError("batch holds neither features nor audio")
         if self.upstream is None:
-            raise ValueError(
+            raise ConfigError(
                 "batch holds audio but the model has no upstream (train with data.online_features)"
             )
         hidden, lengths = self.upstream(list(batch.wavs))
@@ -358,7 +359,7 @@ class SEDModel(nn.Module):
         base = self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm
         body, head = base.get_decoder(), base.get_output_embeddings()
         if body is None or head is None or body is base:
-            raise ValueError(f"LLM {type(base).__name__}: cannot separate its decoder body from its LM head")
+            raise ConfigError(f"LLM {type(base).__name__}: cannot separate its decoder body from its LM head")
         return body, head, getattr(base.config, "final_logit_softcapping", None)
 
     def _head_logits(self, head: nn.Module, hidden: torch.Tensor, cap: float | None) -> torch.Tensor:
@@ -510,7 +511,7 @@ class SEDModel(nn.Module):
         if not candidates:
             raise ValueError("label_logprobs: no candidates")
         if method not in ("cache", "full"):
-            raise ValueError(f"label_logprobs: method {method!r}: use 'cache' or 'full'")
+            raise OptionError(f"label_logprobs: method {method!r}: use 'cache' or 'full'")
         seqs = [[self._continuation(p, c) for c in candidates] for p in prefixes]  # [B][K] (ids, start)
         with self._eval_mode():
             emb = self.encode(batch)
@@ -606,28 +607,30 @@ class SEDModel(nn.Module):
         for k, v in state.items():
             head, _, rest = k.partition(".")
             if head not in groups:
-                raise ValueError(f"{source}: unexpected weight {k!r}")
+                raise CheckpointError(f"{source}: unexpected weight {k!r}")
             groups[head][rest] = v
         for b in BRANCHES:
             try:
                 self.branch(b).load_state_dict(groups[b], strict=True)
             except RuntimeError as e:
-                raise ValueError(f"{source}: {b} branch does not fit this model config: {e}") from None
+                raise CheckpointError(f"{source}: {b} branch does not fit this model config: {e}") from None
         own = self.llm.state_dict()
         for k, v in groups["llm"].items():
             if k not in own:
-                raise ValueError(
+                raise CheckpointError(
                     f"{source}: LLM weight {k!r} is not in this model (llm_mode {self.cfg.llm_mode!r}, "
                     f"LoRA targets {self.cfg.lora.target_modules})"
                 )
             if own[k].shape != v.shape:
-                raise ValueError(
+                raise CheckpointError(
                     f"{source}: LLM weight {k!r} has shape {tuple(v.shape)}, model has {tuple(own[k].shape)}"
                 )
         expected = trainable_llm_state(self.llm, self.cfg.llm_mode).keys()
         missing = [k for k in expected if k not in groups["llm"]]
         if groups["llm"] and missing:
-            raise ValueError(f"{source}: {len(missing)} trained LLM weights missing, e.g. {missing[0]!r}")
+            raise CheckpointError(
+                f"{source}: {len(missing)} trained LLM weights missing, e.g. {missing[0]!r}"
+            )
         self.llm.load_state_dict(groups["llm"], strict=False)
 
 
@@ -649,9 +652,9 @@ def resolve_feature_shape(cfg: Config, meta: Mapping | None) -> Config:
     up_layers = None if layers == list(range(total)) else layers
     for key, have, new in (("num_layers", m.num_layers, num_layers), ("feature_dim", m.feature_dim, dim)):
         if have is not None and have != new:
-            raise ValueError(f"model.{key} is {have} but the features have {new}")
+            raise ConfigError(f"model.{key} is {have} but the features have {new}")
     if m.upstream_layers is not None and up_layers is not None and list(m.upstream_layers) != up_layers:
-        raise ValueError(
+        raise ConfigError(
             f"model.upstream_layers is {m.upstream_layers} but the dump holds layers {up_layers}"
         )
     model = replace(m, num_layers=num_layers, feature_dim=dim, upstream_layers=up_layers or m.upstream_layers)

@@ -48,6 +48,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sedtk.errors import OptionError
+
 #: Llama 3.1's first special tokens, in id order (ids 128000.. there; appended after the BPE vocab here).
 LLAMA3_SPECIAL_TOKENS = (
     "<|begin_of_text|>",
@@ -269,7 +271,7 @@ def build_tiny_llm(
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     if chat_template not in CHAT_TEMPLATES:
-        raise ValueError(f"chat_template {chat_template!r}: use one of {', '.join(CHAT_TEMPLATES)}")
+        raise OptionError(f"chat_template {chat_template!r}: use one of {', '.join(CHAT_TEMPLATES)}")
     out = Path(out)
     tokenizer = _train_tokenizer(vocab_size, chat_template)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in LLAMA3_SPECIAL_TOKENS}

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from sedtk.errors import ConfigError
+
 
 class WeightedSum(nn.Module):
     """``(B, L, T, D) -> (B, T, D)``: ``sum_l softmax(w)_l * x[:, l]``.
@@ -27,17 +29,17 @@ class WeightedSum(nn.Module):
     def __init__(self, num_layers: int, layers: Sequence[int] | None = None, layer_norm: bool = False):
         super().__init__()
         if num_layers < 1:
-            raise ValueError(f"WeightedSum: num_layers must be >= 1, got {num_layers}")
+            raise ConfigError(f"WeightedSum: num_layers must be >= 1, got {num_layers}")
         if layers is not None:
             layers = [int(i) for i in layers]
             bad = [i for i in layers if not -num_layers <= i < num_layers]
             if bad or not layers:
-                raise ValueError(
+                raise ConfigError(
                     f"WeightedSum: layer selection {layers} is invalid for {num_layers} input layers"
                 )
             layers = [i % num_layers for i in layers]
             if len(set(layers)) != len(layers):
-                raise ValueError(f"WeightedSum: layer selection {layers} repeats a layer")
+                raise ConfigError(f"WeightedSum: layer selection {layers} repeats a layer")
         self.num_layers = num_layers
         self.layer_norm = layer_norm
         self.register_buffer(
