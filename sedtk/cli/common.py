@@ -53,8 +53,6 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 #: modules are converted; tests/cli/test_errors.py checks that a module not listed gets a traceback.
 UNCONVERTED: frozenset[str] = frozenset(
     {
-        "sedtk.cli.decode",
-        "sedtk.cli.score",
         "sedtk.data.describe",
         "sedtk.data.evidence",
         "sedtk.data.measure",
@@ -65,10 +63,6 @@ UNCONVERTED: frozenset[str] = frozenset(
         "sedtk.data.prep.meld",
         "sedtk.data.prep.speechcraft",
         "sedtk.data.synth",
-        "sedtk.decode.labels",
-        "sedtk.decode.outputs",
-        "sedtk.decode.run",
-        "sedtk.decode.timeline",
         "sedtk.explain.latent",
         "sedtk.explain.run",
         "sedtk.explain.utterances",

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from sedtk.cli.common import user_errors
+from sedtk.errors import OptionError
 
 DEFAULT_TASKS_HELP = "the tasks the model was trained on"
 
@@ -151,15 +152,15 @@ def decode_cmd(
     paths = [str(p) for p in (wav or []) + (files or [])]
     with user_errors():
         if data is None and not paths:
-            raise ValueError(
+            raise OptionError(
                 "nothing to decode: give audio files (--wav a.wav ...) or a data dir (--data DIR --out DIR)"
             )
         if data is not None and paths:
-            raise ValueError("give either audio files or --data, not both")
+            raise OptionError("give either audio files or --data, not both")
         if data is not None and out is None:
-            raise ValueError("--data needs --out DIR (where the decode is written)")
+            raise OptionError("--data needs --out DIR (where the decode is written)")
         if data is None and (feats is not None or nj != 1):
-            raise ValueError("--feats and --nj go with --data")
+            raise OptionError("--feats and --nj go with --data")
         options = DecodeOptions(
             tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else None,
             label_method=label_method, label_length_norm=label_length_norm, num_beams=num_beams,

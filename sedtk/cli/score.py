@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from sedtk.cli.common import user_errors
+from sedtk.errors import OptionError
 
 HELP = """Score systems on SER (UA/WA/F1), ASR (WER/CER) and SED captions \
 (BLEU@4/METEOR/ROUGE-L/CIDEr/SPICE) and test each against the baselines (paired one-tailed t-test).
@@ -32,9 +33,9 @@ def parse_hyp(value: str, n_refs: int):
         name, dirs = Path(value.rstrip("/")).name, value
     parts = [d for d in dirs.split(",") if d]
     if not name or not parts:
-        raise ValueError(f"--hyp {value!r}: expected NAME=DIR[,DIR...]")
+        raise OptionError(f"--hyp {value!r}: expected NAME=DIR[,DIR...]")
     if len(parts) != n_refs:
-        raise ValueError(
+        raise OptionError(
             f"--hyp {value!r}: {len(parts)} decode dir(s) for {n_refs} --ref dir(s); give one per --ref, "
             "comma-separated, in the same order"
         )

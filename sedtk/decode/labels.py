@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sedtk.data.emotions import concept_of, map_to_inventory, parse_emotion
+from sedtk.errors import InputError, OptionError
 
 LABEL_METHODS = ("parse", "score", "parse+score")
 DEFAULT_LABEL_METHOD = "parse+score"
@@ -53,7 +54,7 @@ def split_description(answer: str, marker: str | None = DEFAULT_MARKER) -> str:
 def check_label_method(method: str) -> str:
     """Validate a ``--label-method`` value (raises ValueError naming the choices)."""
     if method not in LABEL_METHODS:
-        raise ValueError(f"unknown label method {method!r}; choose one of {', '.join(LABEL_METHODS)}")
+        raise OptionError(f"unknown label method {method!r}; choose one of {', '.join(LABEL_METHODS)}")
     return method
 
 
@@ -105,7 +106,7 @@ def decide_label(
         posterior = dict(zip(inventory, probs, strict=True))
         scored = inventory[max(range(len(probs)), key=probs.__getitem__)]
     if method in ("score", "parse+score") and scored is None:
-        raise ValueError(f"label method {method!r} needs the label scores (constrained scoring)")
+        raise OptionError(f"label method {method!r} needs the label scores (constrained scoring)")
     if method == "parse":
         label = parsed if parsed is not None else UNPARSED_LABEL
     elif method == "score":
@@ -131,7 +132,7 @@ def resolve_inventory(
         return list(reference), "data"
     if model_inventory:
         return list(model_inventory), "model"
-    raise ValueError(
+    raise InputError(
         "no emotion inventory: the data dir has no 'emotions' file and the model records none; "
         "give one with --emotions FILE (one label per line)"
     )

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sedtk.data.datadir import write_kaldi_map
+from sedtk.errors import InputError
 from sedtk.utils.io import atomic_write_text, write_json  # noqa: F401  (write_json: the report tests import it here)
 
 RESULTS = "results.jsonl"
@@ -132,7 +133,7 @@ def iter_results(path: str | os.PathLike) -> Iterator[UttResult]:
             if not isinstance(d, dict) or "key" not in d:
                 raise ValueError("not a record with a 'key'")
         except ValueError as e:
-            raise ValueError(f"{path}:{lineno}: malformed result line ({e})") from None
+            raise InputError(f"{path}:{lineno}: malformed result line ({e})") from None
         yield UttResult.from_dict(d)
 
 

@@ -39,6 +39,7 @@ from sedtk.decode.outputs import (
     write_kaldi_outputs,
 )
 from sedtk.decode.sources import AudioSource, FeatureSource, FileSource, InputError, Source
+from sedtk.errors import DataDirError, OptionError
 from sedtk.utils.io import write_json
 from sedtk.utils.tasks import EMOTION_TASKS
 
@@ -196,12 +197,12 @@ def decode_data_dir(
         model, options = decoder.checkpoint, decoder.options
     options.check()
     if nj < 1:
-        raise ValueError(f"--nj must be >= 1, got {nj}")
+        raise OptionError(f"--nj must be >= 1, got {nj}")
     data_dir, out = Path(data_dir), Path(out_dir)
     data = DataDir.load(data_dir)
     keys = data.utts
     if not keys:
-        raise ValueError(f"{data_dir}: no utterances")
+        raise DataDirError(f"{data_dir}: no utterances")
     ckpt = require_checkpoint(model, options.checkpoint)
     trained_inv = model_inventory(read_meta(ckpt))
     inventory, origin = _inventory(emotions, data, trained_inv, options, ckpt)
@@ -270,12 +271,12 @@ def _check_resume(out: Path, identity: dict, force: bool, log: Log) -> None:
         return
     if not cfg.exists():
         if result_files(out):
-            raise ValueError(f"{out}: holds results but no {CONFIG}; use --force to decode again")
+            raise InputError(f"{out}: holds results but no {CONFIG}; use --force to decode again")
         return
     old = json.loads(cfg.read_text(encoding="utf-8"))
     if old != identity:
         changed = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
-        raise ValueError(
+        raise InputError(
             f"{out}: holds a decode with different settings (changed: {', '.join(changed)}); "
             "use another --out, or --force to decode again"
         )

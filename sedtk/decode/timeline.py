@@ -68,6 +68,7 @@ from pathlib import Path
 from sedtk.data.audio import SAMPLE_RATE, AudioError, audio_info, audio_seconds, iter_audio
 from sedtk.data.segment import Segment, SegmentOptions, segment_stream
 from sedtk.decode.outputs import UttResult
+from sedtk.errors import InputError, OptionError
 from sedtk.utils.io import atomic_write_text
 
 SCHEMA = "sedtk.timeline/1"
@@ -118,7 +119,7 @@ def output_paths(path: str | os.PathLike, out_dir: str | os.PathLike | None) -> 
 def wants_timeline(path: str, segment: str, max_duration: float) -> bool:
     """Whether ``--segment`` makes ``path`` a timeline (``auto``: longer than ``max_duration``)."""
     if segment not in SEGMENT_CHOICES:
-        raise ValueError(f"--segment {segment!r}: use one of {', '.join(SEGMENT_CHOICES)}")
+        raise OptionError(f"--segment {segment!r}: use one of {', '.join(SEGMENT_CHOICES)}")
     if segment in ("vad", "fixed"):
         return True
     if segment == "none":
@@ -185,7 +186,7 @@ def _check_collisions(paths: list[str], out_dir) -> None:
     for p in paths:
         target = output_paths(p, out_dir)["json"].resolve()
         if target in seen:
-            raise ValueError(
+            raise InputError(
                 f"{seen[target]} and {p} would write the same timeline {target}; "
                 "decode them with different --out dirs"
             )
