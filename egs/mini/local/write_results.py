@@ -104,6 +104,50 @@ def significance_lines(score: dict, alpha: float, chance: str | None) -> list[st
     return lines
 
 
+def ablation_lines(score: dict, chance: str | None) -> list[str]:
+    """One plain sentence per baseline: which metrics the proposed system is significantly better on."""
+    proposed = score["systems"][0]["name"]
+    lines = []
+    for b in score["systems"][1:]:
+        if b["name"] == chance:
+            continue
+        tests = [t for t in score.get("tests", []) if t["system"] == proposed and t["baseline"] == b["name"]]
+        tests = [
+            t
+            for t in tests
+            if t["metric"] in ("ua", "wer", "bleu4", "meteor", "rouge_l", "cider", "attr_mean")
+        ]
+        better = [METRIC_NAMES.get(t["metric"], t["metric"]) for t in tests if t["significant"]]
+        worse = [METRIC_NAMES.get(t["metric"], t["metric"]) for t in tests if not t["significant"] and
+                 t["improvement"] is not None and t["improvement"] < 0]  # fmt: skip
+        verdict = f"**yes** on {', '.join(better)}" if better else "**no**: no significant improvement"
+        note = f" (lower, not significantly, on {', '.join(worse)})" if worse else ""
+        lines.append(f"- {proposed} vs {b['name']}: {verdict}{note}.")
+    return lines
+
+
+def target_lines(score: dict, timing: Path | None) -> list[str]:
+    """The demo's targets, met or not, from score.json and the stage times (why: README.md)."""
+    m = score["systems"][0]["metrics"]
+    total = None
+    if timing is not None and timing.is_file():
+        total = sum(float(r.split("\t")[1]) for r in timing.read_text().splitlines() if r.strip())
+
+    def row(what, value, ok, unit="%"):
+        v = "–" if value is None else f"{value:.1f}{unit}"
+        return f"| {what} | {v} | {'met' if ok else '**not met**'} |"
+
+    lines = ["| Target | Measured | |", "|:---|---:|:---|"]
+    lines.append(row("UA ≥ 80 %", m.get("ua"), (m.get("ua") or 0) >= 80))
+    lines.append(row("WER ≤ 20 %", m.get("wer"), m.get("wer") is not None and m["wer"] <= 20))
+    lines.append(row("attribute accuracy ≥ 80 % (gender, pitch, volume, speed)", m.get("attr_mean"),
+                     (m.get("attr_mean") or 0) >= 80))  # fmt: skip
+    if total is not None:
+        lines.append(row("whole demo ≤ 15 min", total / 60, total <= 900, " min"))
+    lines += ["", "Why a target is not met, with the measurements: `README.md` (What to expect)."]
+    return lines
+
+
 def write_results(
     score_json: Path,
     out: Path,
@@ -154,6 +198,10 @@ def write_results(
         md += ["", "Caption tokenisation: " + "; ".join(f"{lang}: {how}" for lang, how in tok.items())]
     md += ["", "## Significance (paired one-tailed t-tests, `sedtk score`)", ""]
     md += significance_lines(score, alpha, chance)
+    md += ["", "## Does the proposed system beat its ablations here?", ""]
+    md += ablation_lines(score, chance)
+    md += ["", "## Targets (issue 9)", ""]
+    md += target_lines(score, timing)
     if timing is not None and timing.is_file():
         rows = [line.split("\t") for line in timing.read_text().splitlines() if line.strip()]
         total = sum(float(r[1]) for r in rows)
