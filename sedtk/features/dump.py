@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -455,9 +456,7 @@ def _size(n: float) -> str:
 
 
 def _console_log(message: str) -> None:
-    from rich.console import Console
-
-    Console(stderr=True, highlight=False).print(message)
+    logging.getLogger(__name__).info(message)
 
 
 def _version() -> str:

@@ -112,3 +112,26 @@ def test_verbose_and_quiet_set_one_level():
     assert r.exit_code == 0 and logging.getLogger("sedtk").level == logging.DEBUG
     r = CliRunner().invoke(root_app, ["--quiet", "data", "--help"])
     assert r.exit_code == 0 and logging.getLogger("sedtk").level == logging.WARNING
+
+
+def test_log_lines_go_to_stderr_at_the_chosen_level():
+    app = typer.Typer()
+
+    @app.command()
+    def run() -> None:
+        logging.getLogger("sedtk.some.module").info("dumped 3 utterances")
+        logging.getLogger("sedtk.some.module").warning("disk almost full")
+
+    root = typer.Typer()
+
+    @root.callback()
+    def _root(quiet: bool = typer.Option(False, "--quiet")) -> None:
+        setup_logging(level_for(0, quiet))
+
+    root.add_typer(app, name="x")
+    r = CliRunner().invoke(root, ["x", "run"])
+    assert r.exit_code == 0
+    lines = r.stderr.splitlines()
+    assert any(line.endswith("INFO dumped 3 utterances") for line in lines), r.stderr  # one plain line
+    r = CliRunner().invoke(root, ["--quiet", "x", "run"])
+    assert "dumped 3" not in r.stderr and "WARNING disk almost full" in r.stderr
