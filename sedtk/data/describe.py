@@ -11,8 +11,9 @@ eGeMAPS v02 functionals via :func:`sedtk.data.measure.measure` (see that module 
 * Pitch *level*: the 30th percentile of the voiced frames' F0 in semitones (eGeMAPS'
   ``F0semitoneFrom27.5Hz_sma3nz``); pitch *range*: its 5th-95th percentile span in semitones.
 * Volume: the RMS level of the active span (frames within 40 dB of the loudest), in dBFS.
-* Speed: the log of the loudness-peak rate (peaks of eGeMAPS' loudness contour per second), a
-  syllable-rate proxy that needs no transcript.  Audio without voiced speech gets no pitch, range
+* Speed: the log of the syllable-nucleus rate (peaks of eGeMAPS' loudness contour within voiced
+  frames, above the median loudness, per second; de Jong & Wempe 2009), a syllable-rate proxy that
+  needs no transcript.  Audio without voiced speech (or without one nucleus) gets no pitch, range
   or speed label.
 * Gender: ``gender`` in ``utt2attr`` if present, else an IEMOCAP-style speaker id ending in F/M
   (``Ses01F``, ``Ses01_F``).

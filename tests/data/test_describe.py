@@ -52,6 +52,19 @@ def test_measure_reads_a_glide_and_knows_silence_and_noise():
     assert not short.voiced and np.isnan(short.loudness)
 
 
+def test_rate_counts_voiced_nuclei_not_noise_bursts():
+    """Three voiced syllable-like tones and two equally loud noise bursts: three nuclei (de Jong & Wempe)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(0.2 * SR)) / SR
+    harm = sum(np.sin(2 * np.pi * 150 * h * t) / h for h in range(1, 8))
+    tone = 0.3 * harm / np.abs(harm).max() * np.hanning(len(t))
+    burst = 0.3 * rng.standard_normal(len(t)) * np.hanning(len(t))
+    gap = np.zeros(int(0.15 * SR))
+    x = np.concatenate([gap, tone, gap, burst, gap, tone, gap, tone, gap, burst, gap])
+    m = measure(x, SR)
+    assert round(m.rate * len(x) / SR) == 3  # the bursts are unvoiced: no nucleus, and no higher bar
+
+
 def test_gender_from_attributes_or_iemocap_speaker_ids():
     assert gender_of("Ses01F", {}) == "female" and gender_of("Ses03_M", {}) == "male"
     assert gender_of("Ross", {}) is None and gender_of("Ross", {"gender": "Male"}) == "male"
