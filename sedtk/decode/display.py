@@ -25,6 +25,7 @@ def result_record(r: UttResult, model: str | None = None) -> dict:
         "raw": r.raw,
         "duration": r.duration,
         "evidence": r.evidence,
+        "posterior_from": r.posterior_from,
     }
     if model is not None:
         out["model"] = model
@@ -50,11 +51,15 @@ def result_panel(r: UttResult):
         fields.add_row("transcript", r.transcript or "(empty)")
     if r.description is not None:
         fields.add_row("description", r.description or "(empty)")
+    head = r.posterior_from == "emotion_head"  # the SSL SER baseline: a classifier, no label scoring
     if r.emotion is not None:
         p = r.probability
-        how = (
-            "parsed from the answer" if not r.parse_failed else "by label scoring (the answer named no label)"
-        )
+        if head:
+            how = "the emotion head's most probable class"
+        elif not r.parse_failed:
+            how = "parsed from the answer"
+        else:
+            how = "by label scoring (the answer named no label)"
         emo = Text(r.emotion, style="bold magenta")
         if p is not None:
             emo.append(f"  p={p:.3f}", style="magenta")
@@ -70,7 +75,12 @@ def result_panel(r: UttResult):
             style = "bold magenta" if label == r.emotion else ""
             bar = "█" * round(p * BAR_WIDTH)
             dist.add_row(Text(label, style=style), f"{p:.3f}", Text(bar, style="magenta"))
-        parts += [Text(""), Text("label distribution (constrained scoring)", style="bold"), dist]
+        title = (
+            "emotion posterior (softmax of the emotion head)"
+            if head
+            else "label distribution (constrained scoring)"
+        )
+        parts += [Text(""), Text(title, style="bold"), dist]
     if r.evidence is not None:
         parts += [Text(""), *evidence_renderables(r.evidence)]
     title = f"{r.key}" + (f"  ({r.duration:.2f} s)" if r.duration else "")

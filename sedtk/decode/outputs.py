@@ -39,6 +39,10 @@ SUMMARY = "decode_summary.json"
 PARTS_DIR = "parts"
 
 
+#: ``UttResult.posterior_from`` by ``model.kind``: how the emotion posterior was obtained.
+POSTERIOR_FROM = {"llm": "label_scoring", "ssl_ser": "emotion_head"}
+
+
 @dataclass
 class UttResult:
     """What decoding one utterance produced.  ``error`` is set (and nothing else) when it failed."""
@@ -58,6 +62,9 @@ class UttResult:
     # claims of the description checked against the audio (``decode --wav --evidence``; the schema is in
     # sedtk.data.evidence).  Data-dir decodes write it to ``evidence.jsonl`` instead.
     evidence: dict | None = None
+    # what the posterior is (``decode --wav``; see POSTERIOR_FROM): the LLM's constrained label scoring or
+    # the SSL SER baseline's emotion-head softmax
+    posterior_from: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -28,6 +28,7 @@ from sedtk.decode.labels import resolve_inventory, unreachable_labels
 from sedtk.decode.outputs import (
     CONFIG,
     PARTS_DIR,
+    POSTERIOR_FROM,
     RESULTS,
     SUMMARY,
     ResultsWriter,
@@ -118,6 +119,9 @@ def decode_files(
         chunk = order[i : i + options.batch_size]
         got: list[UttResult] = []
         decode_keys(decoder, source, chunk, got.extend)
+        for r in got:  # the panel and the JSON say how the posterior was obtained
+            if r.posterior is not None:
+                r.posterior_from = POSTERIOR_FROM.get(getattr(decoder.config.model, "kind", "llm"))
         by_key = {r.key: r for r in got}
         yield from (by_key[k] for k in chunk)
 

@@ -1,7 +1,9 @@
 """What each branch learned: layer weights and latent-unit statistics (paper Sec. 3.2, Eq. 2).
 
 Only the two branch blocks of a checkpoint are rebuilt here (weighted sum + encoder + Gaussian
-posterior); the LLM is never loaded, so this is cheap even for an 8B-parameter model.
+posterior); the LLM is never loaded, so this is cheap even for an 8B-parameter model.  An SSL SER
+baseline (``model.kind: ssl_ser``, Tab. 2 Sys. 1-3) has no branch blocks: its two weighted sums (the
+emotion head's and the CTC head's) are rebuilt instead, and only their layer weights are reported.
 
 Definitions used in the report:
 
@@ -25,16 +27,24 @@ from pathlib import Path
 
 ACTIVE_THRESHOLD = 0.01
 BRANCHES = ("content", "descriptor")
+#: The weighted sums of an SSL SER baseline (``sedtk.models.ssl_ser``), by head.
+SSL_HEADS = ("emotion", "ctc")
 
 
 @dataclass
 class BranchBlocks:
     """The two blocks of a checkpoint, their config, and the hidden-state index of each mixed layer."""
 
-    blocks: dict  # branch -> DisentanglementBlock | PlainBlock
+    blocks: dict  # branch -> DisentanglementBlock | PlainBlock (ssl_ser: head -> its WeightedSum)
     config: object
     layer_ids: dict[str, list[int]]  # branch -> hidden-state index of each weight
     checkpoint: Path
+    kind: str = "llm"  # model.kind
+
+    @property
+    def has_latents(self) -> bool:
+        """Whether the blocks have Gaussian latents (the paper's model with disentanglement)."""
+        return self.kind == "llm" and bool(self.config.model.feature_disentanglement)
 
 
 def load_blocks(model: str | os.PathLike, checkpoint: str | None = None) -> BranchBlocks:
@@ -50,6 +60,10 @@ def load_blocks(model: str | os.PathLike, checkpoint: str | None = None) -> Bran
         raise ValueError(f"{ckpt}: the saved config lacks model.num_layers / feature_dim")
     weights = read_weights(ckpt)
     supplied = list(m.upstream_layers) if m.upstream_layers is not None else list(range(m.num_layers))
+    if m.kind == "ssl_ser":
+        return _load_ssl_sums(ckpt, cfg, weights, supplied)
+    if m.kind != "llm":
+        raise ValueError(f"{ckpt}: model.kind {m.kind!r} is not one sedtk explain knows (llm, ssl_ser)")
     blocks, layer_ids = {}, {}
     for b in BRANCHES:
         if m.feature_disentanglement:
@@ -76,11 +90,31 @@ def load_blocks(model: str | os.PathLike, checkpoint: str | None = None) -> Bran
     return BranchBlocks(blocks, cfg, layer_ids, ckpt)
 
 
+def _load_ssl_sums(ckpt: Path, cfg, weights: dict, supplied: list[int]) -> BranchBlocks:
+    """The SSL SER baseline's two weighted sums (``emotion.0.*``, ``ctc.0.*`` of its checkpoint)."""
+    from sedtk.models.weighted_sum import WeightedSum
+
+    m = cfg.model
+    blocks, layer_ids = {}, {}
+    for head in SSL_HEADS:
+        ws = WeightedSum(m.num_layers, m.layers, m.layer_norm)
+        prefix = f"{head}.0."  # heads() holds ModuleList([weighted sum, ...])
+        state = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+        try:
+            ws.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise ValueError(f"{ckpt}: the {head} head's weighted sum does not fit its config: {e}") from None
+        blocks[head] = ws.eval()
+        layer_ids[head] = [supplied[i] for i in ws.selected] if ws.selected is not None else supplied
+    return BranchBlocks(blocks, cfg, layer_ids, ckpt, kind="ssl_ser")
+
+
 def layer_weights(bb: BranchBlocks) -> dict[str, list[tuple[int, float]]]:
     """branch -> ``[(hidden-state index, softmax weight), ...]``."""
     out = {}
     for b, block in bb.blocks.items():
-        w = block.weighted_sum.normalized_weights().tolist()
+        ws = getattr(block, "weighted_sum", block)  # a branch block, or an ssl_ser head's WeightedSum
+        w = ws.normalized_weights().tolist()
         out[b] = list(zip(bb.layer_ids[b], w, strict=True))
     return out
 

@@ -129,7 +129,8 @@ def explain(
     log(f"model: {bb.checkpoint}")
     summary: dict = {
         "checkpoint": str(bb.checkpoint),
-        "feature_disentanglement": bb.config.model.feature_disentanglement,
+        "model_kind": bb.kind,
+        "feature_disentanglement": bb.has_latents,
     }
 
     # -- layer weights -------------------------------------------------------------------------
@@ -141,7 +142,7 @@ def explain(
     # -- latent units --------------------------------------------------------------------------
     stats: dict[str, LatentStats] = {}
     data_dir = DataDir.load(data) if data is not None else None
-    if data_dir is not None and bb.config.model.feature_disentanglement:
+    if data_dir is not None and bb.has_latents:
         keys = pick_keys(data_dir.utts, max_utts)
         log(f"running both blocks over {len(keys)} utterances of {data} ...")
         for block in bb.blocks.values():
@@ -247,12 +248,26 @@ def _grounding_md(g: dict, decode) -> list[str]:
 
 def _report(summary: dict, lw, stats, rows, data, decode) -> str:
     md = ["# sedtk explain", "", f"Checkpoint: `{summary['checkpoint']}`", ""]
+    ssl = summary.get("model_kind") == "ssl_ser"
+    if ssl:
+        weighting = (
+            "This is an SSL SER baseline (`model.kind: ssl_ser`, Tab. 2 Sys. 1-3): its emotion head and "
+            "its CTC (transcript) head each mix the frozen SSL hidden states with `softmax(w)` (hidden "
+            "state 0 is the CNN output, *i* the output of Transformer layer *i*; all weights start equal "
+            "at 1/L). Where the two heads put their weight shows which layers carry emotion and which "
+            "carry the words."
+        )
+    else:
+        weighting = (
+            "Each branch mixes the frozen SSL hidden states with `softmax(w)` (hidden state 0 is the CNN "
+            "output, *i* the output of Transformer layer *i*; all weights start equal at 1/L). Where the "
+            "two branches put their weight shows which layers carry content and which carry speech "
+            "descriptors."
+        )
     md += [
         "## Layer weights (Sec. 3.2)",
         "",
-        "Each branch mixes the frozen SSL hidden states with `softmax(w)` (hidden state 0 is the CNN "
-        "output, *i* the output of Transformer layer *i*; all weights start equal at 1/L). Where the two "
-        "branches put their weight shows which layers carry content and which carry speech descriptors.",
+        weighting,
         "",
         "![layer weights](layer_weights.png)",
         "",
@@ -287,6 +302,11 @@ def _report(summary: dict, lw, stats, rows, data, decode) -> str:
                 f"| {b} | {s['dim']} | {s['active_units']} | {s['total_mean_kl']:.4f} | {s['frames']} "
                 f"| {s['utterances']} |"
             )
+    elif ssl:
+        md.append(
+            "An SSL SER baseline has no disentanglement blocks (no Gaussian latents): no latent units "
+            "to report."
+        )
     elif not summary["feature_disentanglement"]:
         md.append("This model has no disentanglement blocks (weighted sum only): no latent units to report.")
     else:
