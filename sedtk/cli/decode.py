@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sedtk.cli.common import user_errors
+from sedtk.cli.common import BatchSizeOpt, DeviceOpt, user_errors
 from sedtk.errors import OptionError
 
 DEFAULT_TASKS_HELP = "the tasks the model was trained on"
@@ -81,7 +81,7 @@ def decode_cmd(
             "Default: the data dir's 'emotions', else the model's training labels.",
         ),  # fmt: skip
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Utterances per batch.")] = 8,
+    batch_size: BatchSizeOpt = 8,
     nj: Annotated[
         int, typer.Option("--nj", help="Parallel processes (each loads the model), with --data.")
     ] = 1,
@@ -105,7 +105,7 @@ def decode_cmd(
             "--max-duration, whole otherwise.",
         ),
     ] = "auto",
-    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")] = "auto",
+    device: DeviceOpt = "auto",
     checkpoint: Annotated[
         str | None,
         typer.Option("--checkpoint", help="best_ua | best_loss | last (default: first that exists)."),

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sedtk.cli.common import user_errors
+from sedtk.cli.common import BatchSizeOpt, DeviceOpt, user_errors
 
 
 def explain_cmd(
@@ -34,8 +34,8 @@ def explain_cmd(
     max_utts: Annotated[
         int, typer.Option("--max-utts", help="Utterances for the latent statistics (0: all).")
     ] = 1000,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b")] = 8,
-    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")] = "auto",
+    batch_size: BatchSizeOpt = 8,
+    device: DeviceOpt = "auto",
     upstream: Annotated[
         str | None, typer.Option("--upstream", help="Local copy of the SSL upstream.")
     ] = None,
