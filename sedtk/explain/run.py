@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from sedtk.data.datadir import DataDir, atomic_write_text
+from sedtk.data.datadir import DataDir
 from sedtk.explain.latent import (
     ACTIVE_THRESHOLD,
     BranchBlocks,
@@ -41,6 +41,7 @@ from sedtk.explain.utterances import (
     rows_markdown,
     rows_tsv,
 )
+from sedtk.utils.io import atomic_write_text
 
 Log = Callable[[str], None]
 
