@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,21 +16,8 @@ from sedtk.errors import SedtkError
 
 #: ``--device``: where the model runs.
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")]
-#: ``--nj``: parallel worker processes.
-NjOpt = Annotated[int, typer.Option("--nj", min=1, help="Parallel worker processes.")]
 #: ``--batch-size/-b``: utterances per forward.
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Utterances per batch.")]
-#: ``--force``: redo work whose output exists.
-ForceOpt = Annotated[bool, typer.Option("--force", help="Redo and replace existing output.")]
-#: ``--out/-o``: output directory.
-OutDirOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory.")]
-#: ``--max-duration``: the refusal threshold for long audio (seconds).
-MaxDurationOpt = Annotated[
-    float,
-    typer.Option(
-        "--max-duration", help="Refuse audio longer than this many seconds (segment long recordings)."
-    ),
-]
 #: Root command ``-v/--verbose`` (count) and ``--quiet``: one ``logging`` level for every command.
 VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (debug).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")]
