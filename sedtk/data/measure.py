@@ -251,7 +251,7 @@ def read_cache(path) -> dict[str, tuple[str, Measurement]]:
 
 
 def write_cache(path, rows: dict[str, tuple[str, Measurement]]) -> None:
-    from sedtk.data.datadir import atomic_write_text
+    from sedtk.utils.io import atomic_write_text
 
     body = [_cache_header()]
     for k in sorted(rows):
