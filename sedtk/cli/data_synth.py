@@ -51,8 +51,8 @@ def synth_cmd(
     import json
     import logging
 
-    from sedtk.data.datadir import atomic_write_text
     from sedtk.data.synth import corpus_stats, split_synth, synthesize
+    from sedtk.utils.io import atomic_write_text
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with user_errors():
