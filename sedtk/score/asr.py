@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sedtk.errors import InputError, OptionError
+
 NORMALISATION = {
     "en": "WER on words: remove [..]/<..> tags, lower-case, remove Unicode punctuation (P*), collapse "
     "whitespace (jiwer RemoveKaldiNonWords, ToLowerCase, RemovePunctuation, RemoveWhiteSpace, "
@@ -49,7 +51,7 @@ def transform(lang: str):
         return jiwer.Compose(
             [*common, jiwer.RemoveWhiteSpace(replace_by_space=False), jiwer.ReduceToListOfListOfChars()]
         )
-    raise ValueError(f"unknown language {lang!r} (en or zh)")
+    raise OptionError(f"unknown language {lang!r} (en or zh)")
 
 
 @dataclass
@@ -83,7 +85,7 @@ def score_asr(refs: list[str], hyps: list[str], lang: str) -> AsrScores:
     ref_len = np.array([len(r) for r in out.references], dtype=np.int64)
     total = int(ref_len.sum())
     if total == 0:
-        raise ValueError(
+        raise InputError(
             "score_asr: every reference is empty after normalisation; the error rate is undefined"
         )
     rate = float(out.wer if lang == "en" else out.cer)

@@ -20,6 +20,7 @@ import numpy as np
 
 from sedtk.data.attributes import normalize_attributes, parse_description
 from sedtk.data.datadir import parse_attr, read_kaldi_map
+from sedtk.errors import InputError
 
 #: Attributes scored (when the reference has them), in report order.
 SCORED_ATTRIBUTES = ("gender", "pitch", "volume", "speed", "pitch_range", "emotion", "age")
@@ -63,7 +64,7 @@ def reference_attributes(ref_dirs: list[Path]) -> dict[str, dict[str, str]]:
             try:
                 out[key] = normalize_attributes(parse_attr(value))
             except ValueError as e:
-                raise ValueError(f"{path}: {key}: {e}") from None
+                raise InputError(f"{path}: {key}: {e}") from None
     return out
 
 

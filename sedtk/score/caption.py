@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sedtk.errors import OptionError
+
 TOKENISATION = {
     "en": "Stanford PTBTokenizer (pycocoevalcap's CoreNLP 3.4.1, -preserveLines -lowerCase), "
     "punctuation tokens removed, references and hypotheses tokenised as two batches in utterance order, "
@@ -116,7 +118,7 @@ def tokenise(texts: Sequence[str], lang: str) -> list[str]:
         return ptb_tokenise(texts)
     if lang == "zh":
         return [char_tokenise(t) for t in texts]
-    raise ValueError(f"unknown caption language {lang!r} (en or zh)")
+    raise OptionError(f"unknown caption language {lang!r} (en or zh)")
 
 
 def tokenise_batches(batches: Sequence[tuple[Sequence[str], str]]) -> list[list[str]]:
@@ -188,7 +190,7 @@ def run_scorer(
         score, items = Spice().compute_score(gts, res)
         scores = [item["All"]["f"] for item in items]
     else:
-        raise ValueError(f"unknown scorer {name!r}")
+        raise OptionError(f"unknown scorer {name!r}")
     return float(score), [float(s) for s in scores]
 
 
@@ -272,7 +274,7 @@ def score_shard(name: str, gts, res, keys: Sequence[str]):
         return _cider_shard(gts, res, keys)
     if name == "Rouge":
         return _rouge_shard(gts, res, keys)
-    raise ValueError(f"scorer {name!r} cannot be sharded ({', '.join(SHARDABLE)} can)")
+    raise OptionError(f"scorer {name!r} cannot be sharded ({', '.join(SHARDABLE)} can)")
 
 
 def join_shards(name: str, parts: Sequence) -> tuple[float, list[float]]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sedtk.data.datadir import read_kaldi_map, read_label_list
+from sedtk.errors import InputError, OptionError
 
 #: task -> the map file it scores
 TASK_FILES = {"ser": "utt2emo", "asr": "text", "sed": "utt2desc"}
@@ -38,10 +39,10 @@ class SystemSpec:
 
     def __init__(self, name: str, pairs) -> None:
         if not name or not name.strip():
-            raise ValueError("a system needs a non-empty name")
+            raise OptionError("a system needs a non-empty name")
         pairs = tuple((Path(r), Path(h)) for r, h in pairs)
         if not pairs:
-            raise ValueError(f"system {name!r}: no (ref, hyp) pairs given")
+            raise OptionError(f"system {name!r}: no (ref, hyp) pairs given")
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "pairs", pairs)
 
@@ -64,7 +65,7 @@ def _check_dir(path: Path, what: str) -> None:
     if not path.exists():
         raise FileNotFoundError(f"{path}: {what} directory not found")
     if not path.is_dir():
-        raise ValueError(f"{path}: {what} is not a directory")
+        raise InputError(f"{path}: {what} is not a directory")
 
 
 def load_task(spec: SystemSpec, task: str, max_missing: int = 0) -> TaskInput | None:
@@ -111,26 +112,26 @@ def load_task(spec: SystemSpec, task: str, max_missing: int = 0) -> TaskInput | 
             if inventory is None:
                 inventory = inv
             elif inv != inventory:
-                raise ValueError(f"{inv_path}: inventory {inv} differs from the other folds' {inventory}")
+                raise InputError(f"{inv_path}: inventory {inv} differs from the other folds' {inventory}")
             for key, label in ref.items():
                 if label not in inv:
-                    raise ValueError(
+                    raise InputError(
                         f"{ref_dir / name}: label {label!r} of {key!r} is not in {inv_path} {inv}"
                     )
         if task == "sed":
             for key, caption in ref.items():
                 if not caption.strip():
-                    raise ValueError(f"{ref_dir / name}: empty reference caption for {key!r}")
+                    raise InputError(f"{ref_dir / name}: empty reference caption for {key!r}")
         for key in ref:
             if key in origin:
-                raise ValueError(
+                raise InputError(
                     f"system {spec.name!r}: utterance {key!r} is in both {origin[key]} and {ref_dir}"
                 )
             origin[key] = ref_dir
         missing = [k for k in ref if k not in hyp]
         extra = [k for k in hyp if k not in ref]
         if len(missing) > max_missing:
-            raise ValueError(
+            raise InputError(
                 f"{hyp_dir / name}: {len(missing)} of the {len(ref)} utterances of {ref_dir / name} have no "
                 f"hypothesis (first: {', '.join(sorted(missing)[:5])}); allowed: --max-missing {max_missing}"
             )
@@ -150,7 +151,7 @@ def load_task(spec: SystemSpec, task: str, max_missing: int = 0) -> TaskInput | 
         pooled_hyp.update({k: v for k, v in hyp.items() if k in ref})
     out.keys = sorted(pooled_hyp)
     if not out.keys:
-        raise ValueError(
+        raise InputError(
             f"system {spec.name!r}: no utterance of {name} has both a reference and a hypothesis"
         )
     out.refs = [pooled_ref[k] for k in out.keys]
@@ -178,7 +179,7 @@ def resolve_lang(lang: str, texts: list[str]) -> str:
     if lang == "auto":
         return detect_lang(texts)
     if lang not in ("en", "zh"):
-        raise ValueError(f"--lang must be en, zh or auto, got {lang!r}")
+        raise OptionError(f"--lang must be en, zh or auto, got {lang!r}")
     return lang
 
 

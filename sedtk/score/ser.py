@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sedtk.errors import InputError
+
 #: column label of the confusion matrix for predictions outside the inventory
 INVALID = "<invalid>"
 
@@ -56,7 +58,7 @@ def score_ser(y_true: list[str], y_pred: list[str], inventory: list[str]) -> Ser
         raise ValueError("score_ser: need the same, non-zero number of references and predictions")
     unknown = sorted({y for y in y_true if y not in inventory})
     if unknown:
-        raise ValueError(f"reference labels {unknown} are not in the inventory {inventory}")
+        raise InputError(f"reference labels {unknown} are not in the inventory {inventory}")
     present = [c for c in inventory if c in set(y_true)]
     y_pred_m = [p if p in inventory else INVALID for p in y_pred]
     invalid = sum(p == INVALID for p in y_pred_m)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sedtk.errors import InputError
+
 #: metric -> (higher is better, unit of the per-utterance score in the test)
 METRICS: dict[str, tuple[bool, str]] = {
     "ua": (True, "100*correct_i*N/(K*n_class(i)) per utterance (mean = UA%)"),
@@ -94,7 +96,7 @@ def paired_test(
     if sys_scores.keys != base_scores.keys:
         only_s = sorted(set(sys_scores.keys) - set(base_scores.keys))
         only_b = sorted(set(base_scores.keys) - set(sys_scores.keys))
-        raise ValueError(
+        raise InputError(
             f"{metric}: {system!r} and {baseline!r} are not scored on the same utterances "
             f"({len(sys_scores.keys)} vs {len(base_scores.keys)}; only in {system!r}: {only_s[:3]}, "
             f"only in {baseline!r}: {only_b[:3]}); a paired test needs identical sets"

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from sedtk import __version__
+from sedtk.errors import InputError, OptionError
 from sedtk.score import asr as asr_mod
 from sedtk.score import caption as cap_mod
 from sedtk.score.inputs import TASK_FILES, SystemSpec, TaskInput, load_task, resolve_lang, safe_name
@@ -43,31 +44,31 @@ def _check_args(
     systems: Sequence[SystemSpec], baselines: Sequence[str], alpha: float, bootstrap: int, lang: str
 ) -> None:
     if not systems:
-        raise ValueError("no systems to score")
+        raise OptionError("no systems to score")
     names = [s.name for s in systems]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise ValueError(f"system names must be unique; repeated: {dup}")
+        raise OptionError(f"system names must be unique; repeated: {dup}")
     for b in baselines:
         if b not in names:
-            raise ValueError(f"baseline {b!r} is not one of the systems {names}")
+            raise OptionError(f"baseline {b!r} is not one of the systems {names}")
     if len(set(baselines)) != len(baselines):
-        raise ValueError(f"a baseline is named twice: {list(baselines)}")
+        raise OptionError(f"a baseline is named twice: {list(baselines)}")
     if len(baselines) > len(MARKERS):
-        raise ValueError(f"at most {len(MARKERS)} baselines (one marker each), got {len(baselines)}")
+        raise OptionError(f"at most {len(MARKERS)} baselines (one marker each), got {len(baselines)}")
     if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        raise OptionError(f"alpha must be in (0, 1), got {alpha}")
     if lang not in ("auto", "en", "zh"):
-        raise ValueError(f"lang must be auto, en or zh, got {lang!r}")
+        raise OptionError(f"lang must be auto, en or zh, got {lang!r}")
     if bootstrap < 0:
-        raise ValueError(f"bootstrap must be >= 0, got {bootstrap}")
+        raise OptionError(f"bootstrap must be >= 0, got {bootstrap}")
 
 
 def _check_same_refs(task: str, a: tuple[str, TaskInput], b: tuple[str, TaskInput]) -> None:
     (na, ta), (nb, tb) = a, b
     if ta.keys == tb.keys and ta.refs != tb.refs:
         i = next(i for i, (x, y) in enumerate(zip(ta.refs, tb.refs, strict=True)) if x != y)
-        raise ValueError(
+        raise InputError(
             f"{TASK_FILES[task]}: systems {na!r} and {nb!r} have different references for {ta.keys[i]!r} "
             f"({ta.refs[i]!r} vs {tb.refs[i]!r}); paired tests need the same reference data"
         )
@@ -184,7 +185,7 @@ def _load_inputs(systems: Sequence[SystemSpec], max_missing: int) -> dict[str, d
     for spec in systems:
         inputs[spec.name] = {task: load_task(spec, task, max_missing=max_missing) for task in TASK_FILES}
         if all(v is None for v in inputs[spec.name].values()):
-            raise ValueError(
+            raise InputError(
                 f"system {spec.name!r}: nothing to score -- its references and hypotheses share none of "
                 f"{', '.join(TASK_FILES.values())}"
             )
