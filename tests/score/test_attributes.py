@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sedtk.data.datadir import atomic_write_text, format_attr, write_kaldi_map
+from sedtk.data.datadir import format_attr, write_kaldi_map
 from sedtk.score import SystemSpec, score_systems
 from sedtk.score.attributes import score_attributes
+from sedtk.utils.io import atomic_write_text
 
 INV = ["neu", "hap", "ang", "sad"]
 
