@@ -12,10 +12,11 @@ from sklearn.metrics import balanced_accuracy_score
 from typer.testing import CliRunner
 
 from sedtk.cli import app
-from sedtk.data.datadir import atomic_write_text, read_kaldi_map, write_kaldi_map
+from sedtk.data.datadir import read_kaldi_map, write_kaldi_map
 from sedtk.score import SystemSpec, score_systems
 from sedtk.score.caption import spice_status
 from sedtk.score.ser import INVALID
+from sedtk.utils.io import atomic_write_text
 
 INV = ["neu", "hap", "ang", "sad"]
 EN_WORDS = (
