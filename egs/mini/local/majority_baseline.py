@@ -21,8 +21,9 @@ from collections import Counter
 from pathlib import Path
 
 from sedtk.data.captions import caption
-from sedtk.data.datadir import DataDir, atomic_write_text, parse_attr, write_kaldi_map
+from sedtk.data.datadir import DataDir, parse_attr, write_kaldi_map
 from sedtk.data.emotions import label_word
+from sedtk.utils.io import atomic_write_text
 
 DESCRIPTORS = ("gender", "age", "pitch", "volume", "speed")
 
