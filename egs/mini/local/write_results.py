@@ -21,7 +21,8 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sedtk.data.datadir import DataDir, atomic_write_text
+from sedtk.data.datadir import DataDir
+from sedtk.utils.io import atomic_write_text
 
 COLUMNS = [  # (score.json metric, header, decimals)
     ("ua", "UA% ↑", 1),
