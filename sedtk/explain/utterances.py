@@ -21,6 +21,7 @@ from pathlib import Path
 from sedtk.data.attributes import STYLE_PHRASES, normalize_attributes, parse_description
 from sedtk.data.datadir import DataDir, parse_attr, read_kaldi_map
 from sedtk.data.emotions import concept_of
+from sedtk.errors import InputError
 
 #: Attributes whose value is read back from generated text (SpeechCraft's style attributes + gender).
 CHECKED_ATTRIBUTES = (*STYLE_PHRASES, "pitch_range", "gender")
@@ -78,7 +79,7 @@ def pair_utterances(data: DataDir, decode_dir: str | Path) -> list[UttRow]:
         raise FileNotFoundError(f"{decode}: decode dir not found")
     hyp_emo, hyp_desc, hyp_text = (_maybe(decode / n) for n in ("utt2emo", "utt2desc", "text"))
     if not (hyp_emo or hyp_desc or hyp_text):
-        raise ValueError(f"{decode}: no utt2emo, utt2desc or text (is it a 'sedtk decode --out' dir?)")
+        raise InputError(f"{decode}: no utt2emo, utt2desc or text (is it a 'sedtk decode --out' dir?)")
     post = _posteriors(decode)
     attrs = {k: parse_attr(v) for k, v in data.maps.get("utt2attr", {}).items()}
     rows = []

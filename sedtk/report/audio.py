@@ -21,6 +21,8 @@ import os
 from pathlib import Path
 from urllib.parse import quote
 
+from sedtk.errors import OptionError
+
 MODES = ("auto", "embed", "link", "none")
 CODECS = {
     "opus": ("OGG", "OPUS", "audio/ogg"),
@@ -37,7 +39,7 @@ PLAYABLE = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".webm", "
 
 def resolve_mode(mode: str, n_utts: int) -> str:
     if mode not in MODES:
-        raise ValueError(f"--audio must be one of {', '.join(MODES)}, got {mode!r}")
+        raise OptionError(f"--audio must be one of {', '.join(MODES)}, got {mode!r}")
     if mode == "auto":
         return "embed" if n_utts <= AUTO_EMBED_MAX else "link"
     return mode
@@ -49,7 +51,7 @@ def encode(wav, codec: str = "opus", sample_rate: int = 16000) -> str:
     import soundfile as sf
 
     if codec not in CODECS:
-        raise ValueError(f"--audio-codec must be one of {', '.join(CODECS)}, got {codec!r}")
+        raise OptionError(f"--audio-codec must be one of {', '.join(CODECS)}, got {codec!r}")
     fmt, subtype, mime = CODECS[codec]
     arr = wav.detach().cpu().numpy() if hasattr(wav, "detach") else np.asarray(wav, dtype="float32")
     buf = io.BytesIO()

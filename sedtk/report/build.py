@@ -18,6 +18,7 @@ from pathlib import Path
 from sedtk.data.datadir import DataDir, DataDirError
 from sedtk.data.emotions import concept_of
 from sedtk.data.evidence import grounding_summary
+from sedtk.errors import OptionError
 from sedtk.explain.utterances import attribute_phrase
 from sedtk.report import audio as audio_mod
 from sedtk.report.inputs import (
@@ -166,11 +167,11 @@ def build_report(
     t0 = time.perf_counter()
     out = Path(out)
     if page_size < 1:
-        raise ValueError(f"--page-size must be >= 1, got {page_size}")
+        raise OptionError(f"--page-size must be >= 1, got {page_size}")
     if audio_codec not in audio_mod.CODECS:
-        raise ValueError(f"--audio-codec must be one of {', '.join(audio_mod.CODECS)}, got {audio_codec!r}")
+        raise OptionError(f"--audio-codec must be one of {', '.join(audio_mod.CODECS)}, got {audio_codec!r}")
     if decode is None and timeline is None:
-        raise ValueError("give --decode DIR (a 'sedtk decode --out' dir), --timeline FILE, or both")
+        raise OptionError("give --decode DIR (a 'sedtk decode --out' dir), --timeline FILE, or both")
     dec = read_decode_dir(decode) if decode is not None else DecodeDir(None, {})
     data_path = Path(data) if data is not None else dec.data_path
     dd = None

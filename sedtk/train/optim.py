@@ -13,6 +13,7 @@ import math
 import torch
 from torch import nn
 
+from sedtk.errors import ConfigError
 from sedtk.train.config import BetaConfig, TrainConfig
 
 
@@ -23,7 +24,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
         if p.requires_grad:
             (decay if p.dim() >= 2 else no_decay).append(p)
     if not decay and not no_decay:
-        raise ValueError("nothing to train: check train.train_branches, train.train_llm and model.llm_mode")
+        raise ConfigError("nothing to train: check train.train_branches, train.train_llm and model.llm_mode")
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(
         [g for g in groups if g["params"]], lr=cfg.lr, betas=tuple(cfg.adam_betas), eps=cfg.adam_eps

@@ -36,6 +36,7 @@ from sedtk.data.prep.common import (
     is_done,
     normalise_options,
 )
+from sedtk.errors import OptionError
 from sedtk.utils.io import atomic_write_text
 
 #: corpus name -> ``prepare(src, out, **options) -> PrepReport``
@@ -56,7 +57,7 @@ def prepare_corpus(
     error naming the options it does take.
     """
     if corpus not in PREPARERS:
-        raise ValueError(f"unknown corpus {corpus!r}; known corpora: {', '.join(sorted(PREPARERS))}")
+        raise OptionError(f"unknown corpus {corpus!r}; known corpora: {', '.join(sorted(PREPARERS))}")
     fn = PREPARERS[corpus]
     src, out = Path(src).resolve(), Path(out).resolve()
     if not src.exists():

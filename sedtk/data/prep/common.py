@@ -16,6 +16,7 @@ from typing import Any
 
 from sedtk.data.audio import AudioError, audio_info
 from sedtk.data.datadir import DataDir, Utterance, format_attr, read_kaldi_map
+from sedtk.errors import InputError, OptionError
 from sedtk.utils.io import atomic_write_text
 
 #: Bumped when a preparer's output changes meaning, so old markers no longer count as done.
@@ -202,7 +203,7 @@ def datadir_from_utterances(
         have = [getattr(u, attr) is not None for u in utts]
         if any(have) and not all(have):
             missing = next(u.key for u, h in zip(utts, have, strict=True) if not h)
-            raise ValueError(
+            raise InputError(
                 f"utterance {missing!r} lacks the {attr} that other utterances have ({file_name})"
             )
         if utts and all(have):
@@ -211,7 +212,7 @@ def datadir_from_utterances(
         if segmented:
             rec = recording_of[u.key]
             if u.start is None or u.end is None:
-                raise ValueError(f"utterance {u.key!r} has no segment times although others do")
+                raise InputError(f"utterance {u.key!r} has no segment times although others do")
             maps["segments"][u.key] = f"{rec} {u.start:.3f} {u.end:.3f}"
             maps["wav.scp"][rec] = u.wav
         else:
@@ -248,7 +249,7 @@ def normalise_options(
     given = {k: v for k, v in options.items() if v is not None}
     unknown = sorted(set(given) - set(params))
     if unknown:
-        raise ValueError(
+        raise OptionError(
             f"option {'/'.join('--' + u for u in unknown)} does not apply to {corpus} "
             f"(its options: {', '.join('--' + p for p in params) or 'none'})"
         )
@@ -256,7 +257,7 @@ def normalise_options(
     for name, p in params.items():
         value = given.get(name, p.default)
         if value is inspect.Parameter.empty:
-            raise ValueError(f"{corpus} needs --{name}")
+            raise OptionError(f"{corpus} needs --{name}")
         if name in PATH_OPTIONS or isinstance(value, os.PathLike):
             value = str(Path(value).resolve())
         resolved[name] = value
