@@ -45,6 +45,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sedtk.errors import AudioError, CheckpointError, OptionError
+
 log = logging.getLogger(__name__)
 
 #: padded samples / real samples allowed in one forward of the SSL model (see "Padding budget")
@@ -64,22 +66,22 @@ def parse_layers(spec: str | Sequence[int] | None, total: int) -> list[int]:
         try:
             items = [int(x) for x in spec.split(",") if x.strip()]
         except ValueError:
-            raise ValueError(
+            raise OptionError(
                 f"layers {spec!r}: expected 'all' or comma-separated integers like '0,3,5'"
             ) from None
     else:
         items = [int(x) for x in spec]
     if not items:
-        raise ValueError(f"layers {spec!r}: no layer selected")
+        raise OptionError(f"layers {spec!r}: no layer selected")
     out = []
     for i in items:
         j = i + total if i < 0 else i
         if not 0 <= j < total:
-            raise ValueError(
+            raise OptionError(
                 f"layer {i} out of range: the upstream has {total} hidden states (0..{total - 1})"
             )
         if j in out:
-            raise ValueError(f"layers {spec!r}: layer {j} selected twice")
+            raise OptionError(f"layers {spec!r}: layer {j} selected twice")
         out.append(j)
     return out
 
@@ -137,7 +139,7 @@ class Upstream(nn.Module):
                     f"upstream: waveform {i} has shape {tuple(w.shape)}; expected (T,) mono samples"
                 )
             if w.numel() < self.min_samples:
-                raise ValueError(
+                raise AudioError(
                     f"upstream: waveform {i} has {w.numel()} samples, fewer than the {self.min_samples} "
                     f"({self.min_samples / self.sample_rate * 1000:.0f} ms) that give one frame of "
                     f"{self.name}"
@@ -348,7 +350,7 @@ def load_upstream(
         raise FileNotFoundError(f"{name}: not a Hugging Face checkpoint folder (no config.json)")
     config = AutoConfig.from_pretrained(name, trust_remote_code=False)
     if not hasattr(config, "conv_stride"):
-        raise ValueError(
+        raise CheckpointError(
             f"{name}: model type {config.model_type!r} is not a wav2vec2-style SSL speech model "
             "(HuBERT, WavLM, wav2vec 2.0, data2vec-audio), 'fbank' or 'fbank-raw'"
         )

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sedtk.errors import SedtkError
+from sedtk.errors import InputError, SedtkError
 
 
 class MeteorError(SedtkError, RuntimeError):
@@ -92,7 +92,7 @@ class MeteorScorer:
         lines = []
         for k in keys:
             if len(res[k]) != 1 or not gts[k]:
-                raise ValueError(f"METEOR: {k!r} needs exactly one hypothesis and at least one reference")
+                raise InputError(f"METEOR: {k!r} needs exactly one hypothesis and at least one reference")
             refs = " ||| ".join(_clean(r) for r in gts[k])
             lines.append(f"SCORE ||| {refs} ||| {_clean(res[k][0])}\n".encode())
         with self._lock:

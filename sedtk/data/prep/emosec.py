@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sedtk.data.datadir import Utterance
 from sedtk.data.prep.common import PrepReport, datadir_from_utterances, durations, read_text, save_split
+from sedtk.errors import InputError
 
 
 def read_id_text(path: Path) -> dict[str, str]:
@@ -31,7 +32,7 @@ def read_id_text(path: Path) -> dict[str, str]:
             continue
         parts = line.strip().split(maxsplit=1)
         if parts[0] in out:
-            raise ValueError(f"{path}:{lineno}: duplicate id {parts[0]!r}")
+            raise InputError(f"{path}:{lineno}: duplicate id {parts[0]!r}")
         out[parts[0]] = parts[1].strip() if len(parts) > 1 else ""
     return out
 
@@ -65,9 +66,9 @@ def prepare(src: Path, out: Path, *, nj: int = 4) -> PrepReport:
     try:
         captions = json.loads(read_text(root / "fid2captions.json"))
     except json.JSONDecodeError as e:
-        raise ValueError(f"{root / 'fid2captions.json'}: not JSON ({e})") from None
+        raise InputError(f"{root / 'fid2captions.json'}: not JSON ({e})") from None
     if not isinstance(captions, dict):
-        raise ValueError(f"{root / 'fid2captions.json'}: expected an object {{id: caption}}")
+        raise InputError(f"{root / 'fid2captions.json'}: expected an object {{id: caption}}")
     if not (root / "text.txt").is_file():
         raise FileNotFoundError(f"{root / 'text.txt'}: not found")
     texts = read_id_text(root / "text.txt")
@@ -96,6 +97,6 @@ def prepare(src: Path, out: Path, *, nj: int = 4) -> PrepReport:
             Utterance(key=uid, wav=str(wav), text=texts[uid], speaker=uid, description=caption, duration=d)
         )
     if not utts:
-        raise ValueError(f"{root}: no utterance has a wav, a transcript and a caption")
+        raise InputError(f"{root}: no utterance has a wav, a transcript and a caption")
     save_split(report, out, "test", datadir_from_utterances(utts))
     return report

@@ -42,6 +42,7 @@ from sedtk.data.prep.common import (
     save_split,
     visible_files,
 )
+from sedtk.errors import InputError, OptionError
 
 #: Every consensus label IEMOCAP uses (xxx = no majority).
 LABELS = ("neu", "hap", "exc", "ang", "sad", "fru", "sur", "fea", "dis", "oth", "xxx")
@@ -80,15 +81,15 @@ def parse_classes(spec: str) -> tuple[list[str], dict[str, str]]:
     for group in spec.split(","):
         members = [m.strip() for m in group.split("+") if m.strip()]
         if not members:
-            raise ValueError(f"classes {spec!r}: empty class in the list")
+            raise OptionError(f"classes {spec!r}: empty class in the list")
         for m in members:
             if m not in LABELS:
-                raise ValueError(
+                raise OptionError(
                     f"classes {spec!r}: {m!r} is not an IEMOCAP label (labels: {' '.join(LABELS)}; "
                     f"named sets: {', '.join(CLASS_SETS)})"
                 )
             if m in mapping:
-                raise ValueError(f"classes {spec!r}: label {m!r} appears twice")
+                raise OptionError(f"classes {spec!r}: label {m!r} appears twice")
             mapping[m] = members[0]
         inventory.append(members[0])
     return inventory, mapping
@@ -128,7 +129,7 @@ def speaker_of(utt: str) -> str:
     """``Ses01F_impro01_M003`` -> ``Ses01_M``."""
     m = _UTT.match(utt)
     if m is None:
-        raise ValueError(f"{utt!r} is not an IEMOCAP utterance id")
+        raise InputError(f"{utt!r} is not an IEMOCAP utterance id")
     return f"Ses0{m['session']}_{m['gender']}"
 
 
@@ -164,7 +165,7 @@ def prepare(src: Path, out: Path, *, classes: str = "4class", nj: int = 4) -> Pr
         for f in files:
             for turn in read_evaluation(f):
                 if turn.utt in seen:
-                    raise ValueError(
+                    raise InputError(
                         f"{turn.source}: utterance {turn.utt!r} already annotated at {seen[turn.utt]}"
                     )
                 seen[turn.utt] = turn.source
@@ -201,7 +202,7 @@ def prepare(src: Path, out: Path, *, classes: str = "4class", nj: int = 4) -> Pr
         )  # fmt: skip
         session_of[turn.utt] = s
     if not utts:
-        raise ValueError(f"{root}: no utterance with a label in {inventory} and a readable wav")
+        raise InputError(f"{root}: no utterance with a label in {inventory} and a readable wav")
     report.excluded = dict(excluded.most_common())
 
     everything = datadir_from_utterances(utts, inventory)

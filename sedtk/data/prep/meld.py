@@ -42,6 +42,7 @@ import soundfile as sf
 from sedtk.data.audio import SAMPLE_RATE, AudioError, audio_info
 from sedtk.data.datadir import Utterance
 from sedtk.data.prep.common import PrepReport, datadir_from_utterances, kaldi_safe, read_text, save_split
+from sedtk.errors import InputError
 
 LABELS = ("neutral", "joy", "surprise", "anger", "sadness", "disgust", "fear")
 SPLITS = ("train", "dev", "test")
@@ -88,21 +89,21 @@ def read_csv(path: str | os.PathLike, split: str) -> list[Row]:
     reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing} (header: {reader.fieldnames})")
+        raise InputError(f"{path}: missing column(s) {missing} (header: {reader.fieldnames})")
     rows, seen = [], {}
     for row in reader:
         where = f"{path}:{reader.line_num}"
         emotion = row["Emotion"].strip().lower()
         if emotion not in LABELS:
-            raise ValueError(f"{where}: emotion {row['Emotion']!r} is not one of {' '.join(LABELS)}")
+            raise InputError(f"{where}: emotion {row['Emotion']!r} is not one of {' '.join(LABELS)}")
         try:
             dialogue, utterance = int(row["Dialogue_ID"]), int(row["Utterance_ID"])
         except ValueError:
-            raise ValueError(f"{where}: Dialogue_ID/Utterance_ID are not integers") from None
+            raise InputError(f"{where}: Dialogue_ID/Utterance_ID are not integers") from None
         r = Row(split, dialogue, utterance, normalise_text(row["Utterance"]), normalise_text(row["Speaker"]),
                 emotion, where)  # fmt: skip
         if r.clip in seen:
-            raise ValueError(f"{where}: {r.clip} already listed at {seen[r.clip]}")
+            raise InputError(f"{where}: {r.clip} already listed at {seen[r.clip]}")
         seen[r.clip] = where
         rows.append(r)
     return rows
@@ -208,6 +209,6 @@ def prepare(src: Path, out: Path, *, nj: int = 4) -> PrepReport:
             )  # fmt: skip
     for split, utts in by_split.items():
         if not utts:
-            raise ValueError(f"{src}: no usable {split} clip (every one missing or unreadable)")
+            raise InputError(f"{src}: no usable {split} clip (every one missing or unreadable)")
         save_split(report, out, split, datadir_from_utterances(utts, list(LABELS)))
     return report

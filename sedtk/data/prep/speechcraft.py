@@ -53,6 +53,7 @@ from sedtk.data.prep.common import (
     read_text,
     save_split,
 )
+from sedtk.errors import InputError
 
 INVENTORY = ["neu", "hap", "ang", "sad", "sur", "fea", "dis"]
 ID_KEYS = (
@@ -125,7 +126,7 @@ def parse_labels(labels: str | dict[str, Any]) -> dict[str, str]:
         m = _LABEL_PAIR.match(part)
         if m is None:
             if part.strip():
-                raise ValueError(f"label field {part!r} is not 'name:value'")
+                raise InputError(f"label field {part!r} is not 'name:value'")
             continue
         out[_field_name(m[1])] = m[2].strip()
     return out
@@ -143,22 +144,22 @@ def _records(path: Path) -> Iterator[tuple[str, Any]]:
         items = [data]
     except json.JSONDecodeError as e:
         if path.suffix != ".jsonl" and not text.lstrip().startswith("{"):
-            raise ValueError(f"{path}: not JSON ({e})") from None
+            raise InputError(f"{path}: not JSON ({e})") from None
         items = []
         for lineno, line in enumerate(text.split("\n"), 1):  # not splitlines: U+2028 may sit in strings
             if line.strip():
                 try:
                     items.append(json.loads(line))
                 except json.JSONDecodeError as e2:
-                    raise ValueError(f"{path}:{lineno}: not JSON ({e2.msg})") from None
+                    raise InputError(f"{path}:{lineno}: not JSON ({e2.msg})") from None
     for item in items:
         if isinstance(item, list):
             for i, rec in enumerate(item):
                 if not isinstance(rec, dict):
-                    raise ValueError(f"{path}: record {i} is not an object")
+                    raise InputError(f"{path}: record {i} is not an object")
                 key = next((k for k in ID_KEYS if k in rec), None)
                 if key is None:
-                    raise ValueError(f"{path}: record {i} has no id field (looked for {', '.join(ID_KEYS)})")
+                    raise InputError(f"{path}: record {i} has no id field (looked for {', '.join(ID_KEYS)})")
                 yield str(rec[key]), {k: v for k, v in rec.items() if k != key}
         elif isinstance(item, dict):
             key = next((k for k in ID_KEYS if k in item and isinstance(item[k], str)), None)
@@ -167,7 +168,7 @@ def _records(path: Path) -> Iterator[tuple[str, Any]]:
             else:
                 yield from ((str(k), v) for k, v in item.items())
         else:
-            raise ValueError(f"{path}: expected an object or a list of records")
+            raise InputError(f"{path}: expected an object or a list of records")
 
 
 @dataclass
@@ -196,19 +197,19 @@ def read_annotations(src: Path) -> Annotations:
         kind = "instruction" if "instruct" in path.name.lower() else "description"
         for uid, rec in _records(path):
             if any(c.isspace() for c in uid) or not uid:
-                raise ValueError(f"{path}: id {uid!r} is not usable as a Kaldi key")
+                raise InputError(f"{path}: id {uid!r} is not usable as a Kaldi key")
             fields = merged.setdefault(uid, {})
             if isinstance(rec, str):
                 rec = {"labels": rec} if _looks_like_labels(rec) else {kind: rec}
             if not isinstance(rec, dict):
-                raise ValueError(f"{path}: record {uid!r} is neither an object nor a string")
+                raise InputError(f"{path}: record {uid!r} is neither an object nor a string")
             for k, v in rec.items():
                 lk = k.lower()
                 if lk == "labels":
                     try:
                         fields.update(parse_labels(v))
                     except ValueError as e:
-                        raise ValueError(f"{path}: record {uid!r}: {e}") from None
+                        raise InputError(f"{path}: record {uid!r}: {e}") from None
                 elif lk in DESCRIPTION_KEYS:
                     fields["_description"] = v
                 elif lk in INSTRUCTION_KEYS:
@@ -298,7 +299,7 @@ def _to_utterance(
         raw = str(fields.pop("emotion")).strip()
         emotion = map_to_inventory(raw, INVENTORY)
         if emotion is None:
-            raise ValueError(f"record {uid!r}: emotion {raw!r} does not map onto {' '.join(INVENTORY)}")
+            raise InputError(f"record {uid!r}: emotion {raw!r} does not map onto {' '.join(INVENTORY)}")
     desc = next((fields[k] for k in DESC_FIELDS if k in fields), None)
     if need_desc and (desc is None or not str(desc).strip()):
         return "no description"
@@ -359,7 +360,7 @@ def prepare(src: Path, out: Path, *, audio: Path, nj: int = 4, dev_percent: floa
         try:
             res = _to_utterance(uid, ann.records[uid], sid, source, need_emotion, need_desc, unrecognised)
         except ValueError as e:
-            raise ValueError(f"{src}: {e}") from None
+            raise InputError(f"{src}: {e}") from None
         if isinstance(res, str):
             report.skip(uid, res, "")
             continue
@@ -369,7 +370,7 @@ def prepare(src: Path, out: Path, *, audio: Path, nj: int = 4, dev_percent: floa
             recording_of[uid] = rec
     utts = _check_audio(utts, report, nj)
     if not utts:
-        raise ValueError(f"{src}: no annotated id has usable audio in {source.path}")
+        raise InputError(f"{src}: no annotated id has usable audio in {source.path}")
     if any(u.attributes for u in utts):
         for u in utts:
             if not u.attributes:
