@@ -81,6 +81,10 @@ set_sys_opts() {
     "${extra[@]}")
   sys_deps=("$data/train" "$data/dev" "$sys_dump/train" "$sys_dump/dev" "$models")
 }
+# Inputs of a step named by their files, not their folders: "sedtk score" caches measurements in the
+# reference dir (descriptor_feats.tsv) and evidence in the decode dirs, which must not redo the steps.
+data_files() { local f; for f in wav.scp text utt2emo utt2desc utt2attr; do [ -e "$1/$f" ] && echo "$1/$f"; done; true; }
+decode_files() { local d f; for d in "$@"; do for f in utt2emo utt2emo_post text utt2desc; do [ -e "$d/$f" ] && echo "$d/$f"; done; done; true; }
 declare -A dump_ups=()
 for sys in "${systems_arr[@]}"; do dump_ups[$(sys_upstream "$sys")]=1; done
 timing=exp/timing.tsv
@@ -108,7 +112,8 @@ if stage_enabled 1; then
   begin_stage 1 "feature dump (${!dump_ups[*]})"
   for u in "${!dump_ups[@]}"; do
     for x in train dev test; do
-      run_step "dump/$u/$x" "$data/$x" "$models" -- "${launch[@]}" --cpus "$nj" "exp/log/dump_${u}_$x.log" -- \
+      mapfile -t deps < <(data_files "$data/$x")
+      run_step "dump/$u/$x" "${deps[@]}" "$models" -- "${launch[@]}" --cpus "$nj" "exp/log/dump_${u}_$x.log" -- \
         sedtk feats dump "$data/$x" "dump/$u/$x" --upstream "$(upstream_path "$u")" --nj "$nj"
     done
   done
@@ -151,12 +156,14 @@ if stage_enabled 4; then
   for sys in "${systems_arr[@]}"; do
     final=$(system_final "$conf" "$sys")
     sys_dump=dump/$(sys_upstream "$sys")
-    run_step "exp/$final/decode_test" "exp/$final" "$data/test" "$sys_dump/test" -- \
+    mapfile -t deps < <(data_files "$data/test")
+    run_step "exp/$final/decode_test" "exp/$final" "${deps[@]}" "$sys_dump/test" -- \
       "${launch[@]}" "exp/log/decode_$final.log" -- \
       sedtk decode --model "exp/$final" --data "$data/test" --feats "$sys_dump/test" \
       --out "exp/$final/decode_test" --batch-size 16 --device cpu
   done
-  run_step exp/majority/decode_test "$data/train" "$data/test" "$recipe/local/majority_baseline.py" -- \
+  mapfile -t deps < <(data_files "$data/train"; data_files "$data/test")
+  run_step exp/majority/decode_test "${deps[@]}" "$recipe/local/majority_baseline.py" -- \
     "$SEDTK_PYTHON" "$recipe/local/majority_baseline.py" "$data/train" "$data/test" exp/majority/decode_test
   end_stage 4 "decoding"
 fi
@@ -170,7 +177,8 @@ if stage_enabled 5; then
     hyps+=(--hyp "$sys=$dir")
     [ "$sys" = "$proposed" ] || baselines+=(--baseline "$sys")
   done
-  run_step exp/score_test "$data/test" exp/*/decode_test -- \
+  mapfile -t deps < <(data_files "$data/test"; decode_files exp/*/decode_test)
+  run_step exp/score_test "${deps[@]}" -- \
     sedtk score --ref "$data/test" "${hyps[@]}" "${baselines[@]}" --out exp/score_test
 
   # What a new user wants to see first: one wav in, transcript + descriptors + emotion out.  The model
