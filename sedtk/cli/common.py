@@ -39,14 +39,6 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 #: modules are converted; tests/cli/test_errors.py checks that a module not listed gets a traceback.
 UNCONVERTED: frozenset[str] = frozenset(
     {
-        "sedtk.data.describe",
-        "sedtk.data.evidence",
-        "sedtk.data.measure",
-        "sedtk.data.synth",
-        "sedtk.explain.latent",
-        "sedtk.explain.run",
-        "sedtk.train.data",
-        "sedtk.train.trainer",
         "sedtk.utils.device",
     }
 )

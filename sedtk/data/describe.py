@@ -47,6 +47,7 @@ from sedtk.data.captions import caption
 from sedtk.data.datadir import DataDir, format_attr, parse_attr
 from sedtk.data.emotions import label_word
 from sedtk.data.measure import FEATS_FILE, Measurement, measure_datadir
+from sedtk.errors import DataDirError
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,7 @@ def _attributes(data: DataDir, key: str) -> dict[str, str]:
     try:
         return parse_attr(value) if value is not None else {}
     except ValueError as e:
-        raise ValueError(f"{data.path}/utt2attr: utterance {key!r}: {e}") from None
+        raise DataDirError(f"{data.path}/utt2attr: utterance {key!r}: {e}") from None
 
 
 def describe(
@@ -217,7 +218,7 @@ def describe(
                 "replace it without --force"
             )
     if len(src) == 0:
-        raise ValueError(f"{data}: the data dir has no utterances")
+        raise DataDirError(f"{data}: the data dir has no utterances")
     attrs = {k: _attributes(src, k) for k in src.utts}  # first: a malformed line is reported with its file
     utts = {u.key: u for u in src}
     m = measure_datadir(src, cache=dst / FEATS_FILE, nj=nj, log=log)

@@ -72,6 +72,7 @@ from pathlib import Path
 import numpy as np
 
 from sedtk.data.measure import FEATS_FILE, Measurement, measure, measure_datadir
+from sedtk.errors import DataDirError, InputError
 
 SUPPORTED, CONTRADICTED, NOT_CHECKABLE = "supported", "contradicted", "not checkable"
 VERDICTS = (SUPPORTED, CONTRADICTED, NOT_CHECKABLE)
@@ -405,7 +406,7 @@ def data_evidence(
         try:
             attrs[k] = parse_attr(v) if v else {}
         except ValueError as e:
-            raise ValueError(f"{data.path}/utt2attr: utterance {k!r}: {e}") from None
+            raise DataDirError(f"{data.path}/utt2attr: utterance {k!r}: {e}") from None
     speaker = {k: s for k in data.utts if (s := data.get("utt2spk", k))}
     gender = {k: g for k in data.utts if (g := gender_of(speaker.get(k), attrs[k]))}
     ref = GroupReference(meas, speaker, gender, min_group)
@@ -428,7 +429,7 @@ def write_evidence(
     decode = Path(decode_dir)
     descs = _read_map(decode / "utt2desc")
     if not descs:
-        raise ValueError(f"{decode}: no utt2desc (decode the SER-SED task to get descriptions to check)")
+        raise InputError(f"{decode}: no utt2desc (decode the SER-SED task to get descriptions to check)")
     ev = data_evidence(data_dir, descs, cache=decode / FEATS_FILE, nj=nj, min_group=min_group)
     data = str(Path(data_dir).resolve())
     lines = [
@@ -451,7 +452,7 @@ def read_evidence(decode_dir: str | os.PathLike) -> dict[str, dict]:
                 d = json.loads(line)
                 out[d["key"]] = d
             except (ValueError, KeyError) as e:
-                raise ValueError(f"{path}:{i}: malformed evidence line ({e})") from None
+                raise InputError(f"{path}:{i}: malformed evidence line ({e})") from None
     return out
 
 

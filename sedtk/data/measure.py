@@ -73,6 +73,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from sedtk.errors import AudioError
+
 #: F0 in eGeMAPS is in semitones relative to this frequency.
 F0_REF_HZ = 27.5
 ACTIVE_DB = 40.0  # frames within this many dB of the loudest are "active"
@@ -163,7 +165,7 @@ def measure(wav, sample_rate: int) -> Measurement:
 
     x = np.asarray(wav, dtype=np.float32).reshape(-1)
     if not np.isfinite(x).all():
-        raise ValueError("measure: the waveform has NaN or infinite samples")
+        raise AudioError("measure: the waveform has NaN or infinite samples")
     duration = len(x) / sample_rate
     speech, level = _active(x, sample_rate)
     with warnings.catch_warnings():

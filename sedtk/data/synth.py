@@ -60,6 +60,7 @@ from sedtk.data.attributes import caption
 from sedtk.data.audio import SAMPLE_RATE, AudioError, audio_info, load_audio, save_wav
 from sedtk.data.datadir import DataDir, format_attr, write_kaldi_map
 from sedtk.data.emotions import label_word
+from sedtk.errors import DataDirError, OptionError
 from sedtk.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -262,7 +263,7 @@ def _sentence_cycle(rng: random.Random, dev_first: bool) -> list[int]:
 def plan(num_utts: int, seed: int) -> list[SynthUtt]:
     """The first ``num_utts`` utterances of the corpus of ``seed`` (a prefix of any longer plan)."""
     if not 1 <= num_utts <= MAX_UTTS:
-        raise ValueError(f"num_utts must be in 1..{MAX_UTTS}, got {num_utts}")
+        raise OptionError(f"num_utts must be in 1..{MAX_UTTS}, got {num_utts}")
     rng = random.Random(f"sedtk-synth-plan:{seed}")
     n_spk, n_emo = len(VOICES), len(EMOTIONS)
     cycles: dict[str, list[int]] = {e: [] for e in EMOTIONS}
@@ -385,7 +386,7 @@ def synthesize(
     ``caption_style``: ``"description"`` (how it sounds, no transcript) or ``"instruction"`` (quoted).
     """
     if caption_style not in CAPTION_STYLES:
-        raise ValueError(f"caption_style must be one of {CAPTION_STYLES}, got {caption_style!r}")
+        raise OptionError(f"caption_style must be one of {CAPTION_STYLES}, got {caption_style!r}")
     exe = espeak_binary()
     out = Path(out).resolve()
     wav_dir = out / "wav"
@@ -453,20 +454,24 @@ def split_synth(data: DataDir | str | os.PathLike, out: str | os.PathLike) -> di
     if not isinstance(data, DataDir):
         data = DataDir.load(data)
     if "text" not in data.maps:
-        raise ValueError(f"{data.path}: no text file; split_synth needs the synthetic corpus's transcripts")
+        raise DataDirError(f"{data.path}: no text file; split_synth needs the synthetic corpus's transcripts")
     index = {s: i for i, s in enumerate(SENTENCES)}
     part_of = {i: "dev" for i in DEV_SENTENCES} | {i: "test" for i in TEST_SENTENCES}
     keys: dict[str, list[str]] = {s: [] for s in SPLITS}
     for key, text in data.maps["text"].items():
         if text not in index:
-            raise ValueError(f"{data.path}/text: {key!r} is not a sentence of the synthetic corpus: {text!r}")
+            raise DataDirError(
+                f"{data.path}/text: {key!r} is not a sentence of the synthetic corpus: {text!r}"
+            )
         keys[part_of.get(index[text], "train")].append(key)
     data = data.absolute()
     out = Path(out)
     splits = {}
     for name in SPLITS:
         if not keys[name]:
-            raise ValueError(f"split_synth: the {name} split would be empty ({len(data)} utterances in all)")
+            raise DataDirError(
+                f"split_synth: the {name} split would be empty ({len(data)} utterances in all)"
+            )
         splits[name] = data.subset(keys[name])
         splits[name].save(out / name)
     return splits

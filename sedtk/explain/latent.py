@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sedtk.errors import CheckpointError
+
 ACTIVE_THRESHOLD = 0.01
 BRANCHES = ("content", "descriptor")
 #: The weighted sums of an SSL SER baseline (``sedtk.models.ssl_ser``), by head.
@@ -57,13 +59,13 @@ def load_blocks(model: str | os.PathLike, checkpoint: str | None = None) -> Bran
     cfg = config_from_dict(read_config_dict(ckpt))
     m = cfg.model
     if m.num_layers is None or m.feature_dim is None:
-        raise ValueError(f"{ckpt}: the saved config lacks model.num_layers / feature_dim")
+        raise CheckpointError(f"{ckpt}: the saved config lacks model.num_layers / feature_dim")
     weights = read_weights(ckpt)
     supplied = list(m.upstream_layers) if m.upstream_layers is not None else list(range(m.num_layers))
     if m.kind == "ssl_ser":
         return _load_ssl_sums(ckpt, cfg, weights, supplied)
     if m.kind != "llm":
-        raise ValueError(f"{ckpt}: model.kind {m.kind!r} is not one sedtk explain knows (llm, ssl_ser)")
+        raise CheckpointError(f"{ckpt}: model.kind {m.kind!r} is not one sedtk explain knows (llm, ssl_ser)")
     blocks, layer_ids = {}, {}
     for b in BRANCHES:
         if m.feature_disentanglement:
@@ -83,7 +85,7 @@ def load_blocks(model: str | os.PathLike, checkpoint: str | None = None) -> Bran
         try:
             block.load_state_dict(state, strict=True)
         except RuntimeError as e:
-            raise ValueError(f"{ckpt}: the {b} block does not fit its config: {e}") from None
+            raise CheckpointError(f"{ckpt}: the {b} block does not fit its config: {e}") from None
         blocks[b] = block.eval()
         sel = block.weighted_sum.selected
         layer_ids[b] = [supplied[i] for i in sel] if sel is not None else supplied
@@ -103,7 +105,9 @@ def _load_ssl_sums(ckpt: Path, cfg, weights: dict, supplied: list[int]) -> Branc
         try:
             ws.load_state_dict(state, strict=True)
         except RuntimeError as e:
-            raise ValueError(f"{ckpt}: the {head} head's weighted sum does not fit its config: {e}") from None
+            raise CheckpointError(
+                f"{ckpt}: the {head} head's weighted sum does not fit its config: {e}"
+            ) from None
         blocks[head] = ws.eval()
         layer_ids[head] = [supplied[i] for i in ws.selected] if ws.selected is not None else supplied
     return BranchBlocks(blocks, cfg, layer_ids, ckpt, kind="ssl_ser")

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sedtk.data.datadir import DataDir
+from sedtk.errors import OptionError
 from sedtk.explain.latent import (
     ACTIVE_THRESHOLD,
     BranchBlocks,
@@ -120,9 +121,9 @@ def explain(
     from sedtk.utils.device import pick_device
 
     if decode is not None and data is None:
-        raise ValueError("--decode needs --data (the reference data dir the decode is compared with)")
+        raise OptionError("--decode needs --data (the reference data dir the decode is compared with)")
     if feats is not None and data is None:
-        raise ValueError("--feats needs --data (the utterances to run the blocks over)")
+        raise OptionError("--feats needs --data (the utterances to run the blocks over)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device(device)

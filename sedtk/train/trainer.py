@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from sedtk.data.datadir import DataDir
+from sedtk.errors import CheckpointError, DataDirError, OptionError
 from sedtk.models import checkpoint as ckpt_io
 from sedtk.models.build import build_model
 from sedtk.models.sed_model import SEDModel
@@ -198,7 +199,7 @@ def _feature_source(cfg: Config, feats: str | Path | None, data: DataDir, what: 
 
         return None, utterance_durations(data), cfg.data.max_duration
     if feats is None:
-        raise ValueError(
+        raise OptionError(
             f"no feature dump for {what}: give --feats-{what} DUMP or set data.online_features=true"
         )
     from sedtk.features.storage import FeatureReader
@@ -559,11 +560,11 @@ def _restore(resume: Path, model, optimizer, scheduler, info: D.DistInfo) -> tup
     model.load_trained_state(ckpt_io.read_weights(resume), source=str(resume))
     ts = ckpt_io.read_trainer_state(resume)
     if ts is None:
-        raise ValueError(f"{resume}: no trainer state; cannot resume")
+        raise CheckpointError(f"{resume}: no trainer state; cannot resume")
     optimizer.load_state_dict(ts["optimizer"])
     scheduler.load_state_dict(ts["scheduler"])
     if len(ts["rng"]) != info.world:
-        raise ValueError(f"{resume}: saved by {len(ts['rng'])} processes; resume with the same number")
+        raise CheckpointError(f"{resume}: saved by {len(ts['rng'])} processes; resume with the same number")
     _set_rng_state(ts["rng"][info.rank])
     return TrainState.from_dict(ts["position"]), ckpt_io.read_meta(resume).get("init", {})
 
@@ -605,7 +606,7 @@ def _load_train_data(cfg: Config, paths: RunPaths) -> _TrainData:
     examples = build_examples(data, t.tasks, cfg.prompt.targets, lengths, max_len)
     for task in t.tasks:
         if not examples.by_task[task]:
-            raise ValueError(
+            raise DataDirError(
                 f"{paths.train}: no training examples for task {task!r} (skipped: {examples.skipped})"
             )
     emotions = list(data.emotions or sorted(set(data.maps.get("utt2emo", {}).values())))
@@ -699,7 +700,7 @@ def _train(
     device = pick_device(cfg.train.device, info.local_rank, option="train.device")
     exp = paths.exp
     if exp is None and not dry_run:
-        raise ValueError("an experiment dir (--exp) is needed unless --dry-run")
+        raise OptionError("an experiment dir (--exp) is needed unless --dry-run")
     tr = _load_train_data(cfg, paths)
 
     # -- model ------------------------------------------------------------------------------
