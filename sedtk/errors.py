@@ -52,6 +52,10 @@ class MissingKeyError(SedtkError, KeyError):
     """A key (utterance, label, field) the user asked for is not there; the message names it."""
 
 
+class DependencyError(SedtkError, RuntimeError):
+    """A package, program or device the requested work needs is missing; the message says how to get it."""
+
+
 class NoModelError(SedtkError, FileNotFoundError):
     """No model was named and none is available; the message says how to get one."""
 
@@ -65,6 +69,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DataDirError",
+    "DependencyError",
     "InputError",
     "MissingInputError",
     "MissingKeyError",

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sedtk.data.audio import SAMPLE_RATE
-from sedtk.errors import AudioError, OptionError
+from sedtk.errors import AudioError, DependencyError, OptionError
 
 SEGMENT_MODES = ("vad", "fixed", "none")
 #: Silero VAD's frame at 16 kHz (samples): one speech probability per 32 ms.
@@ -175,7 +175,7 @@ def load_vad():
     try:
         from silero_vad import load_silero_vad
     except ImportError as e:
-        raise RuntimeError(
+        raise DependencyError(
             "--segment vad needs the 'silero-vad' package: pip install silero-vad (or use --segment fixed)"
         ) from e
     finally:

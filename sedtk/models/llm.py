@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from sedtk.errors import ConfigError, OptionError
+from sedtk.errors import ConfigError, DependencyError, OptionError
 
 LLM_MODES = ("lora", "full", "frozen")
 LLM_QUANTS = ("none", "8bit", "4bit")
@@ -86,14 +86,14 @@ def check_quantization(quant: str, mode: str) -> None:
             "(QLoRA) or frozen, or model.llm_quant=none to train the full LLM"
         )
     if not torch.cuda.is_available():
-        raise RuntimeError(
+        raise DependencyError(
             f"model.llm_quant={quant} needs a CUDA GPU (bitsandbytes quantised weights), and none is "
             "available here: run on a CUDA GPU, or set model.llm_quant=none"
         )
     try:
         import bitsandbytes  # noqa: F401
     except ImportError as e:
-        raise RuntimeError(
+        raise DependencyError(
             f"model.llm_quant={quant} needs the bitsandbytes package ({e}): pip install bitsandbytes "
             "(or pip install 'sedtk[quant]') on a CUDA machine, or set model.llm_quant=none"
         ) from None

@@ -94,7 +94,8 @@ def test_error_classes_keep_their_builtin():
         assert issubclass(cls, errors.SedtkError)
         with pytest.raises(FileNotFoundError):
             raise cls("x")
-    assert issubclass(MeteorError, errors.SedtkError) and issubclass(MeteorError, RuntimeError)
+    for cls in (MeteorError, errors.DependencyError):
+        assert issubclass(cls, errors.SedtkError) and issubclass(cls, RuntimeError)
     assert str(errors.InputError("a: b")) == "a: b"
 
 
