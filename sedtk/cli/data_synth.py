@@ -20,8 +20,9 @@ SYNTH_HELP = (
 )
 DESCRIBE_HELP = (
     "Derive pitch, volume, pace and pitch-range labels and captions from the audio.\n\n"
-    "THESE ARE DERIVED PSEUDO-LABELS, NOT HUMAN ANNOTATIONS.  F0 (YIN), RMS level and syllables per second "
-    "of speech are z-scored within speaker (or gender, or the whole dir, for speakers with few utterances) "
+    "THESE ARE DERIVED PSEUDO-LABELS, NOT HUMAN ANNOTATIONS.  openSMILE eGeMAPS v02 measurements "
+    "(F0 level and range in semitones, RMS level, syllable nuclei per second) are z-scored within speaker "
+    "(or gender, or the whole dir, for speakers with few utterances) "
     "and binned at +-0.5 SD into low/normal/high.\n\n"
     "Writes utt2attr (existing attributes kept; source=derived), utt2desc (SpeechCraft-style, with the "
     "emotion word and the quoted transcript where known) and descriptor_feats.tsv (the measurements).  "
