@@ -27,7 +27,7 @@ quick=false          # reduced run for CI (also MINI_QUICK=1)
 workdir=.            # where data/, dump/, models/, exp/ and RESULTS.md go (exp/quick when quick)
 num_utts=800         # utterances synthesised; train/dev/test hold about 76/12/12 %
 seed=0
-upstream=fbank       # fbank, or hubert: the tiny random HuBERT of stage 0 (see README.md)
+upstream=fbank-raw   # fbank-raw (no mean normalisation: keeps loudness), fbank, or hubert (README.md)
 ssl_upstream=fbank-raw  # upstream of the SSL SER baseline (Sys. 1): its mean pooling of a linear
                         # projection is constant on mean-normalised fbank (see README.md)
 systems="sys7 sys5 sys4 sys1"  # the first is the proposed system, the others its baselines (conf/)
@@ -126,7 +126,7 @@ if stage_enabled 2; then
   declare -A trained=()
   for sys in "${systems_arr[@]}"; do
     s1=$(system_stage1 "$conf" "$sys")
-    [ -n "$s1" ] && [ -z "${trained[$s1]:-}" ] || continue
+    if [ -z "$s1" ] || [ -n "${trained[$s1]:-}" ]; then continue; fi  # no stage 1, or shared and done
     trained[$s1]=1
     set_sys_opts "$sys"
     run_step "exp/$s1" "$conf/$s1.yaml" "${sys_deps[@]}" -- \
@@ -180,6 +180,10 @@ if stage_enabled 5; then
   mapfile -t deps < <(data_files "$data/test"; decode_files exp/*/decode_test)
   run_step exp/score_test "${deps[@]}" -- \
     sedtk score --ref "$data/test" "${hyps[@]}" "${baselines[@]}" --out exp/score_test
+  # The browsable report of the proposed system (issue 10): every test utterance with its audio,
+  # transcript, description claims and emotion posterior; open exp/report_test.html in a browser.
+  proposed_dir=exp/$(system_final "$conf" "$proposed")/decode_test
+  sedtk report --decode "$proposed_dir" --score exp/score_test -o exp/report_test.html
 
   # What a new user wants to see first: one wav in, transcript + descriptors + emotion out.  The model
   # is passed explicitly (works whatever the install), and recorded as the default model of
