@@ -92,7 +92,7 @@ def make_checkpoint(work: Path) -> Path:
     from sedtk.models.checkpoint import find_checkpoint, save_checkpoint
     from sedtk.models.sed_model import build_model
     from sedtk.models.tiny import init_tiny
-    from sedtk.train.config import dump_config, load_config
+    from sedtk.config import dump_config, load_config
 
     exp = work / "exp"
     if find_checkpoint(exp) is not None:

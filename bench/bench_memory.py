@@ -84,7 +84,7 @@ def build_models(root: Path) -> dict[str, Path]:
 
 
 def case_config(name: str, models: dict[str, Path]):
-    from sedtk.train.config import load_config
+    from sedtk.config import load_config
 
     conf, llm, *_, extra, _ = CASES[name]
     sets = [f"model.llm={models[llm]}", "model.dtype=float32", "data.num_workers=0", *extra]
@@ -227,7 +227,7 @@ README_ROWS = [
 def readme_table() -> str:
     """The Markdown table of the recipes' READMEs ("Memory" sections): estimates per GPU."""
     from sedtk.models.memory import GIB, estimate_memory, resolve_shapes
-    from sedtk.train.config import load_config
+    from sedtk.config import load_config
 
     shapes = {}
     out = [

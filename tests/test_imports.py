@@ -71,3 +71,55 @@ def test_no_bottom_imports_in_cli_and_prep():
     files = [p for pkg in (sedtk.cli, sedtk.data.prep) for p in sorted(Path(pkg.__path__[0]).glob("*.py"))]
     late = {str(p): n for p in files if (n := _late_imports(p))}
     assert not late, f"imports below module code (an import circle worked around by ordering): {late}"
+
+
+# Floors of the package (STYLE.md): every import, at module level or inside a function, points to the
+# same floor or one below it.
+FLOORS = {
+    "sedtk.errors": 0,
+    "sedtk.utils": 0,
+    "sedtk.config": 1,
+    "sedtk.data": 2,
+    "sedtk.features": 3,
+    "sedtk.score": 3,
+    "sedtk.models": 4,
+    "sedtk.systems": 5,
+    "sedtk.train": 5,
+    "sedtk.decode": 5,
+    "sedtk.explain": 6,
+    "sedtk.report": 7,
+    "sedtk.cli": 8,
+    "sedtk.__main__": 8,
+}
+
+
+def _floor(module: str) -> int | None:
+    parts = module.split(".")
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in FLOORS:
+            return FLOORS[".".join(parts[:n])]
+    return None
+
+
+def test_imports_point_down_the_floors():
+    import ast
+    from pathlib import Path
+
+    root = Path(sedtk.cli.__file__).resolve().parents[1]
+    upward = []
+    for path in sorted(root.rglob("*.py")):
+        module = ".".join(path.relative_to(root.parent).with_suffix("").parts).removesuffix(".__init__")
+        own = _floor(module)
+        if own is None:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                floor = _floor(name) if name.startswith("sedtk.") else None
+                if floor is not None and floor > own:
+                    upward.append(f"{module} (floor {own}) imports {name} (floor {floor})")
+    assert not upward, "imports that run upward:\n" + "\n".join(upward)

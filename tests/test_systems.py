@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sedtk import systems
-from sedtk.models.prompt import TASKS, label_scoring
-from sedtk.train.config import PACKAGED_CONF, load_config
+from sedtk.config import PACKAGED_CONF, TASKS, load_config
+from sedtk.models.prompt import label_scoring
 
 PAPER = PACKAGED_CONF / "paper"
 CONFIGS = sorted(p.stem for p in PAPER.glob("*.yaml") if p.stem != "common")

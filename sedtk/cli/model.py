@@ -54,7 +54,7 @@ def memory_cmd(
     built-in shapes, so this works offline).  See sedtk/models/memory.py for what is counted.
     """
     from sedtk.models.memory import estimate_memory, format_estimate
-    from sedtk.train.config import load_config
+    from sedtk.config import load_config
 
     with user_errors():
         cfg = load_config(config, set_ or [])

@@ -53,7 +53,7 @@ def load_blocks(model: str | os.PathLike, checkpoint: str | None = None) -> Bran
     """Rebuild both branch blocks from a checkpoint's config and weights (no LLM, no upstream)."""
     from sedtk.models.checkpoint import read_config_dict, read_weights, require_checkpoint
     from sedtk.models.disentangle import DisentanglementBlock, PlainBlock
-    from sedtk.train.config import config_from_dict
+    from sedtk.config import config_from_dict
 
     ckpt = require_checkpoint(model, checkpoint)
     cfg = config_from_dict(read_config_dict(ckpt))

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import torch
 
 from sedtk.errors import ConfigError
-from sedtk.train.config import Config
+from sedtk.config import Config
 
 KINDS = ("llm", "ssl_ser")
 

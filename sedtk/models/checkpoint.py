@@ -167,7 +167,7 @@ def load_model(
         online: load the upstream so the model takes raw audio (False: features from a dump only).
     """
     from sedtk.models.build import build_model
-    from sedtk.train.config import apply_override, config_from_dict
+    from sedtk.config import apply_override, config_from_dict
 
     ckpt = require_checkpoint(exp_or_ckpt, name)
     tree = read_config_dict(ckpt)

@@ -19,23 +19,14 @@ Quantised base weights (``model.llm_quant``, for 24 GB GPUs): ``8bit`` (LLM.int8
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
+from sedtk.config import LoraConfig
 from sedtk.errors import ConfigError, DependencyError, OptionError
 
 LLM_MODES = ("lora", "full", "frozen")
 LLM_QUANTS = ("none", "8bit", "4bit")
-
-
-@dataclass
-class LoraSettings:
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
 
 
 def torch_dtype(name: str) -> torch.dtype:
@@ -109,7 +100,7 @@ def load_llm(
     name_or_path: str,
     mode: str = "lora",
     dtype: str = "bfloat16",
-    lora: LoraSettings | None = None,
+    lora: LoraConfig | None = None,
     gradient_checkpointing: bool = False,
     attn_implementation: str | None = None,
     quant: str = "none",
@@ -152,7 +143,7 @@ def load_llm(
     if mode == "lora":
         from peft import LoraConfig, get_peft_model
 
-        lora = lora or LoraSettings()
+        lora = lora or LoraConfig()
         cfg = LoraConfig(
             r=lora.r,
             lora_alpha=lora.alpha,

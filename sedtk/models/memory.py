@@ -181,7 +181,7 @@ def llm_counts(config, lora_targets: list[str], r: int) -> tuple[int, int, int]:
 
 
 def resolve_shapes(cfg) -> Shapes:
-    """Every shape the estimate needs, for a :class:`~sedtk.train.config.Config`."""
+    """Every shape the estimate needs, for a :class:`~sedtk.config.Config`."""
     import torch
 
     from sedtk.models.sed_model import make_branch

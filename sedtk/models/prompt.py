@@ -33,25 +33,10 @@ from dataclasses import dataclass
 
 import torch
 
+from sedtk.config import DATE_STRING, DEFAULT_INSTRUCTIONS, SYSTEM_PROMPT
 from sedtk.data.emotions import label_word
 from sedtk.errors import CheckpointError, ConfigError, MissingKeyError
 
-SYSTEM_PROMPT = "You are a helpful language and speech assistant."
-#: "Today Date" of Llama-3.1-style chat templates: fixed, Llama-3.1-Instruct's own default.
-DATE_STRING = "26 Jul 2024"
-TASKS = ("asr", "ser_sed", "ser")
-DEFAULT_INSTRUCTIONS: dict[str, str] = {
-    "ser_sed": (
-        "Please caption the input audio according to content and speech descriptor-related information."
-    ),
-    "asr": "Please transcribe the speech content.",
-    "ser": "Please recognise the emotion of the speaker.",
-}
-DEFAULT_TARGETS: dict[str, str] = {
-    "asr": "{text}",
-    "ser_sed": "{description} Emotion: {emotion}.",
-    "ser": "Emotion: {emotion}.",
-}
 #: Fields a target template may use, and the data dir field each one needs.
 TARGET_FIELDS = {"text": "text", "description": "description", "emotion": "emotion"}
 

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
+from sedtk.config import Config, ModelConfig, PromptConfig
 from sedtk.errors import CheckpointError, ConfigError, MissingKeyError, OptionError
 from sedtk.models.adapter import Adapter
 from sedtk.models.disentangle import DisentanglementBlock, PlainBlock
-from sedtk.models.llm import LoraSettings, load_llm, torch_dtype, trainable_llm_state
+from sedtk.models.llm import load_llm, torch_dtype, trainable_llm_state
 from sedtk.models.prompt import IGNORE_INDEX, PromptBuilder
-from sedtk.train.config import Config, ModelConfig, PromptConfig
 
 BRANCHES = ("content", "descriptor")
 DESCRIPTOR_INPUTS = ("features", "zeros", "omit")
@@ -698,7 +698,7 @@ def build_model(
         m.llm,
         mode=m.llm_mode,
         dtype=m.dtype,
-        lora=LoraSettings(m.lora.r, m.lora.alpha, m.lora.dropout, list(m.lora.target_modules)),
+        lora=m.lora,
         gradient_checkpointing=m.gradient_checkpointing,
         attn_implementation=m.attn_implementation,
         quant=m.llm_quant,

@@ -44,7 +44,7 @@ from torch.nn import functional as F
 from sedtk.errors import CheckpointError, ConfigError, InputError, OptionError
 from sedtk.models.prompt import label_scoring, make_target
 from sedtk.models.weighted_sum import WeightedSum
-from sedtk.train.config import Config, ModelConfig, PromptConfig
+from sedtk.config import Config, ModelConfig, PromptConfig
 
 TASKS = ("ser", "asr")
 BLANK = 0

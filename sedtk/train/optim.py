@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from sedtk.errors import ConfigError
-from sedtk.train.config import BetaConfig, TrainConfig
+from sedtk.config import BetaConfig, TrainConfig
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:

@@ -35,7 +35,7 @@ from sedtk.models import checkpoint as ckpt_io
 from sedtk.models.build import build_model
 from sedtk.models.sed_model import SEDModel
 from sedtk.train import distributed as D
-from sedtk.train.config import (
+from sedtk.config import (
     Config,
     ConfigError,
     apply_override,

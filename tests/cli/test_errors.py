@@ -73,7 +73,7 @@ def test_error_classes_keep_their_builtin():
     from sedtk.models.memory import ModelConfigUnavailable
     from sedtk.report.inputs import ReportInputError
     from sedtk.score.meteor import MeteorError
-    from sedtk.train.config import ConfigError
+    from sedtk.config import ConfigError
 
     value_errors = (
         AudioError,

@@ -67,7 +67,7 @@ def shared_assets() -> Assets:
 def build_tiny_model(assets: Assets, *overrides: str):
     from sedtk.features.storage import read_meta
     from sedtk.models.sed_model import build_model
-    from sedtk.train.config import load_config
+    from sedtk.config import load_config
 
     cfg = load_config(None, assets.overrides(*overrides))
     torch.manual_seed(0)
@@ -361,7 +361,7 @@ def test_llm_quant_config_and_clear_errors_without_cuda_or_bitsandbytes(assets, 
     import importlib.util
 
     from sedtk.models.llm import quantization_config
-    from sedtk.train.config import ConfigError, load_config
+    from sedtk.config import ConfigError, load_config
 
     assert load_config(None, ["model.llm_quant=4bit"]).model.llm_quant == "4bit"
     assert load_config(None, []).model.llm_quant == "none"

@@ -15,7 +15,7 @@ from sedtk.models.ssl_ser import (
     masked_mean,
     normalise_transcript,
 )
-from sedtk.train.config import ConfigError, ModelConfig, PromptConfig, SslSerConfig, load_config
+from sedtk.config import ConfigError, ModelConfig, PromptConfig, SslSerConfig, load_config
 
 LABELS = ["neu", "hap", "ang", "sad"]
 TEMPLATE = "{text} Emotion: {emotion}."

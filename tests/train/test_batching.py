@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from sedtk.train.config import ConfigError, TrainConfig
+from sedtk.config import ConfigError, TrainConfig
 from sedtk.train.data import stratified_sample
 from sedtk.train.trainer import batch_layout
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sedtk.train.config import PACKAGED_CONF, ConfigError, dump_config, load_config
+from sedtk.config import PACKAGED_CONF, ConfigError, dump_config, load_config
 
 
 def write(path: Path, text: str) -> Path:
@@ -139,7 +139,7 @@ def test_every_paper_config_dry_runs_with_tiny_models(capsys):
 def test_every_config_key_is_documented():
     import dataclasses
 
-    from sedtk.train import config as C
+    from sedtk import config as C
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "training.md").read_text()
     for cls in (C.ModelConfig, C.LoraConfig, C.PromptConfig, C.DataConfig, C.TrainConfig, C.BetaConfig):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from sedtk.config import DEFAULT_TARGETS
 from sedtk.data.datadir import DataDir
-from sedtk.models.prompt import DEFAULT_TARGETS
 from sedtk.train.data import build_examples, collate, epoch_plan, shard_plan
 
 

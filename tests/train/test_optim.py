@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sedtk.train.config import BetaConfig, TrainConfig
+from sedtk.config import BetaConfig, TrainConfig
 from sedtk.train.optim import beta_at, build_optimizer, build_scheduler, warmup_steps
 
 

@@ -28,9 +28,28 @@ from typing import Any
 import yaml
 
 from sedtk.errors import ConfigError  # noqa: F401  (re-exported: a SedtkError)
-from sedtk.models.prompt import DATE_STRING, DEFAULT_INSTRUCTIONS, DEFAULT_TARGETS, SYSTEM_PROMPT, TASKS
 
-PACKAGED_CONF = Path(__file__).resolve().parents[1] / "conf"
+# ----------------------------------------------------------------------------- prompt defaults (Sec. 3.4)
+# The chat prompt of Figure 1 and the answer formats; sedtk.models.prompt assembles them.
+
+SYSTEM_PROMPT = "You are a helpful language and speech assistant."
+#: "Today Date" of Llama-3.1-style chat templates: fixed, Llama-3.1-Instruct's own default.
+DATE_STRING = "26 Jul 2024"
+TASKS = ("asr", "ser_sed", "ser")
+DEFAULT_INSTRUCTIONS: dict[str, str] = {
+    "ser_sed": (
+        "Please caption the input audio according to content and speech descriptor-related information."
+    ),
+    "asr": "Please transcribe the speech content.",
+    "ser": "Please recognise the emotion of the speaker.",
+}
+DEFAULT_TARGETS: dict[str, str] = {
+    "asr": "{text}",
+    "ser_sed": "{description} Emotion: {emotion}.",
+    "ser": "Emotion: {emotion}.",
+}
+
+PACKAGED_CONF = Path(__file__).resolve().parent / "conf"
 
 
 @dataclass
