@@ -33,40 +33,13 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     PermissionError,
 )
 
-#: Modules whose user-input errors are still plain ``ValueError``/``KeyError`` (not yet converted to
-#: :mod:`sedtk.errors`): a plain ``ValueError``/``KeyError`` *raised in one of these* is still printed
-#: without a traceback.  Anywhere else it is a bug and shows its traceback.  Shrink this list as the
-#: modules are converted; tests/cli/test_errors.py checks that a module not listed gets a traceback.
-UNCONVERTED: frozenset[str] = frozenset(
-    {
-        "sedtk.utils.device",
-    }
-)
-
-
-def _raised_in(e: BaseException) -> str:
-    tb = e.__traceback__
-    if tb is None:
-        return ""
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return str(tb.tb_frame.f_globals.get("__name__", ""))
-
-
-def _clean(e: BaseException) -> bool:
-    if isinstance(e, USER_ERRORS):
-        return True
-    return isinstance(e, (ValueError, KeyError)) and _raised_in(e) in UNCONVERTED
-
 
 @contextmanager
 def user_errors():
     """Print a clean ``error: ...`` line and exit 1 for bad user input; anything else keeps its traceback."""
     try:
         yield
-    except (*USER_ERRORS, ValueError, KeyError) as e:
-        if not _clean(e):
-            raise
+    except USER_ERRORS as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         typer.secho(f"error: {msg}", fg="red", err=True)
         raise typer.Exit(1) from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sedtk.errors import OptionError
+
 if TYPE_CHECKING:  # torch is imported when a device is picked, not when this module is
     import torch
 
@@ -22,9 +24,9 @@ def pick_device(pref: str = "auto", local_rank: int | None = None, option: str =
     try:
         dev = torch.device(pref)
     except (RuntimeError, TypeError):
-        raise ValueError(f"{option} {pref!r}: not a device (use auto, cpu, cuda or cuda:N)") from None
+        raise OptionError(f"{option} {pref!r}: not a device (use auto, cpu, cuda or cuda:N)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"{option} {pref!r}: CUDA is not available on this machine")
+        raise OptionError(f"{option} {pref!r}: CUDA is not available on this machine")
     if dev.type == "cuda" and dev.index is None and local_rank is not None:
         dev = torch.device("cuda", local_rank)
     return dev
