@@ -89,10 +89,10 @@ def make_checkpoint(work: Path) -> Path:
     """Tiny models + an initialised SEDModel saved through the real checkpoint code (cached in ``work``)."""
     import torch
 
+    from sedtk.config import dump_config, load_config
     from sedtk.models.checkpoint import find_checkpoint, save_checkpoint
     from sedtk.models.sed_model import build_model
     from sedtk.models.tiny import init_tiny
-    from sedtk.config import dump_config, load_config
 
     exp = work / "exp"
     if find_checkpoint(exp) is not None:

@@ -72,9 +72,9 @@ def main() -> None:
 
     import torch
 
+    from sedtk.config import load_config
     from sedtk.data.emotions import label_word
     from sedtk.models.sed_model import SpeechBatch, build_model
-    from sedtk.config import load_config
 
     torch.set_num_threads(args.threads)
     args.workdir.mkdir(parents=True, exist_ok=True)

@@ -226,8 +226,8 @@ README_ROWS = [
 
 def readme_table() -> str:
     """The Markdown table of the recipes' READMEs ("Memory" sections): estimates per GPU."""
-    from sedtk.models.memory import GIB, estimate_memory, resolve_shapes
     from sedtk.config import load_config
+    from sedtk.models.memory import GIB, estimate_memory, resolve_shapes
 
     shapes = {}
     out = [

@@ -53,8 +53,8 @@ def memory_cmd(
     Reads the models' Hugging Face configs (local folder or hub id; the paper's two models have
     built-in shapes, so this works offline).  See sedtk/models/memory.py for what is counted.
     """
-    from sedtk.models.memory import estimate_memory, format_estimate
     from sedtk.config import load_config
+    from sedtk.models.memory import estimate_memory, format_estimate
 
     with user_errors():
         cfg = load_config(config, set_ or [])

@@ -51,9 +51,9 @@ class BranchBlocks:
 
 def load_blocks(model: str | os.PathLike, checkpoint: str | None = None) -> BranchBlocks:
     """Rebuild both branch blocks from a checkpoint's config and weights (no LLM, no upstream)."""
+    from sedtk.config import config_from_dict
     from sedtk.models.checkpoint import read_config_dict, read_weights, require_checkpoint
     from sedtk.models.disentangle import DisentanglementBlock, PlainBlock
-    from sedtk.config import config_from_dict
 
     ckpt = require_checkpoint(model, checkpoint)
     cfg = config_from_dict(read_config_dict(ckpt))

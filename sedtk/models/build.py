@@ -14,8 +14,8 @@ from collections.abc import Mapping
 
 import torch
 
-from sedtk.errors import ConfigError
 from sedtk.config import Config
+from sedtk.errors import ConfigError
 
 KINDS = ("llm", "ssl_ser")
 

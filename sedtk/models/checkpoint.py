@@ -166,8 +166,8 @@ def load_model(
         llm, upstream: shortcuts for ``model.llm=...`` / ``model.upstream=...`` (local copies).
         online: load the upstream so the model takes raw audio (False: features from a dump only).
     """
-    from sedtk.models.build import build_model
     from sedtk.config import apply_override, config_from_dict
+    from sedtk.models.build import build_model
 
     ckpt = require_checkpoint(exp_or_ckpt, name)
     tree = read_config_dict(ckpt)

@@ -41,10 +41,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sedtk.config import Config, ModelConfig, PromptConfig
 from sedtk.errors import CheckpointError, ConfigError, InputError, OptionError
 from sedtk.models.prompt import label_scoring, make_target
 from sedtk.models.weighted_sum import WeightedSum
-from sedtk.config import Config, ModelConfig, PromptConfig
 
 TASKS = ("ser", "asr")
 BLANK = 0

@@ -13,8 +13,8 @@ import math
 import torch
 from torch import nn
 
-from sedtk.errors import ConfigError
 from sedtk.config import BetaConfig, TrainConfig
+from sedtk.errors import ConfigError
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:

@@ -29,12 +29,6 @@ from typing import Any
 
 import torch
 
-from sedtk.data.datadir import DataDir
-from sedtk.errors import CheckpointError, DataDirError, OptionError
-from sedtk.models import checkpoint as ckpt_io
-from sedtk.models.build import build_model
-from sedtk.models.sed_model import SEDModel
-from sedtk.train import distributed as D
 from sedtk.config import (
     Config,
     ConfigError,
@@ -44,6 +38,12 @@ from sedtk.config import (
     dump_config,
     load_config,
 )
+from sedtk.data.datadir import DataDir
+from sedtk.errors import CheckpointError, DataDirError, OptionError
+from sedtk.models import checkpoint as ckpt_io
+from sedtk.models.build import build_model
+from sedtk.models.sed_model import SEDModel
+from sedtk.train import distributed as D
 from sedtk.train.data import (
     SpeechDataset,
     build_examples,

@@ -24,9 +24,9 @@ MAX_NEW_TOKENS = 4
 @functools.cache
 def tiny_checkpoint() -> Path:
     """``EXP`` with ``checkpoints/best_ua`` of a tiny stage-2-like model (tasks ser_sed + asr)."""
+    from sedtk.config import dump_config
     from sedtk.data.datadir import DataDir
     from sedtk.models.checkpoint import save_checkpoint
-    from sedtk.config import dump_config
 
     assets = shared_assets()
     model, cfg = build_tiny_model(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from sedtk.config import dump_config
 from sedtk.data.audio import load_utterance
 from sedtk.data.datadir import DataDir
 from sedtk.models import checkpoint as ckpt_io
 from sedtk.models.sed_model import SpeechBatch
-from sedtk.config import dump_config
 from tests.models.test_sed_model import build_tiny_model, feature_batch, shared_assets
 
 

@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sedtk.cli import app
-from sedtk.models.memory import GIB, ModelConfigUnavailable, estimate_memory, resolve_shapes
 from sedtk.config import load_config
+from sedtk.models.memory import GIB, ModelConfigUnavailable, estimate_memory, resolve_shapes
 
 
 @pytest.fixture(autouse=True)

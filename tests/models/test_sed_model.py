@@ -65,9 +65,9 @@ def shared_assets() -> Assets:
 
 
 def build_tiny_model(assets: Assets, *overrides: str):
+    from sedtk.config import load_config
     from sedtk.features.storage import read_meta
     from sedtk.models.sed_model import build_model
-    from sedtk.config import load_config
 
     cfg = load_config(None, assets.overrides(*overrides))
     torch.manual_seed(0)
@@ -360,8 +360,8 @@ def test_cached_label_scoring_equals_k_full_passes(assets, model):
 def test_llm_quant_config_and_clear_errors_without_cuda_or_bitsandbytes(assets, monkeypatch):
     import importlib.util
 
-    from sedtk.models.llm import quantization_config
     from sedtk.config import ConfigError, load_config
+    from sedtk.models.llm import quantization_config
 
     assert load_config(None, ["model.llm_quant=4bit"]).model.llm_quant == "4bit"
     assert load_config(None, []).model.llm_quant == "none"

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from sedtk.config import ConfigError, ModelConfig, PromptConfig, SslSerConfig, load_config
 from sedtk.models.sed_model import SpeechBatch
 from sedtk.models.ssl_ser import (
     SSLSERModel,
@@ -15,7 +16,6 @@ from sedtk.models.ssl_ser import (
     masked_mean,
     normalise_transcript,
 )
-from sedtk.config import ConfigError, ModelConfig, PromptConfig, SslSerConfig, load_config
 
 LABELS = ["neu", "hap", "ang", "sad"]
 TEMPLATE = "{text} Emotion: {emotion}."

@@ -12,7 +12,7 @@ from sedtk.score import caption as cap
 
 def _pairs(n: int, seed: int = 3) -> tuple[list[str], list[str], list[str]]:
     rng = random.Random(seed)
-    words = "a the man woman speaks says high low pitch fast slow pace angry happy sad calm voice loud".split()
+    words = "a the man woman speaks says high low pitch fast slow pace angry happy sad calm voice".split()
 
     def sent() -> str:
         return " ".join(rng.choice(words) for _ in range(rng.randint(1, 14)))
