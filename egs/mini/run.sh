@@ -27,7 +27,7 @@ quick=false          # reduced run for CI (also MINI_QUICK=1)
 workdir=.            # where data/, dump/, models/, exp/ and RESULTS.md go (exp/quick when quick)
 num_utts=800         # utterances synthesised; train/dev/test hold about 76/12/12 %
 seed=0
-upstream=fbank-raw   # fbank-raw (no mean normalisation: keeps loudness), fbank, or hubert (README.md)
+upstream=fbank       # fbank, fbank-raw (no mean normalisation), or hubert: the tiny random HuBERT (README.md)
 ssl_upstream=fbank-raw  # upstream of the SSL SER baseline (Sys. 1): its mean pooling of a linear
                         # projection is constant on mean-normalised fbank (see README.md)
 systems="sys7 sys5 sys4 sys1"  # the first is the proposed system, the others its baselines (conf/)

@@ -41,7 +41,7 @@ def test_stage0_and_1_outputs(quick_demo) -> None:
     for split in ("train", "dev", "test"):
         d = DataDir.load(w / "data/synth" / split)
         assert len(d) > 0 and d.emotions == ["neu", "hap", "ang", "sad"]
-        assert (w / "dump/fbank-raw" / split / "meta.json").is_file()  # the LLM systems' upstream
+        assert (w / "dump/fbank" / split / "meta.json").is_file()  # the LLM systems' upstream
     train_text = set(read_kaldi_map(w / "data/synth/train/text").values())
     assert not train_text & set(read_kaldi_map(w / "data/synth/test/text").values())  # held-out sentences
     assert (w / "models/hubert/config.json").is_file() and (w / "models/llm/config.json").is_file()
