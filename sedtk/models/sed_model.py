@@ -668,6 +668,25 @@ def load_model_upstream(cfg: ModelConfig, device: torch.device | str):
     return load_upstream(cfg.upstream, device=device, dtype=torch_dtype(cfg.upstream_dtype), layers=layers)
 
 
+def upstream_and_shape(
+    cfg: Config, device: torch.device | str, feature_meta: Mapping | None, online: bool
+) -> tuple[nn.Module | None, Config]:
+    """The online upstream (or None) and the config with the feature shape filled in.
+
+    Online, the upstream is loaded and defines the shape; else a dump's ``meta.json`` does.
+    """
+    if not online:
+        return None, resolve_feature_shape(cfg, feature_meta)
+    upstream = load_model_upstream(cfg.model, device)
+    meta = {
+        "num_layers": upstream.num_layers,
+        "hidden_size": upstream.hidden_size,
+        "layers": list(upstream.layers),
+        "num_hidden_states": upstream.num_hidden_states,
+    }
+    return upstream, resolve_feature_shape(cfg, meta)
+
+
 def build_model(
     cfg: Config,
     device: torch.device | str = "cpu",
@@ -681,18 +700,7 @@ def build_model(
     model and the config with ``model.num_layers`` / ``feature_dim`` filled in.
     """
     online = cfg.data.online_features if online is None else online
-    upstream = None
-    if online:
-        upstream = load_model_upstream(cfg.model, device)
-        meta = {
-            "num_layers": upstream.num_layers,
-            "hidden_size": upstream.hidden_size,
-            "layers": list(upstream.layers),
-            "num_hidden_states": upstream.num_hidden_states,
-        }
-        cfg = resolve_feature_shape(cfg, meta)
-    elif feature_meta is not None:
-        cfg = resolve_feature_shape(cfg, feature_meta)
+    upstream, cfg = upstream_and_shape(cfg, device, feature_meta, online)
     m = cfg.model
     llm, tokenizer = load_llm(
         m.llm,

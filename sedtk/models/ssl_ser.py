@@ -409,7 +409,7 @@ def build_ssl_ser(
     train_data=None,
 ) -> tuple[SSLSERModel, Config]:
     """Build the baseline (loading the upstream when online); fills shapes, labels and vocabulary."""
-    from sedtk.models.sed_model import load_model_upstream, resolve_feature_shape
+    from sedtk.models.sed_model import upstream_and_shape
 
     online = cfg.data.online_features if online is None else online
     if cfg.model.ssl_ser.finetune_upstream and not online:
@@ -417,18 +417,7 @@ def build_ssl_ser(
             "model.ssl_ser.finetune_upstream needs online features (data.online_features: true): "
             "a feature dump cannot be fine-tuned"
         )
-    upstream = None
-    if online:
-        upstream = load_model_upstream(cfg.model, device)
-        meta = {
-            "num_layers": upstream.num_layers,
-            "hidden_size": upstream.hidden_size,
-            "layers": list(upstream.layers),
-            "num_hidden_states": upstream.num_hidden_states,
-        }
-        cfg = resolve_feature_shape(cfg, meta)
-    elif feature_meta is not None:
-        cfg = resolve_feature_shape(cfg, feature_meta)
+    upstream, cfg = upstream_and_shape(cfg, device, feature_meta, online)
     if train_data is not None:
         cfg = fill_from_data(cfg, train_data)
     model = SSLSERModel(cfg.model, cfg.prompt, upstream=upstream)
