@@ -12,18 +12,10 @@ from sedtk.cli import app
 from sedtk.data.datadir import DataDir, format_attr, write_kaldi_map
 from sedtk.explain.latent import LatentStats
 from sedtk.explain.utterances import AGREE, DISAGREE, SILENT, agreement_summary, pair_utterances
-from tests.decode.conftest import tiny_checkpoint
+from tests.decode.conftest import one_torch_thread, tiny_checkpoint  # noqa: F401 (autouse fixture)
 from tests.models.test_sed_model import shared_assets
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_active_units_and_kl_follow_their_definitions():

@@ -21,7 +21,6 @@ Definitions used in the report:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,23 +161,25 @@ class LatentStats:
         return [v > threshold for v in self.var_mu()]
 
 
-def latent_statistics(bb: BranchBlocks, batches: Iterable) -> dict[str, LatentStats]:
-    """Run both blocks (``z = mu``, eval mode) over ``(hidden (B, L, T, D), lengths (B,))`` batches."""
-    import torch
+def new_latent_stats(bb: BranchBlocks) -> dict[str, LatentStats]:
+    """Empty statistics for each branch with a Gaussian latent (none for a plain or ssl_ser model)."""
+    from sedtk.models.disentangle import DisentanglementBlock
 
-    from sedtk.models.disentangle import DisentanglementBlock, frame_mask
-
-    stats = {
+    return {
         b: LatentStats(block.latent_dim)
         for b, block in bb.blocks.items()
         if isinstance(block, DisentanglementBlock)
     }
-    if not stats:
-        return {}
+
+
+def add_latent_batch(bb: BranchBlocks, stats: dict[str, LatentStats], hidden, lengths) -> None:
+    """Add one batch ``hidden (B, L, T, D)``, ``lengths (B,)`` to ``stats`` (``z = mu``, eval mode)."""
+    import torch
+
+    from sedtk.models.disentangle import frame_mask
+
     with torch.no_grad():
-        for hidden, lengths in batches:
-            mask = frame_mask(lengths, hidden.shape[2])  # (B, T)
-            for b in stats:
-                out = bb.blocks[b](hidden, lengths)
-                stats[b].add(out.mu, out.sigma, mask)
-    return stats
+        mask = frame_mask(lengths, hidden.shape[2])  # (B, T)
+        for b in stats:
+            out = bb.blocks[b](hidden, lengths)
+            stats[b].add(out.mu, out.sigma, mask)

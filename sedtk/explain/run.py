@@ -19,10 +19,10 @@ Writes into ``OUT`` (fixed names):
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from sedtk.data.datadir import DataDir
@@ -31,9 +31,10 @@ from sedtk.explain.latent import (
     ACTIVE_THRESHOLD,
     BranchBlocks,
     LatentStats,
-    latent_statistics,
+    add_latent_batch,
     layer_weights,
     load_blocks,
+    new_latent_stats,
 )
 from sedtk.explain.utterances import (
     agreement_summary,
@@ -44,11 +45,10 @@ from sedtk.explain.utterances import (
 )
 from sedtk.utils.io import atomic_write_text
 
+logger = logging.getLogger(__name__)
+
+#: Where a caller may send the messages instead of the ``sedtk.explain.run`` logger.
 Log = Callable[[str], None]
-
-
-def _stderr(m: str) -> None:
-    print(m, file=sys.stderr, flush=True)
 
 
 def pick_keys(keys: list[str], max_utts: int) -> list[str]:
@@ -59,20 +59,52 @@ def pick_keys(keys: list[str], max_utts: int) -> list[str]:
     return [keys[int(i * step)] for i in range(max_utts)]
 
 
-def _feature_batches(
+class _BlockRunner:
+    """Runs the branch blocks over each batch that :func:`sedtk.decode.run.decode_keys` loads.
+
+    It takes a decoder's place there (``options.batch_size`` and ``decode_batch``), so explain's
+    batches come from decode's own load-and-batch loop: the same length-sorted batches, and an
+    utterance that cannot be read is a failed result while the rest of its batch goes on.  Only the
+    two blocks (and, from audio, the upstream) run; the LLM is never loaded.
+    """
+
+    def __init__(self, bb: BranchBlocks, stats: dict[str, LatentStats], batch_size: int, device, upstream):
+        from sedtk.decode.decoder import DecodeOptions
+
+        self.bb, self.stats, self.device, self.upstream = bb, stats, device, upstream
+        self.options = DecodeOptions(batch_size=batch_size)
+
+    def decode_batch(self, batch, durations):
+        """Add one ``SpeechBatch`` (waveforms through the upstream, or dumped layers) to the statistics."""
+        import torch
+
+        from sedtk.decode.outputs import UttResult
+
+        with torch.no_grad():
+            if batch.feats is None:
+                hidden, lengths = self.upstream([w.to(self.device) for w in batch.wavs])
+            else:
+                hidden, lengths = batch.feats, batch.feat_lengths
+            add_latent_batch(self.bb, self.stats, hidden.to(self.device).float(), lengths.to(self.device))
+        return [UttResult(key=k, duration=d) for k, d in zip(batch.keys, durations, strict=True)]
+
+
+def _latent_stats(
     bb: BranchBlocks,
     data: DataDir,
     keys: list[str],
     feats,
     batch_size: int,
-    device: str,
+    device,
     upstream: str | None,
-    errors: dict[str, str],
-) -> Iterator:
-    """``(hidden (B, L, T, D), lengths (B,))`` batches from a dump or from the audio through the upstream."""
-    from sedtk.decode.run import batches_by_length
-    from sedtk.decode.sources import AudioSource, FeatureSource, InputError
+) -> tuple[dict[str, LatentStats], dict[str, str]]:
+    """The blocks' statistics over ``keys`` from a dump or from the audio, and the skipped keys' errors."""
+    from sedtk.decode.run import decode_keys
+    from sedtk.decode.sources import AudioSource, FeatureSource
 
+    stats = new_latent_stats(bb)
+    if not stats:
+        return stats, {}
     m = bb.config.model
     up = None
     if feats is not None:
@@ -84,23 +116,13 @@ def _feature_batches(
 
         up = load_model_upstream(replace(m, upstream=upstream) if upstream else m, device)
         source = AudioSource(data, max_duration=math.inf, min_samples=up.min_samples)
-    durations = {k: source.duration(k) for k in keys}
-    for chunk in batches_by_length(keys, durations, batch_size):
-        good, items = [], []
-        for k in chunk:
-            try:
-                items.append(source.load(k))
-                good.append(k)
-            except InputError as e:
-                errors[k] = str(e)
-        if not good:
-            continue
-        if up is not None:
-            hidden, lengths = up([w.to(device) for w in items])
-        else:
-            batch = source.batch(good, items)
-            hidden, lengths = batch.feats, batch.feat_lengths
-        yield hidden.to(device).float(), lengths.to(device)
+    errors: dict[str, str] = {}
+
+    def skipped(results) -> None:
+        errors.update((r.key, r.error) for r in results if r.error is not None)
+
+    decode_keys(_BlockRunner(bb, stats, batch_size, device, up), source, keys, skipped)
+    return stats, errors
 
 
 def explain(
@@ -114,9 +136,12 @@ def explain(
     batch_size: int = 8,
     device: str = "auto",
     upstream: str | None = None,
-    log: Log = _stderr,
+    log: Log | None = None,
 ) -> dict:
-    """Write the explanation of ``model`` into ``out`` (see the module docstring); returns its summary."""
+    """Write the explanation of ``model`` into ``out`` (see the module docstring); returns its summary.
+
+    Progress goes to the ``sedtk.explain.run`` logger (skipped utterances as warnings), or to ``log``.
+    """
     from sedtk.explain.plots import plot_latents, plot_layer_weights
     from sedtk.utils.device import pick_device
 
@@ -126,9 +151,11 @@ def explain(
         raise OptionError("--feats needs --data (the utterances to run the blocks over)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    info = log or logger.info
+    warn = log or logger.warning
     device = pick_device(device)
     bb = load_blocks(model, checkpoint)
-    log(f"model: {bb.checkpoint}")
+    info(f"model: {bb.checkpoint}")
     summary: dict = {
         "checkpoint": str(bb.checkpoint),
         "model_kind": bb.kind,
@@ -146,17 +173,14 @@ def explain(
     data_dir = DataDir.load(data) if data is not None else None
     if data_dir is not None and bb.has_latents:
         keys = pick_keys(data_dir.utts, max_utts)
-        log(f"running both blocks over {len(keys)} utterances of {data} ...")
+        info(f"running both blocks over {len(keys)} utterances of {data} ...")
         for block in bb.blocks.values():
             block.to(device)
-        errors: dict[str, str] = {}
-        stats = latent_statistics(
-            bb, _feature_batches(bb, data_dir, keys, feats, batch_size, device, upstream, errors)
-        )
+        stats, errors = _latent_stats(bb, data_dir, keys, feats, batch_size, device, upstream)
         for e in list(errors.values())[:10]:
-            log(f"skipped: {e}")
+            warn(f"skipped: {e}")
         if errors:
-            log(f"skipped {len(errors)} utterance(s) that could not be read")
+            warn(f"skipped {len(errors)} utterance(s) that could not be read")
         summary["latent"] = {
             b: {
                 "dim": st.dim,
@@ -181,7 +205,7 @@ def explain(
         summary["utterances"] = len(rows)
         summary["emotion"] = emotion_summary(rows)
         summary["attributes"] = agreement_summary(rows)
-        summary["grounding"] = _grounding(data, decode, log)
+        summary["grounding"] = _grounding(data, decode, info)
 
     atomic_write_text(out / "explain.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(out / "explain.md", _report(summary, lw, stats, rows, data, decode))
