@@ -50,12 +50,10 @@ def synth_cmd(
 ) -> None:
     """Parse the options and call :func:`sedtk.data.synth.synthesize` (and ``split_synth``)."""
     import json
-    import logging
 
     from sedtk.data.synth import corpus_stats, split_synth, synthesize
     from sedtk.utils.io import atomic_write_text
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     with user_errors():
         data = synthesize(out, num_utts=num_utts, seed=seed, nj=nj, force=force, caption_style=caption_style)
         typer.echo(f"{out}: {len(data)} utterances")
@@ -80,11 +78,8 @@ def describe_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Seed for the choice of caption wording.")] = 0,
 ) -> None:
     """Parse the options and call :func:`sedtk.data.describe.describe`."""
-    import logging
-
     from sedtk.data.describe import describe
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     with user_errors():
         result = describe(data, out=out, force=force, nj=nj, min_group=min_group, seed=seed)
         typer.echo(f"{out or data}: derived descriptions for {len(result)} utterances")

@@ -140,6 +140,7 @@ def decode_cmd(
     sedtk decode --wav talk.m4a --out timelines/       # any length: an emotion timeline + subtitles
     sedtk decode --model EXP --data data/test --out EXP/decode_test --batch-size 16
     """
+    import logging
     import sys
 
     from transformers.utils import logging as hf_logging
@@ -171,7 +172,8 @@ def decode_cmd(
         options.check()
         inventory = read_inventory_arg(emotions) if emotions else None
         ref = resolve_model(model)
-        typer.secho(f"model: {ref.describe()}", err=True, fg="cyan")
+        log = logging.getLogger("sedtk.decode").info  # progress: the sedtk log (stderr)
+        log(f"model: {ref.describe()}")
         if data is not None:
             from sedtk.decode.run import decode_data_dir
 
@@ -201,7 +203,7 @@ def decode_cmd(
 
         results = decode_audio_files(
             paths, ref.path, options, segment=segment, out_dir=out, inventory=inventory,
-            evidence=segment_evidence, log=lambda m: typer.secho(m, err=True, fg="cyan"),
+            evidence=segment_evidence, log=log,
         )  # fmt: skip
         for r in results:
             if isinstance(r, Timeline):

@@ -14,9 +14,9 @@ prefer ``nj=1`` and a larger batch size: processes would each hold the whole LLM
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
@@ -46,9 +46,7 @@ from sedtk.utils.tasks import EMOTION_TASKS
 
 Log = Callable[[str], None]
 
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+logger = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- batches
@@ -130,9 +128,18 @@ def decode_files(
 
 
 def _worker(job: int, nj: int, model: str, opts: dict, inventory: list[str], data_dir: str,
-            feats: str | None, keys: list[str], part: str) -> int:  # fmt: skip
-    """One ``--nj`` job (a separate process): load the model, decode ``keys`` into ``part``."""
+            feats: str | None, keys: list[str], part: str, log_level: int | None = None) -> int:  # fmt: skip
+    """One ``--nj`` job (a separate process): load the model, decode ``keys`` into ``part``.
+
+    ``log_level``: the parent's ``sedtk`` log level when it had set up logging (a spawned process
+    starts with none), so the job's progress lines reach stderr the same way.
+    """
     import torch
+
+    if log_level is not None:
+        from sedtk.utils.log import setup_logging
+
+        setup_logging(log_level)
 
     options = DecodeOptions(**opts)
     if options.device.startswith("cuda") and torch.cuda.device_count() > 1 and ":" not in options.device:
@@ -143,7 +150,7 @@ def _worker(job: int, nj: int, model: str, opts: dict, inventory: list[str], dat
     source = _source(decoder, DataDir.load(data_dir), feats, None)
 
     def log(m: str) -> None:
-        _stderr(f"[job {job + 1}/{nj}] {m}")
+        logger.info(f"[job {job + 1}/{nj}] {m}")
 
     with ResultsWriter(part) as w:
         decode_keys(decoder, source, keys, w.write, log)
@@ -185,7 +192,7 @@ def decode_data_dir(
     nj: int = 1,
     emotions: Sequence[str] | None = None,
     force: bool = False,
-    log: Log = _stderr,
+    log: Log | None = None,
     decoder: Decoder | None = None,
 ) -> dict:
     """Decode every utterance of a data dir into ``out_dir``; returns the summary (also written).
@@ -194,8 +201,13 @@ def decode_data_dir(
     model's training inventory (see :func:`sedtk.decode.labels.resolve_inventory`).
     ``decoder``: an already loaded model to use with ``nj=1`` (its checkpoint and options replace
     ``model`` and ``options``), e.g. to decode several data dirs with one load.
+    ``log``: where the progress lines go; default the ``sedtk.decode.run`` logger (warnings at
+    WARNING level, the rest at INFO).
     """
     from sedtk.models.checkpoint import read_meta, require_checkpoint
+
+    warn = log or logger.warning
+    log = log or logger.info
 
     if decoder is not None:
         model, options = decoder.checkpoint, decoder.options
@@ -214,7 +226,7 @@ def decode_data_dir(
         log(f"emotion labels ({origin}): {' '.join(inventory)}")
         never = unreachable_labels(inventory, trained_inv)
         if never:
-            log(f"warning: the model was not trained on labels like {never} (trained on {trained_inv})")
+            warn(f"warning: the model was not trained on labels like {never} (trained on {trained_inv})")
 
     identity = _planned_identity(str(model), options, inventory, data_dir, feats)
     _check_resume(out, identity, force, log)
@@ -232,7 +244,7 @@ def decode_data_dir(
                 decoder = Decoder.load(ckpt, options, inventory=inventory, online=feats is None)
             else:
                 decoder = decoder.with_inventory(inventory)
-            source = _source(decoder, data, str(feats) if feats else None, log)
+            source = _source(decoder, data, str(feats) if feats else None, warn)
             with ResultsWriter(out / RESULTS) as w:
                 decode_keys(decoder, source, todo, w.write, log)
             del decoder
@@ -300,6 +312,8 @@ def _run_jobs(ckpt, options, inventory, data_dir, feats, todo, out: Path, nj: in
     opts["device"] = str(pick_device(options.device))  # "cuda" stays unindexed: jobs pick GPUs
     bounds = [round(i * len(todo) / nj) for i in range(nj + 1)]
     log(f"decoding {len(todo)} utterances in {nj} processes")
+    sedtk_log = logging.getLogger("sedtk")
+    level = sedtk_log.level if sedtk_log.handlers else None  # the jobs log like this process
     with ProcessPoolExecutor(max_workers=nj, mp_context=mp.get_context("spawn")) as pool:
         futures = [
             pool.submit(
@@ -313,6 +327,7 @@ def _run_jobs(ckpt, options, inventory, data_dir, feats, todo, out: Path, nj: in
                 str(feats) if feats else None,
                 todo[bounds[i] : bounds[i + 1]],
                 str(parts_dir / f"{stamp}.job{i}.jsonl"),
+                level,
             )  # fmt: skip
             for i in range(nj)
         ]

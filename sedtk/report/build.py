@@ -9,8 +9,8 @@ from the network when the page is viewed; audio is embedded or linked (:mod:`sed
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,8 +63,7 @@ def emotion_colours(labels: list[str]) -> dict[str, str]:
     return out
 
 
-def _stderr(m: str) -> None:
-    print(m, file=sys.stderr, flush=True)
+logger = logging.getLogger(__name__)
 
 
 def mark_description(desc: str, claims: list[dict]) -> list[list]:
@@ -161,9 +160,15 @@ def build_report(
     audio_codec: str = "opus",
     page_size: int = 50,
     title: str | None = None,
-    log: Log = _stderr,
+    log: Log | None = None,
 ) -> dict:
-    """Write the report to ``out``; returns a summary (utterances, audio mode, bytes, seconds)."""
+    """Write the report to ``out``; returns a summary (utterances, audio mode, bytes, seconds).
+
+    ``log``: where the progress lines go; default the ``sedtk.report.build`` logger (warnings at
+    WARNING level, the rest at INFO).
+    """
+    warn = log or logger.warning
+    log = log or logger.info
     t0 = time.perf_counter()
     out = Path(out)
     if page_size < 1:
@@ -251,7 +256,7 @@ def build_report(
     highlight = _this_system(sc, dec.path) if sc and dec.path else None
     grounding = grounding_summary(ev_records) if ev_records else None
     if stale:
-        log(f"warning: {stale} evidence records are of another description (rerun sedtk decode --evidence)")
+        warn(f"warning: {stale} evidence records are of another description (rerun sedtk decode --evidence)")
     name = dec.path.name if dec.path else Path(str((tl or {}).get("audio") or timeline)).name
     title = title or f"sedtk report: {name}"
     header = _header(dec, data_path, data is None, score, explain, tl, timeline, mode, utts, stale)

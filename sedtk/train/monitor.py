@@ -1,15 +1,21 @@
 """Training logs: ``EXP/train.log`` (plain text), a rich progress bar on a terminal, TensorBoard scalars.
 
+On the console, messages go through the ``sedtk.train.monitor`` logger (one format with the rest of
+sedtk, see :mod:`sedtk.utils.log`); ``train.log`` keeps a full date on each line.
+
 TensorBoard (``EXP/tensorboard``) is used when the ``tensorboard`` package is installed.  Only rank 0
 logs.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 
 class Monitor:
@@ -31,17 +37,14 @@ class Monitor:
         except ImportError:
             self.tb = None
 
-    def log(self, message: str) -> None:
+    def log(self, message: str, level: int = logging.INFO) -> None:
+        """``message`` into ``train.log`` (dated) and, with ``console``, to the ``sedtk`` log."""
         if not self.enabled:
             return
-        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
         if self.log_file is not None:
-            self.log_file.write(line + "\n")
-        if self.console:
-            if self.progress is not None:
-                self.progress.console.print(line, highlight=False, markup=False)
-            else:
-                print(line, flush=True)
+            self.log_file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        if self.console:  # during the progress bar rich prints stderr's lines above it
+            logger.log(level, message)
 
     def scalars(self, step: int, values: Mapping[str, float]) -> None:
         if self.tb is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 import random
 import time
@@ -60,6 +61,8 @@ from sedtk.train.optim import beta_at, build_optimizer, build_scheduler
 from sedtk.utils.device import pick_device
 from sedtk.utils.io import atomic_write_text, write_json
 from sedtk.utils.tasks import EMOTION_TASKS
+
+logger = logging.getLogger(__name__)
 
 #: Config keys that may change when a run is resumed: they change neither the trained weights nor the
 #: LR sequence (logging, checkpoint and dev-evaluation frequency, dev UA settings, device, workers).
@@ -395,6 +398,8 @@ def train(
     """Train one stage.  See ``docs/training.md`` for the command line and outputs.
 
     ``allow_changes``: config keys (or sections) that may differ from the run being resumed.
+    Progress and warnings go to the ``sedtk.train`` loggers (and ``EXP/train.log``); ``print_fn``
+    writes only a ``dry_run``'s result (its losses and trainable parameters), stdout by default.
     """
     if isinstance(config, Config):
         tree = config_to_dict(config)
@@ -653,7 +658,7 @@ def _log_setup(mon: Monitor, cfg: Config, notes: list[str], counts: dict, exampl
         f"descriptor slot: {t.descriptor_input}"
     )
     for n in notes:
-        mon.log(n)
+        mon.log(n, logging.WARNING)
     mon.log("trainable parameters: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     for task in t.tasks:
         mon.log(f"train examples {task}: {len(examples.by_task[task])}")
@@ -721,7 +726,7 @@ def _train(
     counts = model.trainable_parameter_counts()
     if dry_run:
         for n in notes if info.is_main else []:
-            print_fn(n)
+            logger.warning(n)
         return _dry_run(model, tr.dataset, tr.examples, cfg, counts, info, print_fn)
 
     # -- experiment dir, optimiser, resume ----------------------------------------------------
@@ -738,7 +743,10 @@ def _train(
         state, init_meta = _restore(resume, model, optimizer, scheduler, info)
         mon.log(f"resuming from {resume}: epoch {state.epoch}, batch {state.batch}, step {state.step}")
         if changed:
-            mon.log(f"warning: resuming with changed config keys (--allow-change): {', '.join(changed)}")
+            mon.log(
+                f"warning: resuming with changed config keys (--allow-change): {', '.join(changed)}",
+                logging.WARNING,
+            )
     _log_setup(mon, cfg, notes, counts, tr.examples)
     mon.log(
         f"global batch {layout.global_batch} = {layout.micro} per process x {layout.world} process(es) x "

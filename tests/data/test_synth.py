@@ -251,6 +251,7 @@ def test_cli_synth_with_split(tmp_path):
     out = tmp_path / "demo"
     res = CliRunner().invoke(app, ["data", "synth", str(out), "--num-utts", "16", "--seed", "1", "--split"])
     assert res.exit_code == 0, res.output
+    assert "INFO synth: 16 utterances (16 synthesised, 0 reused)" in res.stderr  # via the sedtk log
     for name in ("", "train", "dev", "test"):
         assert validate(out / name) == []
     res = CliRunner().invoke(app, ["data", "synth", str(out), "--num-utts", "16", "--seed", "9"])

@@ -75,13 +75,16 @@ def test_usage_errors(tmp_path):
     assert r.exit_code == 1 and "unknown label method" in r.stderr
 
 
-def test_data_dir_in_two_processes_reports_parse_failures(tiny_exp, data4, tmp_path):
+def test_data_dir_in_two_processes_reports_parse_failures(tiny_exp, data4, tmp_path, capfd):
     out = tmp_path / "dec"
     r = runner.invoke(
         app, ["decode", "--model", str(tiny_exp), "--data", str(data4), "--out", str(out), "--nj", "2", *FAST]
     )
     assert r.exit_code == 0, r.output
     assert "label parse failures: 4/4 (100.0%)" in r.stderr
+    assert "INFO decoding 4 utterances in 2 processes" in r.stderr  # the sedtk log, one plain line
+    jobs = capfd.readouterr().err  # the spawned jobs set up the same log on the real stderr
+    assert "INFO [job 1/2] decoded 2/2 utterances" in jobs and "INFO [job 2/2] decoded 2/2" in jobs
     assert sorted(read_kaldi_map(out / "utt2emo")) == DataDir.load(data4).utts
     assert not (out / "parts").exists()
     assert len((out / "results.jsonl").read_text().splitlines()) == 4

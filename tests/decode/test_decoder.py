@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import numpy as np
@@ -39,7 +40,7 @@ def test_batched_decode_equals_one_by_one(decoder, data4):
         assert list(r.posterior) == decoder.inventory
 
 
-def test_data_dir_decode_outputs_summary_and_resume(decoder, data4, tmp_path, monkeypatch):
+def test_data_dir_decode_outputs_summary_and_resume(decoder, data4, tmp_path, monkeypatch, caplog):
     out = tmp_path / "decode"
     summary = decode_data_dir(None, data4, out, None, decoder=decoder, log=_quiet)
     keys = DataDir.load(data4).utts
@@ -81,9 +82,19 @@ def test_data_dir_decode_outputs_summary_and_resume(decoder, data4, tmp_path, mo
     assert sorted(read_kaldi_map(out / "utt2emo")) == keys
 
     # A finished decode re-run decodes nothing; other settings are refused; --force starts again.
+    # Without ``log`` the lines go to the ``sedtk`` log (caught on that logger: once the CLI has set
+    # up logging it no longer propagates to the root logger, where caplog listens).
     seen.clear()
-    decode_data_dir(None, data4, out, None, decoder=decoder, log=_quiet)
+    sedtk_log = logging.getLogger("sedtk")
+    sedtk_log.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="sedtk"):
+            decode_data_dir(None, data4, out, None, decoder=decoder)
+    finally:
+        sedtk_log.removeHandler(caplog.handler)
     assert seen == []
+    logged = [(r.name, r.getMessage()) for r in caplog.records]
+    assert ("sedtk.decode.run", "resuming: 4 of 4 utterances already decoded in " + str(out)) in logged
     with pytest.raises(ValueError, match="different settings.*inventory"):
         decode_data_dir(None, data4, out, None, decoder=decoder, emotions=["neu", "ang"], log=_quiet)
     decode_data_dir(None, data4, out, None, decoder=decoder, emotions=["neu", "ang"], force=True, log=_quiet)

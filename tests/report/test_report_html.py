@@ -298,6 +298,7 @@ def test_cli(inputs, tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert out.stat().st_size > 10_000
+    assert f"INFO wrote {out} (" in r.stderr and not r.stdout  # the sedtk log on stderr, stdout free
     r = CliRunner().invoke(app, ["report", "--decode", str(tmp_path / "nope"), "-o", str(out)])
     assert r.exit_code == 1 and "decode dir not found" in r.output
     r = CliRunner().invoke(app, ["report", "--decode", str(inputs["decode"]), "--audio-codec", "mp3"])

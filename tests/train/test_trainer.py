@@ -313,3 +313,30 @@ def test_deterministic_option_is_on_during_the_run_only(assets, monkeypatch):
     train("paper/sys7_stage1", assets.subset("train", 4), None, overrides=on, **kw)
     assert seen == [(False, None), (True, ":4096:8")]
     assert not torch.are_deterministic_algorithms_enabled() and "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+
+
+def test_monitor_logs_to_train_log_and_the_sedtk_log(tmp_path, caplog):
+    import logging
+
+    from sedtk.train.monitor import Monitor
+
+    sedtk_log = logging.getLogger("sedtk")  # caught on it: after setup_logging it stops propagating
+    sedtk_log.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="sedtk"):
+            mon = Monitor(tmp_path, console=True)
+            mon.log("epoch 1 dev loss 0.5")
+            mon.log("warning: resuming with changed config keys", logging.WARNING)
+            Monitor(tmp_path / "quiet", console=False).log("not on the console")
+            mon.close()
+    finally:
+        sedtk_log.removeHandler(caplog.handler)
+    got = {(r.name, r.levelname, r.getMessage()) for r in caplog.records}
+    assert got == {
+        ("sedtk.train.monitor", "INFO", "epoch 1 dev loss 0.5"),
+        ("sedtk.train.monitor", "WARNING", "warning: resuming with changed config keys"),
+    }
+    lines = (tmp_path / "train.log").read_text().splitlines()
+    assert [ln[20:] for ln in lines] == ["epoch 1 dev loss 0.5", "warning: resuming with changed config keys"]
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", ln) for ln in lines)  # dated, as before
+    assert (tmp_path / "quiet" / "train.log").read_text().endswith("not on the console\n")
