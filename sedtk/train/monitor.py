@@ -43,7 +43,7 @@ class Monitor:
             return
         if self.log_file is not None:
             self.log_file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
-        if self.console:  # during the progress bar rich prints stderr's lines above it
+        if self.console:
             logger.log(level, message)
 
     def scalars(self, step: int, values: Mapping[str, float]) -> None:
@@ -52,7 +52,12 @@ class Monitor:
                 self.tb.add_scalar(k, float(v), step)
 
     def start_progress(self, total: int, done: int = 0) -> None:
-        if not self.console or not sys.stdout.isatty():
+        """A progress bar on a terminal: on the log's console once logging is set up (the log lines
+        then print above it), else on stdout."""
+        from sedtk.utils.log import rich_console
+
+        con = rich_console()
+        if not self.console or not (con.is_terminal if con is not None else sys.stdout.isatty()):
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -62,6 +67,7 @@ class Monitor:
             MofNCompleteColumn(),
             TimeRemainingColumn(),
             TextColumn("{task.fields[info]}"),
+            console=con,
         )
         self.progress.start()
         self._task = self.progress.add_task("train", total=total, completed=done, info="")

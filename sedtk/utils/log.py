@@ -69,6 +69,15 @@ class _SedtkHandler(logging.Handler):
         (self.rich if isatty is not None and isatty() else self.plain).emit(record)
 
 
+def rich_console():
+    """The rich ``Console`` that the ``sedtk`` log writes to on a terminal, or None before setup.
+
+    A progress bar drawn on this console keeps the log lines above it (rich's documented pattern).
+    """
+    handler = next((h for h in logging.getLogger(ROOT).handlers if isinstance(h, _SedtkHandler)), None)
+    return handler.rich.console if handler is not None else None
+
+
 def setup_logging(level: int = logging.INFO) -> logging.Logger:
     """Route the ``sedtk`` logger through one stderr handler at ``level``; idempotent.
 

@@ -340,3 +340,29 @@ def test_monitor_logs_to_train_log_and_the_sedtk_log(tmp_path, caplog):
     assert [ln[20:] for ln in lines] == ["epoch 1 dev loss 0.5", "warning: resuming with changed config keys"]
     assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", ln) for ln in lines)  # dated, as before
     assert (tmp_path / "quiet" / "train.log").read_text().endswith("not on the console\n")
+
+
+def test_monitor_progress_bar_shares_the_log_console(tmp_path, monkeypatch):
+    """On a terminal the bar is drawn on the sedtk log's rich console, so log lines print above it."""
+    import io
+    import logging
+
+    from rich.console import Console
+
+    from sedtk.train.monitor import Monitor
+    from sedtk.utils import log as log_mod
+
+    level = logging.getLogger("sedtk").level
+    log_mod.setup_logging(level or logging.INFO)
+    handler = next(h for h in logging.getLogger("sedtk").handlers if isinstance(h, log_mod._SedtkHandler))
+    term = Console(file=io.StringIO(), force_terminal=True, width=80)
+    monkeypatch.setattr(handler.rich, "console", term)
+    assert log_mod.rich_console() is term
+    mon = Monitor(tmp_path, console=True)
+    mon.start_progress(3)
+    try:
+        assert mon.progress is not None and mon.progress.console is term
+        mon.advance("loss 1.0")
+    finally:
+        mon.close()
+    assert "train" in term.file.getvalue() and "1/3" in term.file.getvalue()
