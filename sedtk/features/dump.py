@@ -431,12 +431,15 @@ class _Progress:
             return lambda seconds: None
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+        from sedtk.utils.log import rich_console
+
         self._p = Progress(
             TextColumn("dumping features"),
             BarColumn(),
             TextColumn("{task.completed:.0f}/{task.total:.0f} s audio"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
+            console=rich_console(),  # the log's console: log lines print above the bar
         )
         self._p.__enter__()
         task = self._p.add_task("dump", total=max(self.total, 1e-9))
