@@ -12,8 +12,8 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from sedtk.data.datadir import DataDir, parse_attr, read_kaldi_map, validate
-from sedtk.data.describe import yin
 from sedtk.data.emotions import label_word
+from sedtk.data.measure import measure
 from sedtk.data.synth import (
     DEV_SENTENCES,
     EMOTIONS,
@@ -109,8 +109,7 @@ def test_espeak_settings_change_the_audio_as_the_labels_claim(tmp_path):
         return x
 
     def median_f0(x):
-        f0, voiced, _ = yin(x)
-        return np.median(f0[voiced])
+        return measure(x, 16000).f0_hz  # eGeMAPS F0 of the voiced frames
 
     def rms_db(x):
         return 20 * np.log10(np.sqrt(np.mean(x**2)))
