@@ -115,6 +115,21 @@ class SpeechEmbeddings:
         )
 
 
+def speech_features(
+    batch: SpeechBatch, device: torch.device, upstream: nn.Module | None, run_upstream=None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B, L, T, D)`` float32 hidden states and lengths ``(B,)``: the batch's dump, or the upstream
+    run on its audio (``run_upstream(wavs)`` in place of ``upstream(wavs)``, e.g. to fine-tune it)."""
+    if batch.feats is not None:
+        return batch.feats.to(device, torch.float32), batch.feat_lengths.to(device)
+    if batch.wavs is None:
+        raise ValueError("batch holds neither features nor audio")
+    if upstream is None:
+        raise ConfigError("batch holds audio but the model has no upstream (train with data.online_features)")
+    hidden, lengths = (run_upstream or upstream)(list(batch.wavs))
+    return hidden.to(torch.float32), lengths.to(device)
+
+
 # ----------------------------------------------------------------------------- branches
 
 
@@ -305,17 +320,7 @@ class SEDModel(nn.Module):
     # -- Sec. 3.1 - 3.3 -----------------------------------------------------------------------
     def features(self, batch: SpeechBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """SSL hidden states ``X``: ``(B, L, T, D)`` float32 and lengths ``(B,)``."""
-        dev = self.device
-        if batch.feats is not None:
-            return batch.feats.to(dev, torch.float32), batch.feat_lengths.to(dev)
-        if batch.wavs is None:
-            raise ValueError("batch holds neither features nor audio")
-        if self.upstream is None:
-            raise ConfigError(
-                "batch holds audio but the model has no upstream (train with data.online_features)"
-            )
-        hidden, lengths = self.upstream(list(batch.wavs))
-        return hidden.to(torch.float32), lengths.to(dev)
+        return speech_features(batch, self.device, self.upstream)
 
     def _run_branch(self, name: str, hidden: torch.Tensor, lengths: torch.Tensor):
         grad = torch.is_grad_enabled() and name in self.trainable_branches

@@ -178,23 +178,18 @@ class SSLSERModel(nn.Module):
     # -- features and heads ---------------------------------------------------------------------
     def features(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """SSL hidden states ``(B, L, T, D)`` float32 and lengths ``(B,)`` (dump or online upstream)."""
-        dev = self.device
-        if batch.feats is not None:
-            return batch.feats.to(dev, torch.float32), batch.feat_lengths.to(dev)
-        if batch.wavs is None:
-            raise ValueError("batch holds neither features nor audio")
-        if self.upstream is None:
-            raise ConfigError(
-                "batch holds audio but the model has no upstream (train with data.online_features)"
-            )
-        if self.finetune_upstream and torch.is_grad_enabled():
+        from sedtk.models.sed_model import speech_features
+
+        run = None
+        if self.finetune_upstream and torch.is_grad_enabled() and self.upstream is not None:
             forward = getattr(type(self.upstream).forward, "__wrapped__", None)  # past its no_grad
             if forward is None:
                 raise ConfigError(f"upstream {self.cfg.upstream!r} cannot be fine-tuned")
-            hidden, lengths = forward(self.upstream, list(batch.wavs))
-        else:
-            hidden, lengths = self.upstream(list(batch.wavs))
-        return hidden.to(torch.float32), lengths.to(dev)
+
+            def run(wavs):
+                return forward(self.upstream, wavs)
+
+        return speech_features(batch, self.device, self.upstream, run)
 
     def emotion_logits(self, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``(B, L, T, D) -> (B, K)``: weighted sum, projector, mean over valid frames, linear."""
