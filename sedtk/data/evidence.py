@@ -495,13 +495,6 @@ def grounding_summary(records: Iterable[Mapping]) -> dict:
     return {"utterances": n, "unvoiced_utterances": unvoiced, "attributes": {a: per[a] for a in order}}
 
 
-def score_grounding(data_dir: str | os.PathLike, decode_dir: str | os.PathLike) -> dict | None:
-    """The grounding summary of a decode dir for ``score.json`` (None when it has no descriptions)."""
-    if not (Path(decode_dir) / "utt2desc").exists():
-        return None
-    return grounding_summary(decode_evidence(data_dir, decode_dir).values())
-
-
 def attach_evidence(result) -> None:
     """Set ``result.evidence`` of a successful ``decode --wav`` :class:`~sedtk.decode.outputs.UttResult`
     (its ``key`` is the audio path) from its description, against population norms."""

@@ -21,7 +21,7 @@ from sedtk.data.evidence import (
     evidence_for_audio,
     evidence_for_file,
     grounding_summary,
-    score_grounding,
+    score_grounding_pairs,
     write_evidence,
 )
 from sedtk.data.measure import FEATS_FILE, measure
@@ -151,7 +151,10 @@ def test_espeak_settings_against_the_speakers_own_statistics(espeak_dir, tmp_pat
     # the measurements are cached in the decode dir; unchanged descriptions reuse evidence.jsonl
     assert (espeak_dir / "data" / FEATS_FILE).exists()  # shared by every decode of the data dir
     stamp = (decode / EVIDENCE_FILE).stat().st_mtime_ns
-    assert score_grounding(espeak_dir / "data", decode)["attributes"]["pitch"]["grounding_rate"] == 0.75
+    assert (
+        score_grounding_pairs([(espeak_dir / "data", decode)])["attributes"]["pitch"]["grounding_rate"]
+        == 0.75
+    )
     assert (decode / EVIDENCE_FILE).stat().st_mtime_ns == stamp
     descs["spk_p15"] = "A female speaker with low pitch."
     write_kaldi_map(decode / "utt2desc", descs)
@@ -186,7 +189,7 @@ def test_write_evidence_needs_descriptions(espeak_dir, tmp_path):
     (tmp_path / "d").mkdir()
     with pytest.raises(ValueError, match="no utt2desc"):
         write_evidence(tmp_path, tmp_path / "d")
-    assert score_grounding(tmp_path, tmp_path / "d") is None
+    assert score_grounding_pairs([(tmp_path, tmp_path / "d")]) is None
 
 
 @pytest.mark.shared
