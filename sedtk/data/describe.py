@@ -27,7 +27,7 @@ SpeechCraft's gender-dependent pitch bins.
 Existing attributes are kept: a ``pitch``/``volume``/``speed``/``pitch_range`` already in ``utt2attr``
 is only replaced when that line's ``source`` is ``derived`` (left by an earlier run); a line that
 gains derived fields gets ``source=derived`` (``source=<old>+derived`` if it had another).  The caption
-(:func:`sedtk.data.captions.caption`) names gender, age, pitch, volume and pace, the emotion word
+(:func:`sedtk.data.attributes.caption`) names gender, age, pitch, volume and pace, the emotion word
 when ``utt2emo`` exists and quotes the transcript when ``text`` exists.
 """
 
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sedtk.data.captions import caption
+from sedtk.data.attributes import caption
 from sedtk.data.datadir import DataDir, format_attr, parse_attr
 from sedtk.data.emotions import label_word
 from sedtk.data.measure import FEATS_FILE, Measurement, measure_datadir

@@ -6,7 +6,7 @@ For every utterance of TEST it answers the same thing, learnt from TRAIN only:
 * ``utt2emo``: the most frequent training emotion (ties: first in the ``emotions`` inventory); on a
   balanced set its UA is 100/K % (25 % for 4 classes);
 * ``text``: an empty transcript (WER 100 %: every reference word is a deletion);
-* ``utt2desc``: one constant caption written by :func:`sedtk.data.captions.caption` from the most
+* ``utt2desc``: one constant caption written by :func:`sedtk.data.attributes.caption` from the most
   frequent value of every descriptor in the training ``utt2attr`` (no transcript), with the majority
   emotion word -- the best a system that ignores the audio can say in this caption style.
 
@@ -20,7 +20,7 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from sedtk.data.captions import caption
+from sedtk.data.attributes import caption
 from sedtk.data.datadir import DataDir, parse_attr, write_kaldi_map
 from sedtk.data.emotions import label_word
 from sedtk.utils.io import atomic_write_text
