@@ -30,7 +30,7 @@ from pathlib import Path
 
 from sedtk.data.datadir import write_kaldi_map
 from sedtk.errors import InputError
-from sedtk.utils.io import atomic_write_text, write_json  # noqa: F401  (write_json: the report tests import it here)
+from sedtk.utils.io import atomic_write_text
 
 RESULTS = "results.jsonl"
 CONFIG = "decode_config.json"

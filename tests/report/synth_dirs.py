@@ -16,7 +16,8 @@ import numpy as np
 
 from sedtk.data.audio import save_wav
 from sedtk.data.datadir import DataDir, format_attr
-from sedtk.decode.outputs import ResultsWriter, UttResult, summarize, write_json, write_kaldi_outputs
+from sedtk.decode.outputs import ResultsWriter, UttResult, summarize, write_kaldi_outputs
+from sedtk.utils.io import write_json
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
 #: Untrusted text that must come out as text, never as markup.

@@ -12,8 +12,9 @@ import pytest
 
 from sedtk.data.datadir import DataDir
 from sedtk.data.prep import prepare_corpus
-from sedtk.decode.outputs import ResultsWriter, UttResult, summarize, write_json, write_kaldi_outputs
+from sedtk.decode.outputs import ResultsWriter, UttResult, summarize, write_kaldi_outputs
 from sedtk.report.build import build_report
+from sedtk.utils.io import write_json
 from tests.report.browser import dump_dom, find_chromium
 
 
