@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from sedtk.cli.common import BatchSizeOpt, DeviceOpt, user_errors
-from sedtk.errors import OptionError
 
 DEFAULT_TASKS_HELP = "the tasks the model was trained on"
 
@@ -140,151 +139,25 @@ def decode_cmd(
     sedtk decode --wav talk.m4a --out timelines/       # any length: an emotion timeline + subtitles
     sedtk decode --model EXP --data data/test --out EXP/decode_test --batch-size 16
     """
-    import logging
-    import sys
-
-    from transformers.utils import logging as hf_logging
-
     from sedtk.cli.common import console
-    from sedtk.decode.decoder import DecodeOptions, read_inventory_arg
-    from sedtk.decode.model_ref import resolve_model
+    from sedtk.decode.command import DecodeRequest, run_decode
+    from sedtk.decode.decoder import DecodeOptions
 
-    hf_logging.disable_progress_bar()  # "Loading weights" bars: noise between the results
-    paths = [str(p) for p in (wav or []) + (files or [])]
     with user_errors():
-        if data is None and not paths:
-            raise OptionError(
-                "nothing to decode: give audio files (--wav a.wav ...) or a data dir (--data DIR --out DIR)"
-            )
-        if data is not None and paths:
-            raise OptionError("give either audio files or --data, not both")
-        if data is not None and out is None:
-            raise OptionError("--data needs --out DIR (where the decode is written)")
-        if data is None and (feats is not None or nj != 1):
-            raise OptionError("--feats and --nj go with --data")
         options = DecodeOptions(
             tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else None,
             label_method=label_method, label_length_norm=label_length_norm, num_beams=num_beams,
-            max_new_tokens=max_new_tokens,
-            batch_size=batch_size, max_duration=max_duration, device=device, llm=llm, upstream=upstream,
-            checkpoint=checkpoint, dtype=dtype,
+            max_new_tokens=max_new_tokens, batch_size=batch_size, max_duration=max_duration,
+            device=device, llm=llm, upstream=upstream, checkpoint=checkpoint, dtype=dtype,
         )  # fmt: skip
-        options.check()
-        inventory = read_inventory_arg(emotions) if emotions else None
-        ref = resolve_model(model)
-        log = logging.getLogger("sedtk.decode").info  # progress: the sedtk log (stderr)
-        log(f"model: {ref.describe()}")
-        if data is not None:
-            from sedtk.decode.run import decode_data_dir
-
-            summary = decode_data_dir(
-                ref.path, data, out, options, feats=feats, nj=nj, emotions=inventory, force=force
-            )
-            _print_summary(summary, out)
-            if evidence:
-                from sedtk.data.evidence import EVIDENCE_FILE, write_evidence
-
-                _print_grounding(write_evidence(data, out, nj=nj), out / EVIDENCE_FILE)
-            if summary["failed"] or summary["missing"]:
-                raise typer.Exit(1)
-            return
-        from sedtk.decode.display import result_json, result_panel
-        from sedtk.decode.timeline import Timeline, decode_audio_files
-
-        con = console()
-        failed = 0
-        segment_evidence = None
-        if evidence:  # each timeline segment's claims, checked against its own audio
-            from sedtk.data.audio import SAMPLE_RATE
-            from sedtk.data.evidence import evidence_for_audio
-
-            def segment_evidence(wav, r):
-                return evidence_for_audio(wav, SAMPLE_RATE, r.description)
-
-        results = decode_audio_files(
-            paths, ref.path, options, segment=segment, out_dir=out, inventory=inventory,
-            evidence=segment_evidence, log=log,
+        request = DecodeRequest(
+            paths=[str(p) for p in (wav or []) + (files or [])], data=data, out=out, model=model,
+            feats=feats, nj=nj, emotions=emotions, segment=segment, evidence=evidence, as_json=as_json,
+            force=force, options=options,
         )  # fmt: skip
-        for r in results:
-            if isinstance(r, Timeline):
-                failed += _show_timeline(r, as_json, con)
-                continue
-            if not r.ok:
-                failed += 1
-                typer.secho(f"error: {r.error}", fg="red", err=True)
-                if as_json:
-                    sys.stdout.write(result_json(r) + "\n")
-                continue
-            if evidence:
-                from sedtk.data.evidence import attach_evidence
-
-                attach_evidence(r)
-            if as_json:
-                sys.stdout.write(result_json(r, str(ref.path)) + "\n")
-                sys.stdout.flush()
-            else:
-                con.print(result_panel(r))
-    if failed:
-        typer.secho(f"{failed} of {len(set(paths))} file(s) could not be decoded", fg="red", err=True)
-        raise typer.Exit(1)
-
-
-def _show_timeline(t, as_json: bool, con) -> int:
-    """Print one recording's timeline (a JSON line or a panel); 1 if it or a segment failed."""
-    import json
-    import sys
-
-    from sedtk.decode.timeline import timeline_panel
-
-    if not t.ok:
-        typer.secho(f"error: {t.error}", fg="red", err=True)
-        if as_json:
-            sys.stdout.write(json.dumps({"file": t.file, "error": t.error}, ensure_ascii=False) + "\n")
-        return 1
-    if as_json:
-        sys.stdout.write(json.dumps(t.record, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
-    else:
-        con.print(timeline_panel(t))
-    typer.secho(f"timeline: {'  '.join(str(p) for p in t.paths.values())}", err=True, fg="cyan")
-    if t.failed_segments:
-        typer.secho(f"{t.file}: {t.failed_segments} segment(s) could not be decoded", fg="red", err=True)
-        return 1
-    return 0
-
-
-def _print_grounding(g: dict, path: Path) -> None:
-    rates = [
-        f"{a} {100 * d['grounding_rate']:.0f}%"
-        for a, d in g["attributes"].items()
-        if d["grounding_rate"] is not None
-    ]
-    shown = ", ".join(rates) or "none checkable"
-    typer.echo(f"evidence: {path}; claims supported by the audio (grounding rate): {shown}", err=True)
-    if g["unvoiced_utterances"]:
-        typer.echo(f"evidence: {g['unvoiced_utterances']} utterance(s) have no voiced speech", err=True)
-
-
-def _print_summary(s: dict, out: Path) -> None:
-    rate = s["parse_failure_rate"]
-    lines = [f"decoded {s['decoded']}/{s['utterances']} utterances into {out}"]
-    if rate is not None:
-        lines.append(
-            f"label parse failures: {s['parse_failures']}/{s['decoded']} ({100 * rate:.1f}%); "
-            f"label method {s['label_method']}"
-        )
-    if s["real_time_factor"] is not None:
-        lines.append(f"real-time factor {s['real_time_factor']:.3f} ({s['audio_seconds']:.1f} s of audio)")
-    for line in lines:
-        typer.echo(line, err=True)
-    if s["failed"]:
-        typer.secho(
-            f"{s['failed']} utterance(s) failed (listed in {out}/decode_summary.json):", fg="red", err=True
-        )
-        for k, e in list(s["errors"].items())[:10]:
-            typer.secho(f"  {k}: {e}", fg="red", err=True)
-    if s["missing"]:
-        typer.secho(f"{s['missing']} utterance(s) have no result", fg="red", err=True)
+        status = run_decode(request, console())
+    if status:
+        raise typer.Exit(status)
 
 
 def register(app: typer.Typer) -> None:

@@ -119,3 +119,90 @@ def evidence_renderables(ev: dict) -> list:
         )
     out.append(table)
     return out
+
+
+# ----------------------------------------------------------------------------- the command's lines
+
+
+def err_console():
+    """The console of the command's messages: stderr, no wrapping (error lines stay greppable)."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def show_result(r: UttResult, as_json: bool, con, err, model: str | None = None) -> bool:
+    """Print one ``--wav`` file's result (a JSON line or a panel; a failure on stderr); False if it failed."""
+    import sys
+
+    if not r.ok:
+        err.print(f"error: {r.error}", style="red", markup=False)
+        if as_json:
+            sys.stdout.write(result_json(r) + "\n")
+        return False
+    if as_json:
+        sys.stdout.write(result_json(r, model) + "\n")
+        sys.stdout.flush()
+    else:
+        con.print(result_panel(r))
+    return True
+
+
+def show_timeline(t, as_json: bool, con, err) -> bool:
+    """Print one recording's timeline (a JSON line or a panel) and its files; False if anything failed."""
+    import sys
+
+    from sedtk.decode.timeline import timeline_panel
+
+    if not t.ok:
+        err.print(f"error: {t.error}", style="red", markup=False)
+        if as_json:
+            sys.stdout.write(json.dumps({"file": t.file, "error": t.error}, ensure_ascii=False) + "\n")
+        return False
+    if as_json:
+        sys.stdout.write(json.dumps(t.record, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    else:
+        con.print(timeline_panel(t))
+    err.print(f"timeline: {'  '.join(str(p) for p in t.paths.values())}", style="cyan", markup=False)
+    if t.failed_segments:
+        err.print(f"{t.file}: {t.failed_segments} segment(s) could not be decoded", style="red", markup=False)
+        return False
+    return True
+
+
+def summary_lines(s: dict, out) -> list[tuple[str, str]]:
+    """``(line, style)`` pairs saying what a data-dir decode did (``decode_summary.json``)."""
+    lines = [(f"decoded {s['decoded']}/{s['utterances']} utterances into {out}", "")]
+    rate = s["parse_failure_rate"]
+    if rate is not None:
+        lines.append(
+            (
+                f"label parse failures: {s['parse_failures']}/{s['decoded']} ({100 * rate:.1f}%); "
+                f"label method {s['label_method']}",
+                "",
+            )
+        )
+    if s["real_time_factor"] is not None:
+        rtf = f"real-time factor {s['real_time_factor']:.3f} ({s['audio_seconds']:.1f} s of audio)"
+        lines.append((rtf, ""))
+    if s["failed"]:
+        lines.append((f"{s['failed']} utterance(s) failed (listed in {out}/decode_summary.json):", "red"))
+        lines += [(f"  {k}: {e}", "red") for k, e in list(s["errors"].items())[:10]]
+    if s["missing"]:
+        lines.append((f"{s['missing']} utterance(s) have no result", "red"))
+    g = s.get("grounding")
+    if g is not None:
+        from sedtk.data.evidence import EVIDENCE_FILE
+
+        rates = [
+            f"{a} {100 * d['grounding_rate']:.0f}%"
+            for a, d in g["attributes"].items()
+            if d["grounding_rate"] is not None
+        ]
+        shown = ", ".join(rates) or "none checkable"
+        path = f"{out}/{EVIDENCE_FILE}"
+        lines.append((f"evidence: {path}; claims supported by the audio (grounding rate): {shown}", ""))
+        if g["unvoiced_utterances"]:
+            lines.append((f"evidence: {g['unvoiced_utterances']} utterance(s) have no voiced speech", ""))
+    return lines

@@ -194,8 +194,13 @@ def decode_data_dir(
     force: bool = False,
     log: Log | None = None,
     decoder: Decoder | None = None,
+    evidence: bool = False,
 ) -> dict:
     """Decode every utterance of a data dir into ``out_dir``; returns the summary (also written).
+
+    ``evidence``: also check every description's claims against the audio's measurements, relative
+    to the data dir's speakers (``evidence.jsonl``, :func:`sedtk.data.evidence.write_evidence`); the
+    summary's ``grounding`` holds the per-attribute rates.
 
     The labels are parsed into ``emotions`` if given, else the data dir's ``emotions``, else the
     model's training inventory (see :func:`sedtk.decode.labels.resolve_inventory`).
@@ -258,6 +263,10 @@ def decode_data_dir(
     summary = summarize(results, keys, tasks, options.label_method)
     summary["inventory"] = inventory
     summary["inventory_source"] = origin
+    if evidence:
+        from sedtk.data.evidence import write_evidence
+
+        summary["grounding"] = write_evidence(data_dir, out, nj=nj)
     write_json(out / SUMMARY, summary)
     return summary
 

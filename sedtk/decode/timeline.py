@@ -145,7 +145,7 @@ def decode_audio_files(
     segment: str = "auto",
     out_dir: str | os.PathLike | None = None,
     inventory: Sequence[str] | None = None,
-    evidence: EvidenceFn | None = None,
+    evidence: bool = False,
     seg_options: SegmentOptions | None = None,
     log: Log | None = None,
     decoder=None,
@@ -154,10 +154,16 @@ def decode_audio_files(
 
     Results come in the given order; the model is loaded once.  ``segment``: ``auto`` (a timeline
     for files longer than ``options.max_duration``), ``vad``/``fixed`` (a timeline for every file),
-    ``none`` (every file whole; longer ones are refused as before).
+    ``none`` (every file whole; longer ones are refused as before).  ``evidence``: check each
+    description's claims against the audio's measurements (:mod:`sedtk.data.evidence`, population
+    norms): a whole file's against the file, each timeline segment's against its own audio.
     """
+    from sedtk.data.evidence import attach_evidence, evidence_for_audio
     from sedtk.decode.decoder import Decoder
     from sedtk.decode.run import decode_files
+
+    def segment_evidence(wav, r: UttResult) -> dict:
+        return evidence_for_audio(wav, SAMPLE_RATE, r.description)
 
     order = list(dict.fromkeys(str(p) for p in paths))
     long = {p for p in order if wants_timeline(p, segment, options.max_duration)}
@@ -173,12 +179,16 @@ def decode_audio_files(
             pending.append(p)
             continue
         if pending:
-            yield from decode_files(pending, model, decoder.options, decoder=decoder)
+            for r in decode_files(pending, model, decoder.options, decoder=decoder):
+                if evidence:
+                    attach_evidence(r)
+                yield r
             pending = []
         if p is not None:
             mode = "vad" if segment == "auto" else segment
             opts = SegmentOptions(**{**base.__dict__, "mode": mode})
-            yield decode_recording(p, decoder, opts, out_dir, evidence=evidence, log=log)
+            ev = segment_evidence if evidence else None
+            yield decode_recording(p, decoder, opts, out_dir, evidence=ev, log=log)
 
 
 def _check_collisions(paths: list[str], out_dir) -> None:
