@@ -116,6 +116,9 @@ class DataConfig:
     bucket_by_length: bool = True  # batch utterances of similar length together (less padding)
     bucket_batches: int = 50  # batches per sorting pool when bucketing
     max_duration: float = 30.0  # seconds; longer utterances are skipped (counted and logged)
+    # largest share of a data dir's utterances a task may lose (no features, stale features, missing
+    # field, label outside the inventory, unreadable audio) before training refuses to start
+    max_drop: float = 0.01
 
 
 @dataclass
@@ -265,20 +268,25 @@ def validate(cfg: Config) -> None:
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
         if value not in choices:
-            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(choices)}")
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(choices)}", key=key)
     t = cfg.train
     if not t.tasks:
-        raise ConfigError("train.tasks: at least one task is needed")
+        raise ConfigError("train.tasks: at least one task is needed", key="train.tasks")
     for task in t.tasks:
         if task not in TASKS:
-            raise ConfigError(f"train.tasks: unknown task {task!r} (known: {', '.join(TASKS)})")
+            raise ConfigError(
+                f"train.tasks: unknown task {task!r} (known: {', '.join(TASKS)})", key="train.tasks"
+            )
         if task not in cfg.prompt.instructions:
             raise ConfigError(f"prompt.instructions: no instruction for task {task!r}")
         if task not in cfg.prompt.targets:
             raise ConfigError(f"prompt.targets: no target template for task {task!r}")
     for b in t.train_branches:
         if b not in ("content", "descriptor"):
-            raise ConfigError(f"train.train_branches: unknown branch {b!r} (content, descriptor)")
+            raise ConfigError(
+                f"train.train_branches: unknown branch {b!r} (content, descriptor)",
+                key="train.train_branches",
+            )
     if "descriptor" in t.train_branches and t.descriptor_input != "features":
         raise ConfigError(
             "train.train_branches: the descriptor branch is trained only with descriptor_input: features"
@@ -293,7 +301,7 @@ def validate(cfg: Config) -> None:
         ("model.adapter_dim", cfg.model.adapter_dim),
     ):
         if v < 1:
-            raise ConfigError(f"{key}: must be >= 1, got {v}")
+            raise ConfigError(f"{key}: must be >= 1, got {v}", key=key)
     if cfg.model.kind == "ssl_ser":
         bad = [task for task in t.tasks if task not in ("ser", "asr")]
         if bad:
@@ -303,10 +311,68 @@ def validate(cfg: Config) -> None:
                 "model.ssl_ser.finetune_upstream needs data.online_features: true (a feature dump "
                 "holds fixed features; fine-tuning must run the upstream on the audio)"
             )
-    if not 0 <= t.warmup_ratio < 1:
-        raise ConfigError(f"train.warmup_ratio: must be in [0, 1), got {t.warmup_ratio}")
     if len(t.adam_betas) != 2:
-        raise ConfigError(f"train.adam_betas: expected two numbers, got {t.adam_betas}")
+        raise ConfigError(
+            f"train.adam_betas: expected two numbers, got {t.adam_betas}", key="train.adam_betas"
+        )
+    for key, value, (lo, lo_open), (hi, hi_open) in _RANGES(cfg):
+        if not _in_range(value, lo, lo_open, hi, hi_open):
+            if hi == _INF:
+                span = f"{'>' if lo_open else '>='} {lo:g}"
+            else:
+                span = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+            raise ConfigError(f"{key}: must be {span}, got {value}", key=key)
+
+
+_INF = float("inf")
+
+
+def _RANGES(cfg: Config) -> list[tuple[str, float, tuple[float, bool], tuple[float, bool]]]:
+    """``(key, value, (low, open), (high, open))`` of every numeric key with a range of meaning.
+
+    Checked when a config is loaded, so a value that would make torch fail (a negative learning
+    rate) or train something else (a dropout of 1.5) is one error naming the key before anything is
+    written.  NaN is outside every range.
+    """
+    t, m, d = cfg.train, cfg.model, cfg.data
+    closed0, open0, one, open1 = (0.0, False), (0.0, True), (1.0, False), (1.0, True)
+    inf = (_INF, True)
+    ranges = [
+        ("train.lr", t.lr, open0, inf),
+        ("train.adam_betas[0]", t.adam_betas[0], closed0, open1),
+        ("train.adam_betas[1]", t.adam_betas[1], closed0, open1),
+        ("train.adam_eps", t.adam_eps, open0, inf),
+        ("train.weight_decay", t.weight_decay, closed0, inf),
+        ("train.warmup_ratio", t.warmup_ratio, closed0, open1),
+        ("train.max_grad_norm", t.max_grad_norm, closed0, inf),
+        ("train.epochs", t.epochs, (1, False), inf),
+        ("train.max_steps", t.max_steps, closed0, inf),
+        ("train.log_every", t.log_every, (1, False), inf),
+        ("train.save_every", t.save_every, closed0, inf),
+        ("train.eval_every", t.eval_every, closed0, inf),
+        ("train.dev_max_utts", t.dev_max_utts, closed0, inf),
+        ("train.dev_max_new_tokens", t.dev_max_new_tokens, (1, False), inf),
+        ("train.beta.content", t.beta.content, closed0, inf),
+        ("train.beta.descriptor", t.beta.descriptor, closed0, inf),
+        ("train.beta.warmup_steps", t.beta.warmup_steps, closed0, inf),
+        ("model.lora.dropout", m.lora.dropout, closed0, open1),
+        ("model.lora.r", m.lora.r, (1, False), inf),
+        ("model.lora.alpha", m.lora.alpha, open0, inf),
+        ("model.sigma_floor", m.sigma_floor, closed0, inf),
+        ("model.ssl_ser.ctc_weight", m.ssl_ser.ctc_weight, closed0, inf),
+        ("model.ssl_ser.projector_dim", m.ssl_ser.projector_dim, (1, False), inf),
+        ("data.max_duration", d.max_duration, open0, inf),
+        ("data.max_drop", d.max_drop, closed0, one),
+        ("data.num_workers", d.num_workers, closed0, inf),
+        ("data.bucket_batches", d.bucket_batches, (1, False), inf),
+    ]
+    return ranges
+
+
+def _in_range(v: float, lo: float, lo_open: bool, hi: float, hi_open: bool) -> bool:
+    if v != v:  # NaN
+        return False
+    return (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
 
 
 # ----------------------------------------------------------------------------- files
@@ -387,20 +453,36 @@ def apply_override(tree: dict, assignment: str) -> None:
 
 
 def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:
-    """Load a config file (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
+    """Load a config file (or the defaults when ``path`` is None) and apply ``--set`` overrides.
+
+    An error names where the bad value came from: the file (with its ``base:`` chain), or the
+    ``--set`` that brought the key or value in.
+    """
     tree: dict = {}
     source = "defaults"
     if path is not None:
         p = resolve_config_path(path)
         source = str(p)
         tree = read_yaml_tree(p)
+    try:
+        from_dict(Config, tree)  # the file alone: its own unknown keys and types are its fault
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    set_by: dict[str, str] = {}  # dotted key -> the --set that gave it its value
     for o in overrides:
         apply_override(tree, o)
+        try:
+            from_dict(Config, tree)
+        except ConfigError as e:
+            raise ConfigError(f"--set {o}: {e}") from None
+        set_by[o.split("=", 1)[0].strip()] = o
     try:
         cfg = from_dict(Config, tree)
         validate(cfg)
     except ConfigError as e:
-        raise ConfigError(f"{source}: {e}") from None
+        key = (e.key or "").split("[")[0]
+        blame = next((f"--set {o}" for k, o in set_by.items() if key == k or key.startswith(k + ".")), source)
+        raise ConfigError(f"{blame}: {e}") from None
     return cfg
 
 

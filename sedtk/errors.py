@@ -29,7 +29,12 @@ class DataDirError(SedtkError, ValueError):
 
 
 class ConfigError(SedtkError, ValueError):
-    """A bad config file or override; the message names the file and key."""
+    """A bad config file or override; the message names the file and key (``key``: the dotted key,
+    when known, so the error can be blamed on the ``--set`` that gave it)."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 class AudioError(SedtkError, ValueError):

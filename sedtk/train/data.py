@@ -1,8 +1,10 @@
 """Training examples, datasets and the seeded, resumable batch plan (paper Sec. 3.5, 4.4).
 
 * :func:`build_examples` turns a data dir into per-task examples (``asr``: the transcript;
-  ``ser_sed``: description + label; ``ser``: label).  An utterance lacking a field a task needs is
-  skipped *for that task* and counted -- never trained on an empty target.
+  ``ser_sed``: description + label; ``ser``: label).  An utterance lacking a field a task needs (or,
+  for an emotion task, whose label is outside the inventory) is skipped *for that task*, one without
+  features for every task; each is counted with its reason (:class:`sedtk.utils.drops.Drops`) --
+  never trained on an empty target or an unknown label, never dropped silently.
 * :func:`epoch_plan` is the batch order of one epoch: per task a seeded shuffle (optionally
   length-bucketed), then the tasks' batches interleaved ``alternate_every`` at a time (``ser_sed``,
   ``asr``, ``ser_sed``, ...).  When one task runs out of batches the others finish the epoch.  The plan
@@ -24,8 +26,9 @@ import torch
 
 from sedtk.data.audio import load_utterance
 from sedtk.data.datadir import DataDir
-from sedtk.models.prompt import make_target
+from sedtk.models.prompt import make_target, template_fields
 from sedtk.models.sed_model import SpeechBatch
+from sedtk.utils.drops import Drops
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,21 @@ class ExampleSet:
 
     examples: list[Example]
     by_task: dict[str, list[int]]
-    skipped: dict[str, int]  # "task: reason" -> count
+    drops: Drops  # what was left out, per reason (sedtk.utils.drops)
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """``"reason"`` or ``"task: reason"`` -> count (see :attr:`drops`)."""
+        return self.drops.by_reason()
+
+
+#: Why an utterance gives no example (``sedtk.utils.drops`` reasons; the ones without a task lose the
+#: utterance for every task).
+NO_FEATURES = "no features in the dump"
+TOO_LONG = "longer than data.max_duration"
+LABEL_OUTSIDE = "label not in the inventory"
+#: The data dir file of each target field, for the "no ..." reasons.
+FIELD_FILES = {"text": "text", "description": "utt2desc", "emotion": "utt2emo"}
 
 
 def build_examples(
@@ -52,36 +69,55 @@ def build_examples(
     targets: Mapping[str, str],
     lengths: Mapping[str, float],
     max_length: float | None = None,
+    inventory: Sequence[str] | None = None,
+    what: str = "utterances",
+    unusable: Mapping[str, str] | None = None,
 ) -> ExampleSet:
     """Examples of ``tasks`` for every utterance of ``data`` that has the fields the task needs.
 
-    ``lengths`` gives every utterance's length (frames of a dump, or seconds); utterances missing from
-    it or longer than ``max_length`` are skipped and counted.
+    Every utterance is accounted for: one left out is counted in :attr:`ExampleSet.drops` with its
+    reason -- ``lengths`` gives every utterance's length (frames of a dump, or seconds), and one
+    missing from it has no features; one longer than ``max_length`` is skipped (an intended filter);
+    ``unusable`` maps keys to a reason they cannot be used (stale features); for a task, a missing
+    or empty field, and for an emotion task a label outside ``inventory`` (when given).
     """
     examples: list[Example] = []
     by_task: dict[str, list[int]] = {t: [] for t in tasks}
-    skipped: dict[str, int] = {}
-
-    def skip(task: str, reason: str) -> None:
-        skipped[f"{task}: {reason}"] = skipped.get(f"{task}: {reason}", 0) + 1
+    drops = Drops(what, total=len(data), exempt={TOO_LONG})
+    labels = set(inventory) if inventory else None
+    unusable = unusable or {}
 
     for utt in data:
+        if utt.key in unusable:
+            drops.add(unusable[utt.key], utt.key)
+            continue
+        if utt.key not in lengths:
+            drops.add(NO_FEATURES, utt.key)
+            continue
+        if max_length is not None and lengths[utt.key] > max_length:
+            drops.add(TOO_LONG, utt.key)
+            continue
+        values = {"text": utt.text, "description": utt.description, "emotion": utt.emotion}
         for task in tasks:
-            if utt.key not in lengths:
-                skip(task, "no features")
+            needed = template_fields(targets[task])
+            empty = [f for f in needed if not (values[f] or "").strip()]
+            if empty:
+                drops.add(f"no {_field_name(empty[0])}", utt.key, scope=task)
                 continue
-            if max_length is not None and lengths[utt.key] > max_length:
-                skip(task, "too long")
+            if labels is not None and "emotion" in needed and utt.emotion not in labels:
+                drops.add(LABEL_OUTSIDE, utt.key, scope=task)
                 continue
             target = make_target(
                 targets[task], text=utt.text, description=utt.description, emotion=utt.emotion
             )
-            if target is None:
-                skip(task, "missing field")
-                continue
             by_task[task].append(len(examples))
             examples.append(Example(utt.key, task, target, utt.emotion, float(lengths[utt.key])))
-    return ExampleSet(examples, by_task, skipped)
+    return ExampleSet(examples, by_task, drops)
+
+
+def _field_name(field: str) -> str:
+    word = {"text": "transcript", "description": "description", "emotion": "emotion label"}.get(field, field)
+    return f"{word} ({FIELD_FILES[field]})" if field in FIELD_FILES else word
 
 
 # ----------------------------------------------------------------------------- batch plan

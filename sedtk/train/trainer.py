@@ -59,6 +59,7 @@ from sedtk.train.evaluate import dev_losses, dev_ua
 from sedtk.train.monitor import Monitor
 from sedtk.train.optim import beta_at, build_optimizer, build_scheduler
 from sedtk.utils.device import pick_device
+from sedtk.utils.drops import Drops
 from sedtk.utils.io import atomic_write_text, write_json
 from sedtk.utils.tasks import EMOTION_TASKS
 
@@ -92,7 +93,8 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)  # logged training values
     dev: list[dict] = field(default_factory=list)  # dev evaluations
     timing: dict[str, float] = field(default_factory=dict)
-    skipped: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)  # train utterances dropped, per reason
+    drops: Drops | None = None  # the same with examples (sedtk.utils.drops)
     model: SEDModel | None = None
 
 
@@ -286,7 +288,7 @@ class DevSet:
     ua_loader: torch.utils.data.DataLoader | None = None
     ua_task: str | None = None
     inventory: list[str] = field(default_factory=list)
-    skipped: dict[str, int] = field(default_factory=dict)
+    drops: Drops | None = None  # dev utterances left out, per reason
 
     @property
     def empty(self) -> bool:
@@ -303,16 +305,20 @@ def build_dev_loaders(
     global_batch = t.batch_size * info.world
     dev_data = DataDir.load(dev_dir)
     reader, lengths, _ = _feature_source(cfg, feats_dev, dev_data, "dev")
-    examples = build_examples(dev_data, t.tasks, cfg.prompt.targets, lengths, None)
+    inventory = _inventory(train_data, dev_data)
+    examples = build_examples(
+        dev_data, t.tasks, cfg.prompt.targets, lengths, None, inventory=inventory, what="dev utterances"
+    )
+    check_drops(examples.drops, cfg, dev_dir)
     dataset = SpeechDataset(examples, dev_data, reader)
-    dev = DevSet(skipped=dict(examples.skipped))
+    dev = DevSet(drops=examples.drops)
     for task in t.tasks:
         if examples.by_task[task]:
             batches = _sorted_batches(examples.by_task[task], examples, global_batch, info)
             dev.loaders[task] = make_loader(dataset, batches, cfg.data.num_workers, t.seed)
     dev.ua_task = _ua_task(cfg)
     if dev.ua_task is not None:
-        dev.inventory = _inventory(train_data, dev_data)
+        dev.inventory = inventory
         idx = [
             i for i in examples.by_task.get(dev.ua_task, []) if examples.examples[i].emotion in dev.inventory
         ]
@@ -604,17 +610,32 @@ class _TrainData:
     emotions: list[str]  # the label inventory learned (in every checkpoint, for `sedtk decode --wav`)
 
 
+def check_drops(drops: Drops, cfg: Config, source) -> None:
+    """Refuse a data dir that would lose more than ``data.max_drop`` of its utterances for a task."""
+    drops.check(
+        cfg.data.max_drop,
+        str(source),
+        hint="fix the data (sedtk data validate; sedtk feats dump to refresh features), or accept the loss "
+        "with --set data.max_drop=SHARE",
+    )
+
+
 def _load_train_data(cfg: Config, paths: RunPaths) -> _TrainData:
+    """The training data, checked before the first step: every utterance is used or counted as dropped
+    (:class:`~sedtk.utils.drops.Drops`); more than ``data.max_drop`` lost for a task is an error."""
     t = cfg.train
     data = DataDir.load(paths.train)
     reader, lengths, max_len = _feature_source(cfg, paths.feats_train, data, "train")
-    examples = build_examples(data, t.tasks, cfg.prompt.targets, lengths, max_len)
+    emotions = list(data.emotions or sorted(set(data.maps.get("utt2emo", {}).values())))
+    examples = build_examples(
+        data, t.tasks, cfg.prompt.targets, lengths, max_len, inventory=emotions, what="train utterances"
+    )
+    check_drops(examples.drops, cfg, paths.train)
     for task in t.tasks:
         if not examples.by_task[task]:
             raise DataDirError(
-                f"{paths.train}: no training examples for task {task!r} (skipped: {examples.skipped})"
+                f"{paths.train}: no training examples for task {task!r} ({examples.drops.summary()})"
             )
-    emotions = list(data.emotions or sorted(set(data.maps.get("utt2emo", {}).values())))
     return _TrainData(data, reader, examples, SpeechDataset(examples, data, reader), emotions)
 
 
@@ -662,11 +683,16 @@ def _log_setup(mon: Monitor, cfg: Config, notes: list[str], counts: dict, exampl
     mon.log("trainable parameters: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     for task in t.tasks:
         mon.log(f"train examples {task}: {len(examples.by_task[task])}")
-    for reason, n in sorted(examples.skipped.items()):
-        mon.log(f"skipped {n} train utterances for {reason}")
+    log_drops(mon.log, examples.drops)
 
 
-def _finish(run: _Run, skipped: dict) -> None:
+def log_drops(log: Callable[..., None], drops: Drops | None) -> None:
+    """The WARNING summary of what a data dir lost (nothing when nothing was dropped)."""
+    for line in drops.lines() if drops else []:
+        log(line, logging.WARNING)
+
+
+def _finish(run: _Run, drops: Drops) -> None:
     """After the loop: DDP consistency check, ``EXP/train_summary.json``, the last log line."""
     info, state, mon, result = run.info, run.state, run.mon, run.result
     if info.enabled:
@@ -683,10 +709,14 @@ def _finish(run: _Run, skipped: dict) -> None:
             "best_dev_ua": state.best_ua,
             "dev": result.dev,
             "timing": result.timing,
-            "skipped": skipped,
+            "skipped": drops.by_reason(),
+            "dropped": {"train": drops.to_dict(), "dev": run.dev.drops.to_dict() if run.dev.drops else None},
         }
         write_json(result.exp / "train_summary.json", summary)
     mon.log(f"finished: {state.step} steps, best dev loss {state.best_loss}, best dev UA {state.best_ua}")
+    for d in (drops, run.dev.drops):
+        if d:
+            mon.log(f"warning: {d.summary()}", logging.WARNING)
     mon.close()
 
 
@@ -727,13 +757,18 @@ def _train(
     if dry_run:
         for n in notes if info.is_main else []:
             logger.warning(n)
+        log_drops(lambda m, level: logger.log(level, m), tr.examples.drops if info.is_main else None)
         return _dry_run(model, tr.dataset, tr.examples, cfg, counts, info, print_fn)
+
+    # -- dev data (checked, like the training data, before anything is written) ---------------
+    layout = batch_layout(t, info.world)
+    run_cfg = replace(cfg, train=replace(t, batch_size=layout.micro, grad_accum=layout.accum))  # as run
+    dev = build_dev_loaders(run_cfg, paths.dev, paths.feats_dev, tr.data, info)
 
     # -- experiment dir, optimiser, resume ----------------------------------------------------
     resume, config_text, changed = _prepare_exp(exp, cfg, info, allow_changes)
+    cfg = run_cfg
     mon = Monitor(exp, enabled=info.is_main, console=console)
-    layout = batch_layout(t, info.world)
-    cfg = replace(cfg, train=replace(t, batch_size=layout.micro, grad_accum=layout.accum))  # as run
     batches_per_epoch = len(_rank_plan(tr.examples, cfg, 0, info))
     steps_per_epoch, total_steps = _total_steps(cfg, batches_per_epoch)
     optimizer = build_optimizer(model, t)
@@ -756,9 +791,7 @@ def _train(
         f"{batches_per_epoch} batches per epoch on each of {info.world} process(es), "
         f"{steps_per_epoch} steps/epoch, {total_steps} steps in all, device {device}"
     )
-    dev = build_dev_loaders(cfg, paths.dev, paths.feats_dev, tr.data, info)
-    for reason, n in sorted(dev.skipped.items()):
-        mon.log(f"skipped {n} dev utterances for {reason}")
+    log_drops(mon.log, dev.drops)
 
     # -- loop -------------------------------------------------------------------------------
     saver = CheckpointSaver(
@@ -766,12 +799,14 @@ def _train(
     )
     net = torch.nn.parallel.DistributedDataParallel(model) if info.enabled else model
     model.train()
-    result = TrainResult(exp, state.step, state.epoch, False, counts, skipped=dict(tr.examples.skipped))
+    result = TrainResult(
+        exp, state.step, state.epoch, False, counts, skipped=tr.examples.skipped, drops=tr.examples.drops
+    )
     run = _Run(
         cfg, info, device, model, net, optimizer, scheduler, total_steps, state, saver, dev, mon, result
     )
     result.timing = _loop(run, tr.dataset, tr.examples)
-    _finish(run, tr.examples.skipped)
+    _finish(run, tr.examples.drops)
     if keep_model:
         result.model = model
     return result
@@ -807,5 +842,6 @@ def _dry_run(model: SEDModel, dataset, examples, cfg: Config, counts: dict, info
         finished=False,
         trainable=counts,
         dry_run_terms={k: float(v.detach()) for k, v in terms.items()},
-        skipped=dict(examples.skipped),
+        skipped=examples.skipped,
+        drops=examples.drops,
     )

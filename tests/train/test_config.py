@@ -147,3 +147,37 @@ def test_every_config_key_is_documented():
             assert f"`{f.name}`" in doc or f".{f.name}`" in doc, (
                 f"{cls.__name__}.{f.name} not in docs/training.md"
             )
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.lr=-1e-4", "train.lr: must be > 0, got -0.0001"),
+        ("train.lr=.nan", "train.lr: must be > 0, got nan"),
+        ("train.adam_betas=[0.9, 1.5]", "train.adam_betas[1]: must be in [0, 1), got 1.5"),
+        ("train.warmup_ratio=1.2", "train.warmup_ratio: must be in [0, 1), got 1.2"),
+        ("model.lora.dropout=1.5", "model.lora.dropout: must be in [0, 1), got 1.5"),
+        ("train.weight_decay=-0.1", "train.weight_decay: must be >= 0, got -0.1"),
+        ("data.max_drop=2", "data.max_drop: must be in [0, 1], got 2.0"),
+        ("train.epochs=0", "train.epochs: must be >= 1, got 0"),
+    ],
+)
+def test_values_are_range_checked_and_blamed_on_their_set(override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config("paper/sys7_stage1", [override])
+    assert str(e.value) == f"--set {override}: {message}"
+
+
+def test_an_unknown_set_key_is_blamed_on_the_set_not_the_file(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config("paper/sys7_stage1", ["train.lr=1e-4", "train.lrr=1e-4"])
+    assert str(e.value).startswith("--set train.lrr=1e-4: unknown config key 'train.lrr' in section 'train'")
+    # a bad key in the file itself is the file's, even with good overrides
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  lrr: 1\n")
+    with pytest.raises(ConfigError, match=rf"^{bad}: unknown config key 'train.lrr'"):
+        load_config(bad, ["train.lr=1e-4"])
+    # a bad value in the file, untouched by --set, is the file's
+    bad.write_text("train:\n  lr: -1\n")
+    with pytest.raises(ConfigError, match=rf"^{bad}: train.lr: must be > 0"):
+        load_config(bad, ["train.epochs=2"])

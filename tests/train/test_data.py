@@ -26,12 +26,15 @@ def test_examples_skip_missing_fields_per_task_and_too_long():
     lengths.pop("u00")
     ex = build_examples(data, ["ser_sed", "asr"], DEFAULT_TARGETS, lengths, max_length=8.5)
     assert ex.skipped == {
-        "ser_sed: no features": 1,
-        "asr: no features": 1,
-        "ser_sed: too long": 1,
-        "asr: too long": 1,
-        "ser_sed: missing field": 1,
+        "longer than data.max_duration": 1,
+        "no features in the dump": 1,
+        "ser_sed: no description (utt2desc)": 1,
     }
+    # every utterance accounted for: 10 = 1 without features + 1 too long + 8 with an asr example
+    assert len(ex.by_task["asr"]) == 8 and ex.drops.total == 10
+    assert ex.drops.examples[(None, "no features in the dump")] == ["u00"]
+    # the share per task: too long is an intended filter (not counted); ser_sed also lost one
+    assert ex.drops.share("asr") == 0.1 and ex.drops.share("ser_sed") == 0.2
     sed = [ex.examples[i] for i in ex.by_task["ser_sed"]]
     assert [e.key for e in sed] == [f"u0{i}" for i in range(1, 8)]
     assert sed[0].target == "A voice u01. Emotion: sad." and sed[0].emotion == "sad"
@@ -76,3 +79,31 @@ def test_collate_pads_features_and_keeps_lengths():
     assert b.feats.shape == (2, 3, 6, 2) and b.feat_lengths.tolist() == [4, 6]
     assert torch.all(b.feats[0, :, 4:] == 0) and torch.all(b.feats[0, :, :4] == 1)
     assert (b.task, b.targets, b.emotions, b.keys) == ("asr", ["x", "y"], [None, "sad"], ["a", "b"])
+
+
+def test_a_label_outside_the_inventory_gives_no_emotion_example_and_is_counted():
+    from sedtk.utils.drops import Drops
+
+    data = toy_data()
+    data.maps["utt2emo"]["u03"] = "fear"  # not in ["ang", "sad"]
+    lengths = {k: 1.0 for k in data.utts}
+    ex = build_examples(data, ["ser_sed", "asr"], DEFAULT_TARGETS, lengths, inventory=data.emotions)
+    assert ex.skipped == {"ser_sed: no description (utt2desc)": 2, "ser_sed: label not in the inventory": 1}
+    assert "u03" not in [ex.examples[i].key for i in ex.by_task["ser_sed"]]
+    assert "u03" in [ex.examples[i].key for i in ex.by_task["asr"]]  # its transcript is still good
+    assert not any("fearful" in e.target for e in ex.examples)
+    # the summary names the reason, the count and examples
+    lines = ex.drops.lines()
+    assert lines[0] == "dropped 3 of 10 utterances (30.0 %):"
+    assert "  1 ser_sed: label not in the inventory, e.g. u03" in lines
+    # the limit: 30 % lost for ser_sed is above 1 %
+    import pytest
+
+    from sedtk.errors import InputError
+
+    with pytest.raises(
+        InputError, match=r"^data/x: 3 of 10 utterances \(30.0 %\) would be dropped for ser_sed"
+    ):
+        ex.drops.check(0.01, "data/x")
+    ex.drops.check(0.3, "data/x")  # at the limit: accepted
+    assert Drops("x", total=5).lines() == []

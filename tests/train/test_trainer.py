@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from sedtk.data.datadir import DataDir
+from sedtk.errors import InputError
 from sedtk.models import checkpoint as ckpt_io
 from sedtk.train import trainer as trainer_mod
 from sedtk.train.trainer import train
@@ -270,15 +271,67 @@ def test_missing_fields_are_skipped_and_counted(assets, tmp_path):
     first = d.utts[0]
     d.maps["utt2desc"] = {k: v for k, v in d.maps["utt2desc"].items() if k != first}
     d.save(tmp_path / "data")
+    # one of four (25 %) is above the default limit of data.max_drop = 1 %: refused before the first step
+    with pytest.raises(InputError, match=r"1 of 4 train utterances \(25.0 %\) would be dropped for ser_sed"):
+        train("paper/sys7_stage2", tmp_path / "data", None, feats_train=assets.dump,
+              overrides=assets.overrides(), dry_run=True)  # fmt: skip
     res = train(
         "paper/sys7_stage2",
         tmp_path / "data",
         None,
         feats_train=assets.dump,
-        overrides=assets.overrides(),
+        overrides=assets.overrides("data.max_drop=0.25"),
         dry_run=True,
     )
-    assert res.skipped == {"ser_sed: missing field": 1}
+    assert res.skipped == {"ser_sed: no description (utt2desc)": 1}
+
+
+def test_training_checks_labels_and_features_before_the_first_step(assets, tmp_path, caplog):
+    """Issue 20 items 1-2: a label outside the inventory and utterances missing from the dump are
+    counted per reason, a WARNING summary is logged (also under --quiet) and in train_summary.json,
+    and more than data.max_drop lost is an error before anything is written."""
+    import logging
+
+    d = DataDir.load(assets.subset("train", 8))
+    d.maps["utt2emo"][d.utts[0]] = "fear"  # not in the emotions file
+    d.save(tmp_path / "data")
+    exp = tmp_path / "exp"
+    args = dict(feats_train=assets.dump, console=True)
+    with pytest.raises(InputError, match="label not in the inventory"):
+        train("paper/sys7_stage2", tmp_path / "data", exp, overrides=assets.overrides(), **args)
+    assert not exp.exists()  # refused before the experiment dir is made
+    with caplog.at_level(logging.WARNING, logger="sedtk"):
+        res = train(
+            "paper/sys7_stage2",
+            tmp_path / "data",
+            exp,
+            overrides=assets.overrides("data.max_drop=0.2", "train.max_steps=1"),
+            **args,
+        )
+    assert res.finished and res.skipped == {"ser_sed: label not in the inventory": 1}
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "dropped 1 of 8 train utterances (12.5 %):" in warned
+    assert f"  1 ser_sed: label not in the inventory, e.g. {d.utts[0]}" in warned
+    assert any(w.startswith("warning: dropped 1 of 8 train utterances") for w in warned)  # the end
+    summary = json.loads((exp / "train_summary.json").read_text())
+    assert summary["dropped"]["train"]["dropped"] == {"ser_sed: label not in the inventory": 1}
+    assert "label not in the inventory" in (exp / "train.log").read_text()
+
+
+def test_utterances_missing_from_the_dump_are_an_error_above_the_limit(assets, tmp_path):
+    from sedtk.features.dump import dump_features
+
+    full = DataDir.load(assets.data)  # 24 utterances; a dump of only 12 of them
+    full.subset(full.utts[:12]).absolute().save(tmp_path / "half")
+    dump_features(
+        tmp_path / "half", tmp_path / "dump", str(assets.upstream), progress=False, check_disk=False
+    )
+    with pytest.raises(InputError) as e:
+        train("paper/sys7_stage1", assets.data, None, feats_train=tmp_path / "dump",
+              overrides=assets.overrides(), dry_run=True)  # fmt: skip
+    msg = str(e.value)
+    assert msg.startswith(f"{assets.data}: 12 of 24 train utterances (50.0 %) would be dropped")
+    assert "'no features in the dump' (12, e.g." in msg and "data.max_drop" in msg
 
 
 def test_online_upstream_and_gradient_accumulation(assets, tmp_path):
