@@ -10,11 +10,17 @@ resampled with torchaudio.  Anything else (m4a, mp4, aac, webm, ...) is decoded 
 subprocess straight to 16 kHz mono float32 (ffmpeg's resampler; ``ffprobe`` gives the header).
 ffmpeg is installed by ``tools/install_deps.sh``; when it is missing, or fails on a file, the
 :class:`AudioError` names the file, says how to install it, or quotes ffmpeg's message.
+
+A ``path`` may also be a Kaldi ``wav.scp`` pipe (``command |``, :mod:`sedtk.data.wavscp`): a recognised
+ffmpeg/sox/flac decode command is read from its input file directly; any other command is run and
+its WAV output read (the last one is kept in memory, so the segments of one recording, read in
+order, run it once).
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import json
 import math
 import os
@@ -27,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from sedtk.data import wavscp
 from sedtk.errors import AudioError  # noqa: F401  (re-exported: a SedtkError)
 
 SAMPLE_RATE = 16000
@@ -44,8 +51,13 @@ def audio_info(path: str | os.PathLike) -> tuple[int, int, int]:
     """(sample rate, frames, channels) of an audio file, with errors naming the file.
 
     Files soundfile cannot open are asked of ``ffprobe`` (frames then come from the container's
-    duration, which can be off by a few milliseconds for compressed formats).
+    duration, which can be off by a few milliseconds for compressed formats).  A pipe that is not
+    recognised is run (:func:`_pipe_audio`).
     """
+    path = _direct(path)
+    if isinstance(path, str):
+        data, sr = _pipe_audio(path)
+        return sr, data.shape[0], data.shape[1]
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: audio file not found")
@@ -75,6 +87,34 @@ def utterance_seconds(utt) -> float:
         return audio_seconds(utt.wav)
     except AudioError as e:
         raise AudioError(f"utterance {utt.key}: {e}") from None
+
+
+def _direct(path: str | os.PathLike) -> str | Path:
+    """The file to read (a ``Path``: ``path`` or a recognised pipe's input), or (a ``str``) a pipe to run."""
+    if isinstance(path, str) and wavscp.is_pipe(path):
+        src = wavscp.recognise(path)
+        return Path(src) if src is not None else path.strip()
+    return Path(path)
+
+
+#: (command, (samples (frames, channels), rate)) of the last pipe run.
+_last_pipe: tuple[str, tuple[np.ndarray, int]] | None = None
+
+
+def _pipe_audio(value: str) -> tuple[np.ndarray, int]:
+    """The WAV a pipe writes as ``(frames, channels)`` float32 and its rate (the last one cached)."""
+    global _last_pipe
+    cached = _last_pipe
+    if cached is not None and cached[0] == value:
+        return cached[1]
+    raw = wavscp.run(value)
+    try:
+        data, sr = sf.read(io.BytesIO(raw), dtype="float32", always_2d=True)
+    except Exception as e:
+        why = _sf_reason(e).rsplit(">: ", 1)[-1]  # "Error opening <_io.BytesIO ...>: Format not recognised."
+        raise AudioError(f"wav.scp command {value!r}: its output is not audio ({why})") from None
+    _last_pipe = (value, (data, sr))
+    return data, sr
 
 
 def _sf_reason(e: Exception) -> str:
@@ -152,9 +192,15 @@ def load_audio(
     """
     import torch
 
-    sr, frames, ch = audio_info(path)
-    if _uses_ffmpeg(Path(path)):
-        return _load_ffmpeg(Path(path), start, end, (sr, frames, ch), sample_rate, max_duration)
+    path = _direct(path)
+    pipe = isinstance(path, str)
+    if pipe:
+        whole, sr = _pipe_audio(path)
+        frames = whole.shape[0]
+    else:
+        sr, frames, ch = audio_info(path)
+        if _uses_ffmpeg(Path(path)):
+            return _load_ffmpeg(Path(path), start, end, (sr, frames, ch), sample_rate, max_duration)
     first = 0 if start is None else int(round(start * sr))
     last = frames if end is None else min(frames, int(round(end * sr)))
     if start is not None and first >= frames:
@@ -166,10 +212,13 @@ def load_audio(
             f"{path}: {(last - first) / sr:.1f}s is longer than the maximum of {max_duration:.1f}s "
             "(segment it first, or raise the limit)"
         )
-    try:
-        data, sr = sf.read(str(path), start=first, stop=last, dtype="float32", always_2d=True)
-    except Exception as e:
-        raise AudioError(f"{path}: unreadable or corrupt audio ({e})") from None
+    if pipe:
+        data = whole[first:last]
+    else:
+        try:
+            data, sr = sf.read(str(path), start=first, stop=last, dtype="float32", always_2d=True)
+        except Exception as e:
+            raise AudioError(f"{path}: unreadable or corrupt audio ({e})") from None
     if data.shape[0] == 0:
         raise AudioError(
             f"{path}: zero-length audio" + (f" in segment {start}..{end}" if start is not None else "")
@@ -267,10 +316,16 @@ def iter_audio(
     :func:`load_audio`; each block carries enough context of its neighbours that the concatenated
     blocks equal the whole file's resampling.  Other formats stream through an ffmpeg pipe.
     Raises :class:`AudioError` naming the file (missing, unreadable, zero-length, non-finite).
+    A pipe that is not recognised is run and its whole output held (it cannot be read in blocks).
     """
+    path = _direct(path)
+    block = max(1, int(block_seconds * sample_rate))
+    if isinstance(path, str):
+        wav = load_audio(path, sample_rate=sample_rate, max_duration=None).numpy()
+        yield from (wav[i : i + block] for i in range(0, len(wav), block))
+        return
     path = Path(path)
     sr, _, channels = audio_info(path)
-    block = max(1, int(block_seconds * sample_rate))
     if _uses_ffmpeg(path):
         blocks = _ffmpeg_blocks(path, "not a soundfile format", sample_rate, channels, block)
     else:

@@ -17,7 +17,7 @@ emotions    the label inventory, one label per line, in order
 ========== ==============================================================
 
 A missing field is a missing file.  Relative audio paths in ``wav.scp`` are resolved against the
-data dir itself.
+data dir itself; a value ending in ``|`` is a Kaldi pipe command (:mod:`sedtk.data.wavscp`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sedtk.data import wavscp
 from sedtk.errors import DataDirError
 from sedtk.utils.io import atomic_write_text  # also imported from here by many modules
 
@@ -209,11 +210,8 @@ class DataDir:
         return out
 
     def resolve_audio(self, path: str) -> str:
-        if "|" in path.strip()[-1:]:
-            raise DataDirError(f"wav.scp entry {path!r}: Kaldi pipe commands are not supported; give a file")
-        if os.path.isabs(path) or self.path is None:
-            return path
-        return str(self.path / path)
+        """A file path, the input file of a recognised pipe, or the pipe to run (:func:`wavscp.resolve`)."""
+        return wavscp.resolve(path, self.path)
 
     def utterance(self, key: str) -> Utterance:
         seg = self.maps.get("segments", {}).get(key)
@@ -279,8 +277,9 @@ class DataDir:
         """A copy whose wav.scp paths are absolute (for saving the dir somewhere else)."""
         maps = {k: dict(v) for k, v in self.maps.items()}
         if "wav.scp" in maps:
+            resolved = {k: self.resolve_audio(v) for k, v in maps["wav.scp"].items()}
             maps["wav.scp"] = {
-                k: str(Path(self.resolve_audio(v)).resolve()) for k, v in maps["wav.scp"].items()
+                k: v if wavscp.is_pipe(v) else str(Path(v).resolve()) for k, v in resolved.items()
             }
         return DataDir(maps=maps, emotions=self.emotions, path=self.path)
 
@@ -472,10 +471,16 @@ def validate(path: str | os.PathLike, check_audio: bool = True) -> list[Problem]
             problems.append(Problem(str(path / "spk2utt"), None, f"speaker {spk!r} of utt2spk is missing"))
     if check_audio and "wav.scp" in maps:
         for key, (lineno, value) in maps["wav.scp"].items():
-            if value.rstrip().endswith("|"):
-                problems.append(Problem(str(path / "wav.scp"), lineno, "pipe commands are not supported"))
+            audio = wavscp.resolve(value, path) if value else value
+            if wavscp.is_pipe(audio):
+                prog = wavscp.program_missing(audio)
+                if prog is not None:
+                    problems.append(
+                        Problem(
+                            str(path / "wav.scp"), lineno, f"program {prog!r} of the pipe command not found"
+                        )
+                    )
                 continue
-            audio = value if os.path.isabs(value) else str(path / value)
             if value and not os.path.isfile(audio):
                 problems.append(
                     Problem(str(path / "wav.scp"), lineno, f"audio file of {key!r} not found: {audio}")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sedtk.data.datadir import DataDir, validate
+from sedtk.data.datadir import DataDir, read_kaldi_map, validate
 from sedtk.data.prep import prepare_corpus
 from sedtk.data.prep.speechcraft import normalise_value, parse_labels, read_annotations
 from tests.data.fixtures import kaldi_file, write_wav
@@ -160,3 +160,65 @@ def test_json_lines_and_bad_records(tmp_path: Path):
     f.write_text('{"u 1": {"labels": "gender:male"}}')
     with pytest.raises(ValueError, match=r"id 'u 1' is not usable as a Kaldi key"):
         read_annotations(f)
+
+
+def _labels(ids: list[str]) -> dict:
+    return {
+        i: {"labels": f"gender:male\temotion:happy\ttranscription: clip {i}", "text_style_target": "Fast."}
+        for i in ids
+    }
+
+
+def test_gigaspeech_pipe_form(tmp_path: Path, monkeypatch):
+    """GigaSpeech's own Kaldi prep in pipe mode: ffmpeg lines are read from the opus files directly
+    (relative paths from the current directory, as for the shell); other commands run; a command
+    whose program is missing is skipped with its reason."""
+    audio = tmp_path / "corpus" / "audio"
+    audio.mkdir(parents=True)
+    import subprocess
+
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=200:sample_rate=16000:duration=1", "-c:a", "libopus",
+                    str(audio / "POD0000000001.opus")], check=True)  # fmt: skip
+    wav = write_wav(audio / "POD0000000002.wav", seconds=1.0)
+    monkeypatch.chdir(tmp_path / "corpus")  # the Kaldi recipe's directory: relative paths start here
+    giga = tmp_path / "giga"
+    kaldi_file(giga / "wav.scp", {
+        "POD0000000001": "ffmpeg -i audio/POD0000000001.opus -ar 16000 -f wav pipe:1 |",
+        "POD0000000002": f"cat {wav} |",
+        "POD0000000003": "sph2pipe-not-installed -f wav x.sph |",
+    })  # fmt: skip
+    kaldi_file(giga / "segments", {f"POD000000000{r}_S0000001": f"POD000000000{r} 0.10 0.60" for r in (1, 2, 3)})
+    ids = sorted(read_kaldi_map(giga / "segments"))
+    (tmp_path / "ann.json").write_text(json.dumps(_labels(ids)))
+    out = tmp_path / "out"
+    report = prepare_corpus("speechcraft", tmp_path / "ann.json", out, audio=giga)
+    assert report.skipped_by_reason() == {"program of the wav.scp command not found": 1}
+    assert "1 decode commands (ffmpeg/sox/flac) read from their input files directly, 2 run as commands" in (
+        "\n".join(report.notes)
+    )
+    dd = DataDir.load(out / "all")
+    assert dd.maps["wav.scp"] == {"POD0000000001": str(audio / "POD0000000001.opus"),
+                                  "POD0000000002": f"cat {wav} |"}  # fmt: skip
+    assert validate(out / "all") == []
+    from sedtk.data.audio import load_utterance
+
+    assert [load_utterance(u).shape for u in dd] == [(8000,), (8000,)]
+
+
+def test_nothing_usable_names_every_reason_and_writes_the_report(tmp_path: Path):
+    kaldi_file(tmp_path / "wav.scp", {"u1": str(tmp_path / "gone.wav"), "u2": "no-such-tool u2.sph |"})
+    (tmp_path / "ann.json").write_text(json.dumps(_labels(["u1", "u2", "u3"])))
+    out = tmp_path / "out"
+    with pytest.raises(ValueError) as e:
+        prepare_corpus("speechcraft", tmp_path / "ann.json", out, audio=tmp_path / "wav.scp")
+    msg = str(e.value)
+    assert "no annotated id has usable audio" in msg and "skipped 3: " in msg
+    for reason in ("audio file not found: 1 (u1); e.g. u1: ", "program of the wav.scp command not found: 1 (u2)",
+                   "no audio in --audio: 1 (u3)", f"every skipped item: {out / 'prep_report.txt'}"):  # fmt: skip
+        assert reason in msg
+    assert "program of the wav.scp command not found: 1 (u2)" in (out / "prep_report.txt").read_text()
+    saved = json.loads((out / "prep_report.json").read_text())
+    assert saved["skipped_by_reason"] == {"no audio in --audio": 1, "audio file not found": 1,
+                                          "program of the wav.scp command not found": 1}  # fmt: skip
+    assert not (out / ".prep_done.json").exists()

@@ -15,8 +15,10 @@ emosec        ``test`` (SECap's public test set; zero-shot SED evaluation)
 
 Every run also writes ``OUT/prep_report.json`` (counts per split and label, skipped items with
 reasons), ``OUT/prep_report.txt`` (the same for people) and, last, ``OUT/.prep_done.json`` with the
-options used.  :func:`prepare_corpus` skips a corpus whose marker and outputs exist with the same
-options (``nj`` does not count: it changes speed, not results); ``force=True`` redoes it.
+options used.  A preparation left with nothing usable still writes both reports, and its error
+counts every skip reason with examples.  :func:`prepare_corpus` skips a corpus whose marker and
+outputs exist with the same options (``nj`` does not count: it changes speed, not results);
+``force=True`` redoes it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ from sedtk.data.prep import emosec, iemocap, meld, speechcraft
 from sedtk.data.prep.common import (
     MARKER,
     PREP_FORMAT,
+    REPORT_TXT,
     SPEED_OPTIONS,
+    PrepFailed,
     PrepReport,
     is_done,
     normalise_options,
@@ -75,7 +79,12 @@ def prepare_corpus(
             return done
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).unlink(missing_ok=True)  # an interrupted run must not look finished
-    report = fn(src, out, **opts)
+    try:
+        report = fn(src, out, **opts)
+    except PrepFailed as e:  # the reasons go to the report file too
+        e.report.options = marker["options"]
+        e.report.save(out)
+        raise PrepFailed(f"{e}; every skipped item: {out / REPORT_TXT}", e.report) from None
     report.options = marker["options"]
     report.save(out)
     atomic_write_text(out / MARKER, json.dumps(marker, indent=2) + "\n")

@@ -66,6 +66,20 @@ class PrepReport:
     def skipped_by_reason(self) -> dict[str, int]:
         return dict(Counter(s["reason"] for s in self.skipped).most_common())
 
+    def skipped_lines(self, max_examples: int = 5) -> list[str]:
+        """One line per skip reason: its count, the first keys and the first one's detail."""
+        lines = []
+        for reason, n in self.skipped_by_reason().items():
+            examples = [s for s in self.skipped if s["reason"] == reason][:max_examples]
+            shown = ", ".join(s["key"] for s in examples) + (", ..." if n > len(examples) else "")
+            detail = examples[0]["detail"]
+            if len(detail) > 200:
+                detail = detail[:197] + "..."
+            lines.append(
+                f"{reason}: {n} ({shown})" + (f"; e.g. {examples[0]['key']}: {detail}" if detail else "")
+            )
+        return lines
+
     def add_split(self, name: str, dd: DataDir) -> None:
         durations = dd.maps.get("utt2dur", {})
         labels = Counter(dd.maps.get("utt2emo", {}).values())
@@ -119,10 +133,7 @@ class PrepReport:
             )
         if self.skipped:
             lines.append(f"skipped: {len(self.skipped)}")
-            for reason, n in self.skipped_by_reason().items():
-                examples = [s for s in self.skipped if s["reason"] == reason][:max_examples]
-                shown = ", ".join(s["key"] for s in examples) + (", ..." if n > len(examples) else "")
-                lines.append(f"  {reason}: {n} ({shown})")
+            lines += [f"  {line}" for line in self.skipped_lines(max_examples)]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -130,6 +141,21 @@ class PrepReport:
         out = Path(out)
         atomic_write_text(out / REPORT_JSON, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
         atomic_write_text(out / REPORT_TXT, self.summary(max_examples=20) + "\n")
+
+
+class PrepFailed(InputError):
+    """A preparation that kept nothing usable; :func:`prepare_corpus` saves its ``report`` first."""
+
+    def __init__(self, message: str, report: PrepReport):
+        super().__init__(message)
+        self.report = report
+
+
+def nothing_usable(report: PrepReport, message: str) -> PrepFailed:
+    """The error of a preparation left with nothing: ``message`` and every skip reason, counted."""
+    if report.skipped:
+        message += f"; skipped {len(report.skipped)}: " + " | ".join(report.skipped_lines(3))
+    return PrepFailed(message, report)
 
 
 # ----------------------------------------------------------------------------- helpers for the preparers

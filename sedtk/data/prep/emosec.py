@@ -20,7 +20,14 @@ import json
 from pathlib import Path
 
 from sedtk.data.datadir import Utterance
-from sedtk.data.prep.common import PrepReport, datadir_from_utterances, durations, read_text, save_split
+from sedtk.data.prep.common import (
+    PrepReport,
+    datadir_from_utterances,
+    durations,
+    nothing_usable,
+    read_text,
+    save_split,
+)
 from sedtk.errors import InputError
 
 
@@ -97,6 +104,6 @@ def prepare(src: Path, out: Path, *, nj: int = 4) -> PrepReport:
             Utterance(key=uid, wav=str(wav), text=texts[uid], speaker=uid, description=caption, duration=d)
         )
     if not utts:
-        raise InputError(f"{root}: no utterance has a wav, a transcript and a caption")
+        raise nothing_usable(report, f"{root}: no utterance has a wav, a transcript and a caption")
     save_split(report, out, "test", datadir_from_utterances(utts))
     return report

@@ -38,6 +38,7 @@ from sedtk.data.prep.common import (
     PrepReport,
     datadir_from_utterances,
     durations,
+    nothing_usable,
     read_text,
     save_split,
     visible_files,
@@ -202,7 +203,7 @@ def prepare(src: Path, out: Path, *, classes: str = "4class", nj: int = 4) -> Pr
         )  # fmt: skip
         session_of[turn.utt] = s
     if not utts:
-        raise InputError(f"{root}: no utterance with a label in {inventory} and a readable wav")
+        raise nothing_usable(report, f"{root}: no utterance with a label in {inventory} and a readable wav")
     report.excluded = dict(excluded.most_common())
 
     everything = datadir_from_utterances(utts, inventory)

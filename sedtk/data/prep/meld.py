@@ -41,7 +41,14 @@ import soundfile as sf
 
 from sedtk.data.audio import SAMPLE_RATE, AudioError, audio_info
 from sedtk.data.datadir import Utterance
-from sedtk.data.prep.common import PrepReport, datadir_from_utterances, kaldi_safe, read_text, save_split
+from sedtk.data.prep.common import (
+    PrepReport,
+    datadir_from_utterances,
+    kaldi_safe,
+    nothing_usable,
+    read_text,
+    save_split,
+)
 from sedtk.errors import InputError
 
 LABELS = ("neutral", "joy", "surprise", "anger", "sadness", "disgust", "fear")
@@ -209,6 +216,6 @@ def prepare(src: Path, out: Path, *, nj: int = 4) -> PrepReport:
             )  # fmt: skip
     for split, utts in by_split.items():
         if not utts:
-            raise InputError(f"{src}: no usable {split} clip (every one missing or unreadable)")
+            raise nothing_usable(report, f"{src}: no usable {split} clip (every one missing or unreadable)")
         save_split(report, out, split, datadir_from_utterances(utts, list(LABELS)))
     return report

@@ -44,12 +44,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sedtk.data import wavscp
 from sedtk.data.datadir import DataDir, Utterance, read_kaldi_map
 from sedtk.data.emotions import map_to_inventory
 from sedtk.data.prep.common import (
     PrepReport,
     datadir_from_utterances,
     durations,
+    nothing_usable,
     read_text,
     save_split,
 )
@@ -250,18 +252,36 @@ class AudioSource:
             raise FileNotFoundError(f"{path}: --audio must be a Kaldi data dir or a wav.scp file")
         self.path = path
         self.keys = set(self.segments if self.segments is not None else self.wav)
+        self._resolved: dict[str, str] = {}
+        self.pipes_direct = self.pipes_run = 0  # distinct wav.scp pipes read directly / run, once resolved
 
-    def resolve(self, value: str) -> str | None:
-        """Absolute path of a wav.scp value; relative ones are tried against the dir, its egs root, cwd."""
-        if value.rstrip().endswith("|"):
-            return None
-        if os.path.isabs(value):
-            return value
-        for base in (self.dir, self.dir.parent.parent, Path.cwd()):
-            cand = (base / value).resolve()
-            if cand.exists():
-                return str(cand)
-        return str((self.dir / value).resolve())
+    def resolve(self, value: str) -> str:
+        """Absolute path of a wav.scp value (or of a recognised pipe's input file), or a pipe to run.
+
+        Relative paths are tried against the dir, its egs root (``egs/X/data/m`` -> ``egs/X``) and the
+        current directory; in a pipe's command, against the current directory first (the shell's
+        meaning), then the egs root (where a Kaldi recipe ran it), then the dir.
+        """
+        done = self._resolved.get(value)
+        if done is not None:
+            return done
+        path, bases = value, (self.dir, self.dir.parent.parent, Path.cwd())
+        if wavscp.is_pipe(value):
+            path, bases = wavscp.recognise(value), (Path.cwd(), self.dir.parent.parent, self.dir)
+            if path is None:
+                self.pipes_run += 1
+                self._resolved[value] = value.strip()
+                return value.strip()
+            self.pipes_direct += 1
+        if os.path.isabs(path):
+            out = path
+        else:
+            out = next(
+                (str(c) for c in ((b / path).resolve() for b in bases) if c.exists()),
+                str((bases[0] / path).resolve()),
+            )
+        self._resolved[value] = out
+        return out
 
     def match(self, uid: str, source_id: str | None) -> str | None:
         for cand in (uid, source_id, uid.split("_", 1)[1] if "_" in uid else None):
@@ -322,8 +342,6 @@ def _to_utterance(
     else:
         wav_value = source.wav[sid]
     wav = source.resolve(wav_value)
-    if wav is None:
-        return "pipe command in wav.scp (not supported)"
     dur = source.utt2dur.get(sid)
     duration = float(dur) if dur is not None else (end - start if end is not None else None)
     utt = Utterance(
@@ -368,9 +386,14 @@ def prepare(src: Path, out: Path, *, audio: Path, nj: int = 4, dev_percent: floa
         utts.append(utt)
         if rec is not None:
             recording_of[uid] = rec
+    if source.pipes_direct or source.pipes_run:
+        report.notes.append(
+            f"wav.scp pipes: {source.pipes_direct} decode commands (ffmpeg/sox/flac) read from their input "
+            f"files directly, {source.pipes_run} run as commands"
+        )
     utts = _check_audio(utts, report, nj)
     if not utts:
-        raise InputError(f"{src}: no annotated id has usable audio in {source.path}")
+        raise nothing_usable(report, f"{src}: no annotated id has usable audio in {source.path}")
     if any(u.attributes for u in utts):
         for u in utts:
             if not u.attributes:
@@ -401,14 +424,24 @@ def prepare(src: Path, out: Path, *, audio: Path, nj: int = 4, dev_percent: floa
 
 
 def _check_audio(utts: list[Utterance], report: PrepReport, nj: int) -> list[Utterance]:
-    """Drop utterances whose audio is missing or unreadable; fill in durations from the headers."""
-    need = [u.wav for u in utts if u.duration is None]
-    info = durations(need, nj=nj)
-    exists = {w: os.path.isfile(w) for w in {u.wav for u in utts}}
+    """Drop utterances whose audio is missing or unreadable; fill in durations from the headers.
+
+    A pipe that is run as a command is checked for its program only, and run only where a duration
+    is missing (no ``segments``, no ``utt2dur``): then it must decode to count its samples.
+    """
+    missing: dict[str, tuple[str, str]] = {}
+    for w in {u.wav for u in utts}:
+        if wavscp.is_pipe(w):
+            prog = wavscp.program_missing(w)
+            if prog is not None:
+                missing[w] = ("program of the wav.scp command not found", f"{prog}: {w}")
+        elif not os.path.isfile(w):
+            missing[w] = ("audio file not found", w)
+    info = durations([u.wav for u in utts if u.duration is None and u.wav not in missing], nj=nj)
     kept = []
     for u in utts:
-        if not exists[u.wav]:
-            report.skip(u.key, "audio file not found", u.wav)
+        if u.wav in missing:
+            report.skip(u.key, *missing[u.wav])
             continue
         if u.duration is None:
             d = info[u.wav]
