@@ -13,7 +13,7 @@ refinements that change no sample value a user should care about:
   checks it with the real programs).  For lossy inputs they cannot: soundfile decodes Opus with
   libopus at the file's own rate (16 kHz for GigaSpeech), ffmpeg with its own decoder at 48 kHz, then
   resamples and rounds to 16 bits; on speech at 16-64 kbit/s the two agree to 35-40 dB SNR and are
-  equally close to the source (``bench/rehearsal/README.md``).  Anything else in the command (a seek,
+  equally close to the source.  Anything else in the command (a seek,
   a filter, another rate, ``remix 1``) makes it unrecognised.
 * **Any other command runs as a command**, exactly as Kaldi runs it (``sh -c``, from the current
   directory, nothing of sedtk's spliced into it); a failure is an :class:`AudioError` quoting the

@@ -188,7 +188,7 @@ def test_gigaspeech_pipe_form(tmp_path: Path, monkeypatch):
         "POD0000000002": f"cat {wav} |",
         "POD0000000003": "sph2pipe-not-installed -f wav x.sph |",
     })  # fmt: skip
-    kaldi_file(giga / "segments", {f"POD000000000{r}_S0000001": f"POD000000000{r} 0.10 0.60" for r in (1, 2, 3)})
+    kaldi_file(giga / "segments", {f"POD000000000{r}_S0000001": f"POD000000000{r} .1 .6" for r in (1, 2, 3)})
     ids = sorted(read_kaldi_map(giga / "segments"))
     (tmp_path / "ann.json").write_text(json.dumps(_labels(ids)))
     out = tmp_path / "out"
@@ -214,8 +214,12 @@ def test_nothing_usable_names_every_reason_and_writes_the_report(tmp_path: Path)
         prepare_corpus("speechcraft", tmp_path / "ann.json", out, audio=tmp_path / "wav.scp")
     msg = str(e.value)
     assert "no annotated id has usable audio" in msg and "skipped 3: " in msg
-    for reason in ("audio file not found: 1 (u1); e.g. u1: ", "program of the wav.scp command not found: 1 (u2)",
-                   "no audio in --audio: 1 (u3)", f"every skipped item: {out / 'prep_report.txt'}"):  # fmt: skip
+    for reason in (
+        "audio file not found: 1 (u1); e.g. u1: ",
+        "program of the wav.scp command not found: 1 (u2)",
+        "no audio in --audio: 1 (u3)",
+        f"every skipped item: {out / 'prep_report.txt'}",
+    ):
         assert reason in msg
     assert "program of the wav.scp command not found: 1 (u2)" in (out / "prep_report.txt").read_text()
     saved = json.loads((out / "prep_report.json").read_text())
