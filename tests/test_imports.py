@@ -88,6 +88,7 @@ FLOORS = {
     "sedtk.decode": 5,
     "sedtk.explain": 6,
     "sedtk.report": 7,
+    "sedtk.api": 7,
     "sedtk.cli": 8,
     "sedtk.__main__": 8,
 }

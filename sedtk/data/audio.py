@@ -418,3 +418,41 @@ def save_wav(path: str | os.PathLike, wav, sample_rate: int = SAMPLE_RATE) -> No
     tmp = path.with_name(f".{path.name}.tmp")
     sf.write(str(tmp), arr, sample_rate, subtype="PCM_16", format="WAV")
     os.replace(tmp, path)
+
+
+def audio_from_array(samples, sample_rate: int, what: str = "array"):
+    """An in-memory waveform as the loader's output: mono float32 ``torch.Tensor`` ``(T,)`` at 16 kHz.
+
+    ``samples``: a numpy array or tensor, ``(T,)``, or two-dimensional with the channels on the
+    short axis (``(T, C)`` as soundfile returns it, or ``(C, T)`` as torchaudio does; at most 8
+    channels, averaged with equal weight as :func:`load_audio` does).  Integer samples are scaled
+    to [-1, 1].  Raises :class:`AudioError` naming ``what`` on a bad shape, no samples or NaN/Inf.
+    """
+    import torch
+
+    x = samples.detach().cpu().numpy() if hasattr(samples, "detach") else np.asarray(samples)
+    if sample_rate is None or int(sample_rate) <= 0:
+        raise AudioError(f"{what}: give its sample rate (sample_rate=...)")
+    if np.issubdtype(x.dtype, np.integer):
+        x = x.astype(np.float32) / float(np.iinfo(x.dtype).max)
+    x = x.astype(np.float32, copy=False)
+    if x.ndim == 2:
+        short = int(np.argmin(x.shape))
+        if x.shape[short] > 8 or x.shape[0] == x.shape[1]:
+            raise AudioError(
+                f"{what}: shape {x.shape} is not (samples,), (samples, channels) or (channels, samples)"
+            )
+        x = x.mean(axis=short)
+    elif x.ndim != 1:
+        raise AudioError(
+            f"{what}: shape {x.shape} is not (samples,), (samples, channels) or (channels, samples)"
+        )
+    if x.size == 0:
+        raise AudioError(f"{what}: no samples")
+    if not np.isfinite(x).all():
+        raise AudioError(f"{what}: holds non-finite samples (NaN or Inf)")
+    wav = torch.from_numpy(np.ascontiguousarray(x))
+    if int(sample_rate) != SAMPLE_RATE:
+        with torch.no_grad():
+            wav = _resampler(int(sample_rate), SAMPLE_RATE)(wav)
+    return wav.to(torch.float32)

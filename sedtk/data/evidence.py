@@ -94,6 +94,36 @@ _NO_MEASURE = {
 }
 
 
+@dataclass(frozen=True)
+class CheckedClaim:
+    """One claim of a description and its verdict: a typed view of an entry of ``claims`` above."""
+
+    claim: str  # the matched span of the description
+    attribute: str
+    value: str
+    negated: bool
+    verdict: str  # supported | contradicted | not checkable
+    reason: str | None = None
+    measured: float | None = None
+    unit: str | None = None
+    bin: str | None = None
+    normal: tuple[float, float] | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> CheckedClaim:
+        normal = d.get("normal")
+        return cls(
+            claim=d["claim"], attribute=d["attribute"], value=d["value"], negated=bool(d.get("negated")),
+            verdict=d["verdict"], reason=d.get("reason"), measured=d.get("measured"), unit=d.get("unit"),
+            bin=d.get("bin"), normal=tuple(normal) if normal else None,
+        )  # fmt: skip
+
+
+def checked_claims(evidence: Mapping | None) -> list[CheckedClaim]:
+    """The claims of one evidence record as :class:`CheckedClaim` (empty without evidence)."""
+    return [CheckedClaim.from_dict(c) for c in (evidence or {}).get("claims", [])]
+
+
 # ----------------------------------------------------------------------------- scales
 
 

@@ -45,7 +45,12 @@ POSTERIOR_FROM = {"llm": "label_scoring", "ssl_ser": "emotion_head"}
 
 @dataclass
 class UttResult:
-    """What decoding one utterance produced.  ``error`` is set (and nothing else) when it failed."""
+    """What decoding one utterance produced.  ``error`` is set (and nothing else) when it failed.
+
+    This is the result type of every decode: ``results.jsonl`` lines, ``sedtk decode --wav --json``
+    (:func:`sedtk.decode.display.result_record`), timeline segments and the Python API
+    (``sedtk.load_model(...)(audio)``, where it is exported as ``sedtk.Result``).
+    """
 
     key: str
     raw: dict[str, str] = field(default_factory=dict)  # task -> generated text
@@ -72,9 +77,18 @@ class UttResult:
 
     @property
     def probability(self) -> float | None:
+        """The posterior probability of the chosen label."""
         if self.posterior is None or self.emotion is None:
             return None
         return self.posterior.get(self.emotion)
+
+    @property
+    def claims(self) -> list:
+        """The description's claims with their verdicts (:class:`sedtk.data.evidence.CheckedClaim`),
+        when evidence was checked; else empty."""
+        from sedtk.data.evidence import checked_claims
+
+        return checked_claims(self.evidence)
 
     def to_json(self) -> str:
         d = {k: v for k, v in asdict(self).items() if v is not None and v != {}}

@@ -117,11 +117,26 @@ def decode_files(
         chunk = order[i : i + options.batch_size]
         got: list[UttResult] = []
         decode_keys(decoder, source, chunk, got.extend)
-        for r in got:  # the panel and the JSON say how the posterior was obtained
-            if r.posterior is not None:
-                r.posterior_from = POSTERIOR_FROM.get(getattr(decoder.config.model, "kind", "llm"))
-        by_key = {r.key: r for r in got}
+        by_key = {r.key: _posterior_from(decoder, r) for r in got}
         yield from (by_key[k] for k in chunk)
+
+
+def decode_arrays(decoder: Decoder, wavs: dict) -> list[UttResult]:
+    """Decode waveforms already in memory (key -> 16 kHz mono tensor), in the given order."""
+    from sedtk.decode.sources import ArraySource
+
+    source = ArraySource(wavs, decoder.options.max_duration, decoder.model.upstream.min_samples)
+    got: list[UttResult] = []
+    decode_keys(decoder, source, list(wavs), got.extend)
+    by_key = {r.key: _posterior_from(decoder, r) for r in got}
+    return [by_key[k] for k in wavs]
+
+
+def _posterior_from(decoder: Decoder, r: UttResult) -> UttResult:
+    """Say how the posterior was obtained (the panel, the JSON and the API show it)."""
+    if r.posterior is not None:
+        r.posterior_from = POSTERIOR_FROM.get(getattr(decoder.config.model, "kind", "llm"))
+    return r
 
 
 # ----------------------------------------------------------------------------- data dirs

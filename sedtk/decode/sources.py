@@ -136,6 +136,25 @@ class SegmentSource(AudioSource):
         return wav
 
 
+class ArraySource(AudioSource):
+    """Waveforms in memory by key: 16 kHz mono tensors (:func:`sedtk.data.audio.audio_from_array`)."""
+
+    def __init__(self, wavs: dict, max_duration: float, min_samples: int = 0):
+        super().__init__(DataDir(), max_duration=max_duration, min_samples=min_samples)
+        self.wavs = wavs  # key -> (T,) tensor
+
+    def duration(self, key: str) -> float | None:
+        return self.wavs[key].numel() / SAMPLE_RATE
+
+    def load(self, key: str):
+        wav = self.wavs[key]
+        seconds = wav.numel() / SAMPLE_RATE
+        if seconds > self.max_duration:
+            raise _too_long(key, seconds, self.max_duration)
+        check_length(key, wav, self.min_samples)
+        return wav
+
+
 def check_length(what: str, wav, min_samples: int) -> None:
     if wav.numel() < min_samples:
         raise InputError(
