@@ -7,12 +7,12 @@
 #   bash egs/speechcraft/run.sh --stage 4 --systems "sys7 sys6 sys4"
 #
 # Stages (public numbers; never renumbered):
-#   0  data/{all,train,dev}: SpeechCraft annotations joined with the GigaSpeech audio (Kaldi dir)
+#   0  data/{all,train,dev,test}: SpeechCraft annotations joined with the GigaSpeech audio (Kaldi dir)
 #   1  frozen HuBERT feature dump: skipped by default (--online-feats true; a dump would be ~6.8 TB)
 #   2  stage-1 ASR training                                           exp/<sys>_stage1
 #   3  stage-2 alternating SER-SED / ASR training (one-stage systems) exp/<sys>[_stage2]
-#   4  decode the dev set                                             exp/<sys>/decode_dev
-#   5  score captions, UA and WER with paired t-tests vs the baselines exp/score_dev/
+#   4  decode the held-out test set                                   exp/<sys>/decode_test
+#   5  score captions, UA and WER with paired t-tests vs the baselines exp/score_test/
 set -euo pipefail
 cd "$(dirname "$0")"
 . ../../tools/recipe_common.sh
@@ -56,7 +56,7 @@ if stage_enabled 0; then
   require_path GIGASPEECH  # a Kaldi dir, or a bare wav.scp
   run_step data "$SPEECHCRAFT" "$GIGASPEECH" -- \
     sedtk data prep speechcraft "$SPEECHCRAFT" data --audio "$GIGASPEECH" --nj "$nj"
-  for x in train dev; do sedtk data validate "data/$x" > /dev/null; done
+  for x in train dev test; do sedtk data validate "data/$x" > /dev/null; done
 fi
 
 if stage_enabled 1; then
@@ -64,7 +64,7 @@ if stage_enabled 1; then
     log "Stage 1: skipped (online features: HuBERT runs inside training and decoding)"
   else
     log "Stage 1: $hubert features (all layers, float16; about 9 GB per audio hour)"
-    systems_dump train dev
+    systems_dump train dev test
   fi
 fi
 
@@ -79,11 +79,11 @@ if stage_enabled 3; then
 fi
 
 if stage_enabled 4; then
-  log "Stage 4: decoding the dev set"
-  systems_decode exp data/dev
+  log "Stage 4: decoding the held-out test set (data/dev chose the checkpoints)"
+  systems_decode exp data/test
 fi
 
 if stage_enabled 5; then
-  log "Stage 5: scoring the dev set (baselines: ${systems_arr[*]:1})"
-  split_score dev
+  log "Stage 5: scoring the test set (baselines: ${systems_arr[*]:1})"
+  split_score test
 fi

@@ -86,8 +86,8 @@ def test_fixture_with_segments_merged_files(tmp_path: Path):
                             "speed": "slow", "emphasis": "really big", "topic": "travel"}  # fmt: skip
     assert (u.start, u.end, u.duration, u.speaker) == (0.1, 0.6, 0.5, "POD0000000001")
     assert validate(out / "all") == []
-    # dev holds whole recordings
-    parts = [DataDir.load(out / n).utts for n in ("train", "dev") if (out / n).is_dir()]
+    # dev and test hold whole recordings
+    parts = [DataDir.load(out / n).utts for n in ("train", "dev", "test") if (out / n).is_dir()]
     assert sorted(sum(parts, [])) == dd.utts and all(len(p) in (0, 2) for p in parts)
 
 
@@ -226,3 +226,22 @@ def test_nothing_usable_names_every_reason_and_writes_the_report(tmp_path: Path)
     assert saved["skipped_by_reason"] == {"no audio in --audio": 1, "audio file not found": 1,
                                           "program of the wav.scp command not found": 1}  # fmt: skip
     assert not (out / ".prep_done.json").exists()
+
+
+def test_held_out_dev_and_test_are_disjoint_whole_recordings(tmp_path: Path):
+    wav = write_wav(tmp_path / "a.wav", seconds=1.0)
+    recs = [f"POD{i:010d}" for i in range(400)]
+    kaldi_file(tmp_path / "giga" / "wav.scp", dict.fromkeys(recs, str(wav)))
+    segs = {f"{r}_S{j:07d}": f"{r} {j * 0.4:.1f} {j * 0.4 + 0.3:.1f}" for r in recs for j in (1, 2)}
+    kaldi_file(tmp_path / "giga" / "segments", segs)
+    (tmp_path / "ann.json").write_text(json.dumps(_labels(sorted(segs))))
+    out = tmp_path / "out"
+    report = prepare_corpus("speechcraft", tmp_path / "ann.json", out, audio=tmp_path / "giga",
+                            dev_percent=5, test_percent=5)  # fmt: skip
+    parts = {n: DataDir.load(out / n) for n in ("train", "dev", "test")}
+    recs_of = {n: {u.split("_")[0] for u in d.utts} for n, d in parts.items()}
+    assert sum(len(d) for d in parts.values()) == len(segs) == report.splits["all"].utterances
+    assert not (recs_of["dev"] & recs_of["test"] or recs_of["train"] & (recs_of["dev"] | recs_of["test"]))
+    assert 8 <= len(recs_of["dev"]) <= 35 and 8 <= len(recs_of["test"]) <= 35  # about 5 % of 400 each
+    with pytest.raises(ValueError, match="each >= 0, together < 100"):
+        prepare_corpus("speechcraft", tmp_path / "ann.json", out, audio=tmp_path / "giga", test_percent=99.5)

@@ -8,7 +8,6 @@ CPU.  The recipe folders are copied beside a copy of tools/ and egs/db.sh, so th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -155,26 +154,27 @@ def test_meld_recipe(tmp_path: Path, tiny_models: Path) -> None:
     check_score(recipe / "exp/score_test", ["sys7"])
 
 
-def _dev_ids(n_train: int, n_dev: int) -> tuple[list[str], list[str]]:
-    """GigaSpeech-style recording ids that the SpeechCraft preparer puts in train / in dev (1 % by md5)."""
-    train, dev = [], []
+def _split_ids(n: dict[str, int]) -> dict[str, list[str]]:
+    """GigaSpeech-style recording ids that the SpeechCraft preparer puts in each split (1 % dev, 1 % test)."""
+    from sedtk.data.prep.speechcraft import held_out_split
+
+    ids: dict[str, list[str]] = {name: [] for name in n}
     i = 0
-    while len(train) < n_train or len(dev) < n_dev:
+    while any(len(ids[name]) < k for name, k in n.items()):
         rec = f"POD{i:010d}"
-        in_dev = int(hashlib.md5(rec.encode()).hexdigest(), 16) % 10000 < 100
-        (dev if in_dev else train).append(rec)
+        ids[held_out_split(rec, 1.0, 1.0)].append(rec)
         i += 1
-    return train[:n_train], dev[:n_dev]
+    return {name: ids[name][:k] for name, k in n.items()}
 
 
 @pytest.fixture(scope="module")
 def speechcraft_run(tmp_path_factory, tiny_models: Path) -> Path:
-    """The SpeechCraft recipe (Sys. 6, one stage) on 4 train + 2 dev clips; its model serves EMOSEC too."""
+    """The SpeechCraft recipe (Sys. 6, one stage) on 4 train, 2 dev, 2 test clips; its model serves EMOSEC."""
     root = tmp_path_factory.mktemp("speechcraft")
-    train, dev = _dev_ids(4, 2)
+    ids = _split_ids({"train": 4, "dev": 2, "test": 2})
     labels, wavs, segments = {}, {}, {}
     emotions = ["Happy", "Sad", "Angry", "Neutral"]
-    for i, rec in enumerate(train + dev):
+    for i, rec in enumerate(ids["train"] + ids["dev"] + ids["test"]):
         wav = write_wav(root / "giga" / "audio" / f"{rec}.wav", seconds=1.5, freq=150.0 + 40 * i)
         wavs[rec] = str(wav)
         utt = f"{rec}_S0000001"
@@ -196,14 +196,16 @@ def speechcraft_run(tmp_path_factory, tiny_models: Path) -> Path:
 
 def test_speechcraft_recipe(speechcraft_run: Path) -> None:
     recipe = speechcraft_run
-    assert len(DataDir.load(recipe / "data/dev")) == 2
+    assert len(DataDir.load(recipe / "data/dev")) == len(DataDir.load(recipe / "data/test")) == 2
     assert not (recipe / "dump").exists()  # online features by default: stage 1 dumps nothing
     config = (recipe / "exp/sys6/config.yaml").read_text()
     assert "online_features: true" in config
     assert (recipe / "exp/sys6/checkpoints").is_dir()  # one-stage system: no stage-1 run
     assert not list((recipe / "exp").glob("*_stage1"))
-    check_decode(recipe / "exp/sys6/decode_dev", recipe / "data/dev", ("utt2desc",))  # Sys. 6: no ASR
-    check_score(recipe / "exp/score_dev", ["sys6"], ("ua", "bleu4", "rouge_l", "cider"))
+    # the held-out test set is decoded and scored (dev chose the checkpoints)
+    assert not (recipe / "exp/sys6/decode_dev").exists()
+    check_decode(recipe / "exp/sys6/decode_test", recipe / "data/test", ("utt2desc",))  # Sys. 6: no ASR
+    check_score(recipe / "exp/score_test", ["sys6"], ("ua", "bleu4", "rouge_l", "cider"))
 
 
 def test_emosec_recipe(tmp_path: Path, speechcraft_run: Path) -> None:

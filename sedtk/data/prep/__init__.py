@@ -9,7 +9,7 @@ corpus        data dirs written under OUT
 ============  ==================================================================================
 iemocap       ``all``, ``fold{1..5}/{train,dev,test}`` (leave-one-session-out, fold k tests Session k)
 meld          ``train``, ``dev``, ``test`` (official split); 16 kHz mono wavs in ``audio/<split>/``
-speechcraft   ``all``, ``train``, ``dev`` (dev: a deterministic ~1% of recordings)
+speechcraft   ``all``, ``train``, ``dev``, ``test`` (dev, test: disjoint deterministic 1% of recordings)
 emosec        ``test`` (SECap's public test set; zero-shot SED evaluation)
 ============  ==================================================================================
 

@@ -28,8 +28,10 @@ Audio keys: the annotation id, else the source id from the ``.scp`` companion be
 Ids with no audio, or lacking a field the others have (transcript, emotion, description), are skipped
 and reported.  The speaker is the source dir's ``utt2spk`` entry, else the utterance itself.
 
-Output: ``OUT/all`` and a deterministic split ``OUT/train`` / ``OUT/dev``: dev holds the recordings
-(else speakers, else utterances) whose md5 falls in the first ``dev_percent`` percent.
+Output: ``OUT/all`` and a deterministic split into ``OUT/train``, ``OUT/dev`` (checkpoint selection)
+and ``OUT/test`` (held out for scoring): by the md5 of the recording (else the speaker, else the
+utterance), the first ``dev_percent`` percent go to dev, the next ``test_percent`` percent to test,
+so that no recording is in two splits.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from sedtk.data.prep.common import (
     read_text,
     save_split,
 )
-from sedtk.errors import InputError
+from sedtk.errors import InputError, OptionError
 
 INVENTORY = ["neu", "hap", "ang", "sad", "sur", "fea", "dis"]
 ID_KEYS = (
@@ -290,9 +292,12 @@ class AudioSource:
         return None
 
 
-def _dev_group(key: str, rec: str | None, spk: str | None, percent: float) -> bool:
-    group = rec or spk or key
-    return int(hashlib.md5(group.encode()).hexdigest(), 16) % 10000 < percent * 100
+def held_out_split(group: str, dev_percent: float, test_percent: float) -> str:
+    """``dev``, ``test`` or ``train`` for a recording (or speaker, or utterance) id, by its md5."""
+    bucket = int(hashlib.md5(group.encode()).hexdigest(), 16) % 10000
+    if bucket < dev_percent * 100:
+        return "dev"
+    return "test" if bucket < (dev_percent + test_percent) * 100 else "train"
 
 
 DESC_FIELDS = ("_description", "_instruction", "_style")  # utt2desc preference order
@@ -353,9 +358,15 @@ def _to_utterance(
     return utt, rec
 
 
-def prepare(src: Path, out: Path, *, audio: Path, nj: int = 4, dev_percent: float = 1.0) -> PrepReport:
-    """Write ``out/all``, ``out/train`` and ``out/dev`` from SpeechCraft annotations and source audio."""
+def prepare(
+    src: Path, out: Path, *, audio: Path, nj: int = 4, dev_percent: float = 1.0, test_percent: float = 1.0
+) -> PrepReport:
+    """Write ``out/{all,train,dev,test}`` from SpeechCraft annotations and source audio."""
     src, out = Path(src), Path(out)
+    if dev_percent < 0 or test_percent < 0 or dev_percent + test_percent >= 100:
+        raise OptionError(
+            f"dev_percent={dev_percent} and test_percent={test_percent}: each >= 0, together < 100"
+        )
     report = PrepReport(corpus="speechcraft", src=str(src), out=str(out))
     ann = read_annotations(src)
     source = AudioSource(Path(audio))
@@ -408,17 +419,17 @@ def prepare(src: Path, out: Path, *, audio: Path, nj: int = 4, dev_percent: floa
 
     everything = datadir_from_utterances(utts, INVENTORY if need_emotion else None, recording_of or None)
     save_split(report, out, "all", everything)
-    dev = [
-        u.key for u in utts
-        if _dev_group(u.key, recording_of.get(u.key), u.speaker if u.speaker != u.key else None, dev_percent)
-    ]  # fmt: skip
-    train = sorted(set(everything.utts) - set(dev))
-    for name, keys in (("train", train), ("dev", dev)):
+    splits: dict[str, list[str]] = {"train": [], "dev": [], "test": []}
+    for u in utts:
+        group = recording_of.get(u.key) or (u.speaker if u.speaker != u.key else None) or u.key
+        splits[held_out_split(group, dev_percent, test_percent)].append(u.key)
+    for name, keys in splits.items():
         if keys:
             save_split(report, out, name, everything.subset(keys))
         else:
             report.notes.append(
-                f"{name} is empty ({len(utts)} utterances, dev_percent={dev_percent}); not written"
+                f"{name} is empty ({len(utts)} utterances, dev_percent={dev_percent}, "
+                f"test_percent={test_percent}); not written"
             )
     return report
 
