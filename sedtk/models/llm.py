@@ -124,6 +124,24 @@ def load_llm(
         kwargs["device_map"] = {"": torch.cuda.current_device()}  # the process's GPU (set per rank)
     model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     tokenizer = load_tokenizer(name_or_path)
+    return prepare_llm(model, mode, lora, gradient_checkpointing, quant), tokenizer
+
+
+def prepare_llm(
+    model: nn.Module,
+    mode: str = "lora",
+    lora: LoraConfig | None = None,
+    gradient_checkpointing: bool = False,
+    quant: str = "none",
+) -> nn.Module:
+    """A loaded causal LM made ready for ``mode``: base weights frozen (``lora`` / ``frozen``),
+    k-bit preparation (``quant``), gradient checkpointing, the PEFT LoRA wrapper (``lora``).
+
+    :func:`load_llm` calls it after ``from_pretrained``; ``bench/gpu`` calls it on an LLM built in
+    memory at the real shape (random weights), so both run exactly this set-up.
+    """
+    if mode not in LLM_MODES:
+        raise ConfigError(f"model.llm_mode: unknown mode {mode!r} (use one of {', '.join(LLM_MODES)})")
     if mode != "full":
         model.requires_grad_(False)
     if quant != "none":
@@ -141,10 +159,11 @@ def load_llm(
         )
         enable({"use_reentrant": False})  # training forwards pass use_cache=False themselves
     if mode == "lora":
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig as PeftLoraConfig
+        from peft import get_peft_model
 
-        lora = lora or LoraConfig()
-        cfg = LoraConfig(
+        lora = lora or LoraConfig()  # sedtk's defaults (sedtk.config)
+        cfg = PeftLoraConfig(
             r=lora.r,
             lora_alpha=lora.alpha,
             lora_dropout=lora.dropout,
@@ -153,7 +172,7 @@ def load_llm(
             task_type="CAUSAL_LM",
         )
         model = get_peft_model(model, cfg)
-    return model, tokenizer
+    return model
 
 
 def trainable_llm_state(model: nn.Module, mode: str) -> dict[str, torch.Tensor]:

@@ -697,17 +697,20 @@ def build_model(
     device: torch.device | str = "cpu",
     feature_meta: Mapping | None = None,
     online: bool | None = None,
+    llm: tuple[nn.Module, object] | None = None,
 ) -> tuple[SEDModel, Config]:
     """Build an :class:`SEDModel` from a config (loading the LLM and, online, the upstream).
 
     ``feature_meta`` is a dump's ``meta.json`` (features read from disk); with ``online`` (default
-    ``cfg.data.online_features``) the upstream is loaded and defines the feature shape.  Returns the
-    model and the config with ``model.num_layers`` / ``feature_dim`` filled in.
+    ``cfg.data.online_features``) the upstream is loaded and defines the feature shape.  ``llm``: an
+    ``(LLM, tokenizer)`` pair already made ready by :func:`~sedtk.models.llm.prepare_llm` in place of
+    loading ``model.llm`` (``bench/gpu`` builds the real shape in memory).  Returns the model and the
+    config with ``model.num_layers`` / ``feature_dim`` filled in.
     """
     online = cfg.data.online_features if online is None else online
     upstream, cfg = upstream_and_shape(cfg, device, feature_meta, online)
     m = cfg.model
-    llm, tokenizer = load_llm(
+    llm, tokenizer = llm or load_llm(
         m.llm,
         mode=m.llm_mode,
         dtype=m.dtype,

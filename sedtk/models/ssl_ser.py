@@ -228,6 +228,10 @@ class SSLSERModel(nn.Module):
         targets = torch.tensor([c for i in rows for c in ids[i]], dtype=torch.long, device=log_probs.device)
         target_lengths = torch.tensor([len(ids[i]) for i in rows], dtype=torch.long)
         lp = log_probs[rows].transpose(0, 1)  # (T, B', V + 1) as F.ctc_loss wants
+        if lp.is_cuda and torch.are_deterministic_algorithms_enabled():
+            # CUDA's CTC backward has no deterministic implementation (torch raises under
+            # train.deterministic); the loss on a CPU copy is, and its gradient flows back to the GPU
+            lp, targets = lp.cpu(), targets.cpu()
         loss = F.ctc_loss(
             lp,
             targets,
@@ -237,7 +241,7 @@ class SSLSERModel(nn.Module):
             reduction="sum",
             zero_infinity=True,  # an utterance shorter than its transcript contributes nothing
         )
-        return loss, int(target_lengths.sum())
+        return loss.to(log_probs.device), int(target_lengths.sum())
 
     def forward(self, batch, task: str | None = None, beta: Mapping[str, float] | None = None) -> dict:
         """Loss terms: ``loss = ce + ctc_weight * ctc`` (``ser``) or ``ctc_weight * ctc`` (``asr``).
