@@ -8,12 +8,12 @@ in this order, and ``DIR/gpu_check.json`` / ``DIR/gpu_check.md`` are rewritten a
 check cut short still leaves what it measured:
 
 1. ``smoke``    (parts.py) device, versions, a bf16 matrix product; a failure stops the check here;
-2. ``e2e``      (e2e.py)   sedtk's commands end to end on the device with tiny models: feature dump,
+2. ``llm``      (parts.py) Llama-3.1-8B + LoRA + the paper's branches: optimizer steps (stage 1 and
+   2, several layouts) against ``sedtk model memory``, batched generation, label scoring;
+3. ``upstream`` (parts.py) HuBERT-large's forward per dtype: hours of audio per GPU-hour;
+4. ``e2e``      (e2e.py)   sedtk's commands end to end on the device with tiny models: feature dump,
    deterministic training twice (bitwise equal), stage 2 with dev UA, batched decoding, the SSL
    baseline's CTC loss, DDP through NCCL at world size 1;
-3. ``upstream`` (parts.py) HuBERT-large's forward per dtype: hours of audio per GPU-hour;
-4. ``llm``      (parts.py) Llama-3.1-8B + LoRA + the paper's branches: optimizer steps (stage 1 and
-   2, several layouts) against ``sedtk model memory``, batched generation, label scoring;
 5. ``quant``    (parts.py) the LLM saved and loaded by ``load_llm``: bf16 load time, 4-bit steps
    (skipped with the reason where bitsandbytes is missing).
 
@@ -34,9 +34,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("smoke", "e2e", "upstream", "llm", "quant")
+#: in this order: the real-size measurements first, then the end-to-end checks, the disk and 4-bit last
+PARTS = ("smoke", "llm", "upstream", "e2e", "quant")
 #: per part: (timeout in seconds on a GPU, least time left to start it)
-LIMITS = {"smoke": (120, 0), "e2e": (240, 60), "upstream": (150, 40), "llm": (330, 120), "quant": (240, 100)}
+LIMITS = {"smoke": (120, 0), "llm": (300, 120), "upstream": (120, 40), "e2e": (180, 60), "quant": (240, 90)}
 
 #: The corpora of the projections (egs/*/README.md): utterances, hours.
 SPEECHCRAFT = {"clips": 670_070, "hours": 739.91}
