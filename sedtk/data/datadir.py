@@ -23,6 +23,7 @@ data dir itself; a value ending in ``|`` is a Kaldi pipe command (:mod:`sedtk.da
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from sedtk.data import wavscp
 from sedtk.errors import DataDirError
 from sedtk.utils.io import atomic_write_text  # also imported from here by many modules
 
+_SPACE = re.compile(r"\s")
 #: Per-utterance (or per-recording for wav.scp) map files, in the order they are reported.
 MAP_FILES = ("wav.scp", "segments", "text", "utt2spk", "utt2emo", "utt2desc", "utt2attr", "utt2dur")
 #: Files keyed by utterance whose key set must equal the utterance set.
@@ -83,10 +85,12 @@ def write_kaldi_map(path: str | os.PathLike, mapping: Mapping[str, object]) -> N
     """Write a ``key value`` file with sorted keys, atomically.  Newlines in values are flattened."""
     lines = []
     for key in sorted(mapping):
-        if not key or any(c.isspace() for c in key):
+        if not key or _SPACE.search(key):
             raise DataDirError(f"{path}: invalid key {key!r} (keys must be non-empty and have no spaces)")
-        value = " ".join(str(mapping[key]).split())
-        lines.append(f"{key} {value}".rstrip() + "\n")
+        value = str(mapping[key])
+        if not value.isprintable() or "  " in value or value[:1] == " " or value[-1:] == " ":
+            value = " ".join(value.split())  # (the fast path above: already one line of single spaces)
+        lines.append(f"{key} {value}\n" if value else f"{key}\n")
     atomic_write_text(path, "".join(lines))
 
 

@@ -234,23 +234,24 @@ def datadir_from_utterances(
             )
         if utts and all(have):
             maps[file_name] = {}
-    for u in utts:
-        if segmented:
+    if segmented:
+        for u in utts:
             rec = recording_of[u.key]
             if u.start is None or u.end is None:
                 raise InputError(f"utterance {u.key!r} has no segment times although others do")
             maps["segments"][u.key] = f"{rec} {u.start:.3f} {u.end:.3f}"
             maps["wav.scp"][rec] = u.wav
+    else:
+        maps["wav.scp"] = {u.key: u.wav for u in utts}
+    for file_name, attr in names.items():
+        if file_name not in maps:
+            continue
+        if attr == "attributes":
+            maps[file_name] = {u.key: format_attr(u.attributes) for u in utts}
+        elif attr == "duration":
+            maps[file_name] = {u.key: f"{u.duration:.3f}" for u in utts}
         else:
-            maps["wav.scp"][u.key] = u.wav
-        for file_name, attr in names.items():
-            if file_name in maps:
-                value = getattr(u, attr)
-                if attr == "attributes":
-                    value = format_attr(value)
-                elif attr == "duration":
-                    value = f"{value:.3f}"
-                maps[file_name][u.key] = value
+            maps[file_name] = {u.key: getattr(u, attr) for u in utts}
     return DataDir(maps=maps, emotions=list(emotions) if emotions is not None else None)
 
 

@@ -31,11 +31,13 @@ and reported.  The speaker is the source dir's ``utt2spk`` entry, else the utter
 Output: ``OUT/all`` and a deterministic split into ``OUT/train``, ``OUT/dev`` (checkpoint selection)
 and ``OUT/test`` (held out for scoring): by the md5 of the recording (else the speaker, else the
 utterance), the first ``dev_percent`` percent go to dev, the next ``test_percent`` percent to test,
-so that no recording is in two splits.
+so that no recording is in two splits; a corpus too small to have a recording in one of them gives
+it the train recording whose md5 comes first (noted in the report).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -99,8 +101,11 @@ VOCAB: dict[str, dict[str, str]] = {
     "speed": {"slow": "slow", "fast": "fast", "quick": "fast", **dict.fromkeys(_NORMAL, "normal")},
 }  # fmt: skip
 _LABEL_PAIR = re.compile(r"^\s*([A-Za-z][\w -]*?)\s*:\s*(.*)$")
+_SPACE = re.compile(r"\s")
+_lower = functools.lru_cache(maxsize=4096)(str.lower)
 
 
+@functools.lru_cache(maxsize=4096)
 def _field_name(name: str) -> str:
     n = re.sub(r"[^0-9a-z_]+", "_", name.strip().lower()).strip("_")
     return FIELD_ALIASES.get(n, n)
@@ -114,11 +119,21 @@ def normalise_value(name: str, value: Any) -> tuple[str, bool]:
     """(value in sedtk's vocabulary, whether it was recognised) for attribute ``name``."""
     if isinstance(value, list):
         value = " ".join(str(v) for v in value)
-    text = " ".join(str(value).split())
+    return _normalise(name, str(value))
+
+
+@functools.lru_cache(maxsize=65536)  # 670k records repeat a few thousand (name, value) pairs
+def _normalise(name: str, value: str) -> tuple[str, bool]:
+    text = " ".join(value.split())
     if name not in VOCAB:
         return text, True
     mapped = VOCAB[name].get(_norm(text))
     return (mapped, True) if mapped else (text.lower(), False)
+
+
+@functools.lru_cache(maxsize=1024)
+def _emotion(raw: str) -> str | None:
+    return map_to_inventory(raw, INVENTORY)
 
 
 def parse_labels(labels: str | dict[str, Any]) -> dict[str, str]:
@@ -127,13 +142,19 @@ def parse_labels(labels: str | dict[str, Any]) -> dict[str, str]:
         return {_field_name(k): v for k, v in labels.items()}
     out: dict[str, str] = {}
     for part in str(labels).split("\t"):
-        m = _LABEL_PAIR.match(part)
-        if m is None:
+        name, colon, value = part.partition(":")
+        if not colon or not _label_name_ok(name):
             if part.strip():
                 raise InputError(f"label field {part!r} is not 'name:value'")
             continue
-        out[_field_name(m[1])] = m[2].strip()
+        out[_field_name(name)] = value.strip()
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_name_ok(name: str) -> bool:
+    """A ``name`` of a ``name:value`` label field (what :data:`_LABEL_PAIR` accepts before the colon)."""
+    return re.fullmatch(r"\s*[A-Za-z][\w -]*?\s*", name) is not None
 
 
 def _looks_like_labels(s: str) -> bool:
@@ -200,7 +221,7 @@ def read_annotations(src: Path) -> Annotations:
     for path in files:
         kind = "instruction" if "instruct" in path.name.lower() else "description"
         for uid, rec in _records(path):
-            if any(c.isspace() for c in uid) or not uid:
+            if not uid or _SPACE.search(uid):
                 raise InputError(f"{path}: id {uid!r} is not usable as a Kaldi key")
             fields = merged.setdefault(uid, {})
             if isinstance(rec, str):
@@ -208,7 +229,7 @@ def read_annotations(src: Path) -> Annotations:
             if not isinstance(rec, dict):
                 raise InputError(f"{path}: record {uid!r} is neither an object nor a string")
             for k, v in rec.items():
-                lk = k.lower()
+                lk = _lower(k)
                 if lk == "labels":
                     try:
                         fields.update(parse_labels(v))
@@ -292,9 +313,15 @@ class AudioSource:
         return None
 
 
+def _md5(group: str) -> int:
+    return int(hashlib.md5(group.encode()).hexdigest(), 16)
+
+
 def held_out_split(group: str, dev_percent: float, test_percent: float) -> str:
-    """``dev``, ``test`` or ``train`` for a recording (or speaker, or utterance) id, by its md5."""
-    bucket = int(hashlib.md5(group.encode()).hexdigest(), 16) % 10000
+    """``dev``, ``test`` or ``train`` for a recording (or speaker, or utterance) id, by its md5.
+
+    (:func:`prepare` moves one train group into a held-out split that would otherwise be empty.)"""
+    bucket = _md5(group) % 10000
     if bucket < dev_percent * 100:
         return "dev"
     return "test" if bucket < (dev_percent + test_percent) * 100 else "train"
@@ -322,7 +349,7 @@ def _to_utterance(
         if "emotion" not in fields:
             return "no emotion label"
         raw = str(fields.pop("emotion")).strip()
-        emotion = map_to_inventory(raw, INVENTORY)
+        emotion = _emotion(raw)
         if emotion is None:
             raise InputError(f"record {uid!r}: emotion {raw!r} does not map onto {' '.join(INVENTORY)}")
     desc = next((fields[k] for k in DESC_FIELDS if k in fields), None)
@@ -419,10 +446,18 @@ def prepare(
 
     everything = datadir_from_utterances(utts, INVENTORY if need_emotion else None, recording_of or None)
     save_split(report, out, "all", everything)
+    group_of = {
+        u.key: recording_of.get(u.key) or (u.speaker if u.speaker != u.key else None) or u.key for u in utts
+    }
+    split_of = {g: held_out_split(g, dev_percent, test_percent) for g in set(group_of.values())}
+    train_groups = sorted((g for g, s in split_of.items() if s == "train"), key=_md5)
+    for name, percent in (("dev", dev_percent), ("test", test_percent)):
+        if percent > 0 and name not in split_of.values() and len(train_groups) > 1:
+            split_of[train_groups.pop(0)] = name  # a small corpus: the first train group by md5
+            report.notes.append(f"{name}: {percent} % of the recordings is none; took the first by md5")
     splits: dict[str, list[str]] = {"train": [], "dev": [], "test": []}
     for u in utts:
-        group = recording_of.get(u.key) or (u.speaker if u.speaker != u.key else None) or u.key
-        splits[held_out_split(group, dev_percent, test_percent)].append(u.key)
+        splits[split_of[group_of[u.key]]].append(u.key)
     for name, keys in splits.items():
         if keys:
             save_split(report, out, name, everything.subset(keys))
