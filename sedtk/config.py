@@ -107,6 +107,8 @@ class PromptConfig:
     instructions: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_INSTRUCTIONS))
     targets: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TARGETS))
     date_string: str = DATE_STRING  # "Today Date" of Llama-3.1-style templates: fixed, never today's
+    #: the label inventory an instruction's ``{emotions}`` names (filled by training from the data)
+    emotions: list[str] | None = None
 
 
 @dataclass

@@ -76,12 +76,18 @@ def describe_cmd(
         int, typer.Option("--min-group", help="Fewest utterances a speaker needs to be binned on its own.")
     ] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the choice of caption wording.")] = 0,
+    lang: Annotated[
+        str,
+        typer.Option(
+            "--lang", help="Caption language: en, zh, or auto (the data dir's 'lang' file, else en)."
+        ),
+    ] = "auto",
 ) -> None:
     """Parse the options and call :func:`sedtk.data.describe.describe`."""
     from sedtk.data.describe import describe
 
     with user_errors():
-        result = describe(data, out=out, force=force, nj=nj, min_group=min_group, seed=seed)
+        result = describe(data, out=out, force=force, nj=nj, min_group=min_group, seed=seed, lang=lang)
         typer.echo(f"{out or data}: derived descriptions for {len(result)} utterances")
 
 

@@ -119,8 +119,13 @@ def caption(
     emotion: str | None,
     rng: random.Random,
     with_range: bool = False,
+    lang: str = "en",
 ) -> str:
     """One SpeechCraft-style caption naming every descriptor in ``attrs``.
+
+    ``lang``: ``en``, or ``zh`` for a SECap-style Chinese caption naming the attributes the Chinese
+    vocabulary has words for (gender, pitch, volume, pace, a narrow pitch range, the emotion; not
+    age), which :func:`parse_description` reads back the same.
 
     ``attrs`` holds ``pitch``/``volume`` (low/normal/high), ``speed`` (slow/normal/fast), ``gender``
     and ``age`` (all optional; other keys are ignored), and ``pitch_range`` (narrow/normal/wide),
@@ -128,6 +133,10 @@ def caption(
     the description style); ``emotion`` is the emotion *word* (``"happy"``, see
     :func:`sedtk.data.emotions.label_word`).  :func:`parse_description` reads every one back.
     """
+    if lang == "zh":
+        return _caption_zh(attrs, text, emotion, rng, with_range)
+    if lang != "en":
+        raise ValueError(f"caption language {lang!r}: the vocabulary has {', '.join(CAPTION_LANGUAGES)}")
     text = " ".join(text.replace('"', "'").split()) if text else None
     emotion = emotion.strip().lower() if emotion else None
     present = {name for name in STYLE_PHRASES if attrs.get(name)}
@@ -160,6 +169,54 @@ def caption(
     if out[-3:-1] in ('."', '!"', '?"') and out.endswith("."):
         out = out[:-1]  # 'says "Hi there."' rather than 'says "Hi there.".'
     return out
+
+
+# ---------------------------------------------------------------- Chinese captions
+#: Languages :func:`caption` writes; any other corpus language gets English captions (said by describe).
+CAPTION_LANGUAGES = ("en", "zh")
+#: attribute -> value -> the Chinese phrase (each one read back by the Chinese patterns below).
+STYLE_PHRASES_ZH: dict[str, dict[str, str]] = {
+    "pitch": {"low": "音调低", "normal": "音调适中", "high": "音调高"},
+    "volume": {"low": "音量小", "normal": "音量适中", "high": "音量大"},
+    "speed": {"slow": "语速慢", "normal": "语速适中", "fast": "语速快"},
+}
+#: pitch range: only "narrow" has a Chinese word in the vocabulary (平淡); others are left out.
+RANGE_PHRASES_ZH = {"narrow": "语调平淡"}
+GENDER_ZH = {"male": "男性", "female": "女性"}
+#: emotion concept -> Chinese word (concepts without one are left out of a Chinese caption).
+EMOTION_ZH = {"happy": "开心", "excited": "兴奋", "sad": "悲伤", "angry": "愤怒", "neutral": "平静",
+              "surprised": "惊讶", "fearful": "害怕", "disgusted": "厌恶"}  # fmt: skip
+_FRAMES_ZH: tuple[tuple[frozenset[str], str], ...] = (
+    (frozenset({"text", "emotion"}), "{who}{style}，用{emotion}的语气说：“{text}”。"),
+    (frozenset({"text", "emotion"}), "{who}说：“{text}”，{style}，听起来很{emotion}。"),
+    (frozenset({"text"}), "{who}{style}，说：“{text}”。"),
+    (frozenset({"text"}), "{who}说：“{text}”，{style}。"),
+    (frozenset({"emotion"}), "{who}说话时{style}，听起来很{emotion}。"),
+    (frozenset({"emotion"}), "{who}{style}，语气{emotion}。"),
+    (frozenset(), "{who}说话时{style}。"),
+    (frozenset(), "这是{who}在说话，{style}。"),
+)
+
+
+def _caption_zh(attrs: Mapping[str, str], text: str | None, emotion: str | None, rng: random.Random,
+                with_range: bool) -> str:  # fmt: skip
+    """A Chinese caption (SECap-style) naming the attributes the Chinese vocabulary has words for."""
+    phrases = [
+        STYLE_PHRASES_ZH[n][v]
+        for n in STYLE_PHRASES_ZH
+        if (v := (attrs.get(n) or "").strip().lower()) in STYLE_PHRASES_ZH[n]
+    ]
+    if with_range and (r := (attrs.get("pitch_range") or "").strip().lower()) in RANGE_PHRASES_ZH:
+        phrases.append(RANGE_PHRASES_ZH[r])
+    gender = GENDER_ZH.get((attrs.get("gender") or "").strip().lower(), "")
+    word = EMOTION_ZH.get(concept_of(emotion) or "") if emotion else None
+    text = " ".join(text.replace("“", "'").replace("”", "'").split()) if text else None
+    have = ({"text"} if text else set()) | ({"emotion"} if word else set())
+    frames = [fmt for needs, fmt in _FRAMES_ZH if needs == have]
+    style = "，".join(phrases) if phrases else "语气自然"
+    return rng.choice(frames).format(
+        who=f"一位{gender}说话者", style=style, text=text or "", emotion=word or ""
+    )
 
 
 # ============================================================================ reading captions

@@ -14,6 +14,8 @@ utt2desc    utt -> free-text description / caption
 utt2attr    utt -> descriptor attributes ``gender=female pitch=high ...``
 utt2dur     utt -> duration in seconds
 emotions    the label inventory, one label per line, in order
+lang        the corpus language(s), ISO 639-1 codes on one line (``zh``; optional, written by
+            ``sedtk data prep emobox``): the language of descriptions and of scoring (CER for ``zh``)
 ========== ==============================================================
 
 A missing field is a missing file.  Relative audio paths in ``wav.scp`` are resolved against the
@@ -39,6 +41,9 @@ MAP_FILES = ("wav.scp", "segments", "text", "utt2spk", "utt2emo", "utt2desc", "u
 #: Files keyed by utterance whose key set must equal the utterance set.
 UTT_FILES = ("text", "utt2spk", "utt2emo", "utt2desc", "utt2attr", "utt2dur")
 
+
+#: The optional one-line language file of a data dir (see the table above).
+LANG_FILE = "lang"
 
 # ----------------------------------------------------------------------------- low-level I/O
 
@@ -490,3 +495,20 @@ def validate(path: str | os.PathLike, check_audio: bool = True) -> list[Problem]
                     Problem(str(path / "wav.scp"), lineno, f"audio file of {key!r} not found: {audio}")
                 )
     return problems
+
+
+def read_lang(path: str | os.PathLike) -> list[str]:
+    """The language codes of a data dir's ``lang`` file (empty when it has none)."""
+    f = Path(path) / LANG_FILE
+    if not f.is_file():
+        return []
+    codes = f.read_text(encoding="utf-8").split()
+    bad = [c for c in codes if not c.isascii() or not c.isalpha() or not 2 <= len(c) <= 3]
+    if bad:
+        raise DataDirError(f"{f}: {bad[0]!r} is not an ISO 639 language code (e.g. en, zh)")
+    return [c.lower() for c in codes]
+
+
+def write_lang(path: str | os.PathLike, codes: Iterable[str]) -> None:
+    """Write a data dir's ``lang`` file."""
+    atomic_write_text(Path(path) / LANG_FILE, " ".join(codes) + "\n")

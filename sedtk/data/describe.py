@@ -136,8 +136,13 @@ def describe(
     nj: int = 1,
     min_group: int = 10,
     seed: int = 0,
+    lang: str = "auto",
 ) -> DataDir:
     """Write derived ``utt2attr`` and ``utt2desc`` for the data dir ``data`` (into ``out`` if given).
+
+    ``lang``: the captions' language, ``auto`` for the data dir's ``lang`` file (else English); a
+    language the caption vocabulary has no words for (:data:`~sedtk.data.attributes.CAPTION_LANGUAGES`)
+    gets English captions, and a warning says so.
 
     Refuses when ``data`` (or ``out``) already has ``utt2desc`` unless ``force``.  Measurements are
     cached in ``descriptor_feats.tsv`` of the output dir after every chunk, so an interrupted run
@@ -145,6 +150,7 @@ def describe(
     """
     src = DataDir.load(data)
     dst = Path(out) if out is not None else Path(data)
+    cap_lang = caption_language(lang, data)
     for d in {Path(data), dst}:
         if (d / "utt2desc").exists() and not force:
             raise FileExistsError(
@@ -175,7 +181,7 @@ def describe(
         filled = False
         if k in gender and "gender" not in merged:
             merged["gender"] = gender[k]
-        emotion = label_word(u.emotion) if u.emotion else None
+        emotion = label_word(u.emotion, src.emotions) if u.emotion else None
         if emotion and "emotion" not in merged:
             merged["emotion"] = emotion  # as in SpeechCraft's labels and the synthetic corpus
         for name, labels in derived.items():
@@ -187,11 +193,27 @@ def describe(
             merged["source"] = f"{old_source}+derived" if old_source not in (None, "derived") else "derived"
         new_attr[k] = format_attr(merged)
         rng = random.Random(f"sedtk-describe:{seed}:{k}")
-        new_desc[k] = caption(merged, u.text, emotion, rng)
+        new_desc[k] = caption(merged, u.text, emotion, rng, lang=cap_lang)
 
     result = src.absolute() if out is not None else src
     result.maps["utt2attr"] = new_attr
     result.maps["utt2desc"] = new_desc
     result.save(dst)
-    log.info("describe: wrote %s/utt2attr and %s/utt2desc (derived pseudo-labels)", dst, dst)
+    log.info("describe: wrote %s/utt2attr and %s/utt2desc (derived pseudo-labels, %s)", dst, dst, cap_lang)
     return result
+
+
+def caption_language(lang: str, data: str | os.PathLike) -> str:
+    """The language captions are written in: ``lang`` (``auto``: the data dir's first ``lang`` code,
+    else ``en``) when the caption vocabulary has it, else ``en`` with a warning."""
+    from sedtk.data.attributes import CAPTION_LANGUAGES
+    from sedtk.data.datadir import read_lang
+
+    want = (read_lang(data) or ["en"])[0] if lang == "auto" else lang.lower()
+    if want not in CAPTION_LANGUAGES:
+        log.warning(
+            "describe: the caption vocabulary has no %r words (it has %s); writing English captions",
+            want, ", ".join(CAPTION_LANGUAGES),
+        )  # fmt: skip
+        return "en"
+    return want

@@ -125,7 +125,7 @@ class Decoder:
             if not self.inventory:
                 raise CheckpointError("an emotion task is decoded but the label inventory is empty")
             self.scoring = label_scoring(config.prompt.targets[self.emotion_task])
-            self.candidates = [self.scoring.candidate(label) for label in self.inventory]
+            self.candidates = [self.scoring.candidate(label, self.inventory) for label in self.inventory]
         if options.label_length_norm and getattr(config.model, "kind", "llm") == "ssl_ser":
             raise OptionError(
                 "--label-length-norm applies to the LLM model's label scoring; the SSL SER baseline's "

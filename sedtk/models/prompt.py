@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 
 from sedtk.config import DATE_STRING, DEFAULT_INSTRUCTIONS, SYSTEM_PROMPT
-from sedtk.data.emotions import label_word
+from sedtk.data.emotions import label_word, label_words
 from sedtk.errors import CheckpointError, ConfigError, MissingKeyError
 
 #: Fields a target template may use, and the data dir field each one needs.
@@ -61,13 +61,19 @@ def template_fields(template: str) -> list[str]:
 
 
 def make_target(
-    template: str, text: str | None = None, description: str | None = None, emotion: str | None = None
+    template: str,
+    text: str | None = None,
+    description: str | None = None,
+    emotion: str | None = None,
+    inventory: Sequence[str] | None = None,
 ) -> str | None:
     """Fill a target template; None when a field it needs is missing or empty (the example is skipped).
 
-    ``emotion`` is a corpus label; it is written as its natural word (``ang`` -> ``angry``).
+    ``emotion`` is a corpus label; it is written as its natural word (``ang`` -> ``angry``), distinct
+    within ``inventory`` when given (:func:`sedtk.data.emotions.label_words`).
     """
-    values = {"text": text, "description": description, "emotion": label_word(emotion) if emotion else None}
+    word = label_word(emotion, inventory) if emotion else None
+    values = {"text": text, "description": description, "emotion": word}
     needed = template_fields(template)
     if any(not (values[f] or "").strip() for f in needed):
         return None
@@ -91,8 +97,9 @@ class LabelScoring:
             desc = generated[: generated.rindex(self.marker)]
         return self.head.format(description=" ".join(desc.split()))
 
-    def candidate(self, label: str) -> str:
-        return label_word(label) + self.tail
+    def candidate(self, label: str, inventory: Sequence[str] | None = None) -> str:
+        """The continuation scored for ``label``: its word (distinct within ``inventory``) and the tail."""
+        return label_word(label, inventory) + self.tail
 
 
 def label_scoring(template: str) -> LabelScoring:
@@ -110,6 +117,26 @@ def label_scoring(template: str) -> LabelScoring:
 
 
 # ----------------------------------------------------------------------------- prompt layout
+
+#: In an instruction, replaced by the label inventory's words: "neutral, happy, angry, sad".
+EMOTIONS_FIELD = "{emotions}"
+
+
+def fill_emotions(instruction: str, emotions: Sequence[str] | None, task: str = "") -> str:
+    """``instruction`` with ``{emotions}`` replaced by the inventory's words (comma-separated).
+
+    The inventory is the model's training labels (``prompt.emotions``, filled by ``sedtk train`` from
+    the data dir's ``emotions`` when an instruction asks for it), so training and decoding prompts are
+    the same whatever labels a decode is scored into.
+    """
+    if EMOTIONS_FIELD not in instruction:
+        return instruction
+    if not emotions:
+        raise ConfigError(
+            f"prompt.instructions.{task} names {EMOTIONS_FIELD} but prompt.emotions is empty "
+            "(sedtk train fills it from the training data dir's emotions)"
+        )
+    return instruction.replace(EMOTIONS_FIELD, ", ".join(label_words(emotions).values()))
 
 
 @dataclass(frozen=True)
@@ -142,6 +169,7 @@ class PromptBuilder:
         system: str = SYSTEM_PROMPT,
         instructions: Mapping[str, str] | None = None,
         date_string: str = DATE_STRING,
+        emotions: Sequence[str] | None = None,
     ):
         if getattr(tokenizer, "chat_template", None) is None:
             raise CheckpointError(
@@ -151,7 +179,10 @@ class PromptBuilder:
         self.tokenizer = tokenizer
         self.system = system
         self.date_string = date_string
-        self.instructions = dict(DEFAULT_INSTRUCTIONS if instructions is None else instructions)
+        self.instructions = {
+            task: fill_emotions(text, emotions, task)
+            for task, text in (DEFAULT_INSTRUCTIONS if instructions is None else instructions).items()
+        }
         self._pieces: dict[str, PromptPieces] = {}
         self.eot_id = self._end_of_turn_id()
         pad = tokenizer.pad_token_id

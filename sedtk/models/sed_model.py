@@ -252,8 +252,9 @@ class SEDModel(nn.Module):
         self.llm = llm
         self.tokenizer = tokenizer
         self.prompt = PromptBuilder(
-            tokenizer, prompt_cfg.system, prompt_cfg.instructions, date_string=prompt_cfg.date_string
-        )
+            tokenizer, prompt_cfg.system, prompt_cfg.instructions, date_string=prompt_cfg.date_string,
+            emotions=prompt_cfg.emotions,
+        )  # fmt: skip
         self.upstream = upstream
         self.descriptor_input = "features"
         self.trainable_branches: tuple[str, ...] = ()

@@ -211,7 +211,9 @@ class SSLSERModel(nn.Module):
         """The transcript inside a ``ser`` target built from ``prompt.targets.ser`` (None if absent)."""
         if emotion is None:
             return None
-        tail = make_target(self.ser_template.split("{text}", 1)[1], emotion=emotion) or ""
+        tail = (
+            make_target(self.ser_template.split("{text}", 1)[1], emotion=emotion, inventory=self.labels) or ""
+        )
         if not (target.startswith(self._before) and target.endswith(tail)):
             raise InputError(
                 f"ssl_ser: target {target!r} does not follow prompt.targets.ser {self.ser_template!r}"
@@ -321,7 +323,7 @@ class SSLSERModel(nn.Module):
                 return texts
             best = self.emotion_logits(hidden, lengths).argmax(-1).tolist()
         return [
-            self.ser_template.format(text=t, emotion=_word(self.labels[k])).strip()
+            self.ser_template.format(text=t, emotion=_word(self.labels[k], self.labels)).strip()
             for t, k in zip(texts, best, strict=True)
         ]
 
@@ -334,7 +336,7 @@ class SSLSERModel(nn.Module):
         if not candidates:
             raise ValueError("label_logprobs: no candidates")
         scoring = label_scoring(self.ser_template)
-        by_candidate = {scoring.candidate(label): k for k, label in enumerate(self.labels)}
+        by_candidate = {scoring.candidate(label, self.labels): k for k, label in enumerate(self.labels)}
         with self._eval_mode():
             hidden, lengths = self.features(batch)
             logp = self.emotion_logits(hidden, lengths).float().log_softmax(-1).cpu()  # (B, K)
@@ -378,10 +380,10 @@ class SSLSERModel(nn.Module):
             self.upstream.load_state_dict(groups["upstream"], strict=True)
 
 
-def _word(label: str) -> str:
+def _word(label: str, inventory) -> str:
     from sedtk.data.emotions import label_word
 
-    return label_word(label)
+    return label_word(label, inventory)
 
 
 # ----------------------------------------------------------------------------- building

@@ -108,8 +108,9 @@ def build_examples(
                 drops.add(LABEL_OUTSIDE, utt.key, scope=task)
                 continue
             target = make_target(
-                targets[task], text=utt.text, description=utt.description, emotion=utt.emotion
-            )
+                targets[task], text=utt.text, description=utt.description, emotion=utt.emotion,
+                inventory=inventory,
+            )  # fmt: skip
             by_task[task].append(len(examples))
             examples.append(Example(utt.key, task, target, utt.emotion, float(lengths[utt.key])))
     return ExampleSet(examples, by_task, drops)

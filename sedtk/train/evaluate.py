@@ -57,7 +57,7 @@ def dev_ua(
     from sklearn.metrics import balanced_accuracy_score
 
     scoring = label_scoring(template)
-    candidates = [scoring.candidate(label) for label in inventory]
+    candidates = [scoring.candidate(label, inventory) for label in inventory]
     refs, preds = [], []
     for batch in loader:
         batch = batch.to(info.device)

@@ -639,6 +639,17 @@ def _load_train_data(cfg: Config, paths: RunPaths) -> _TrainData:
     return _TrainData(data, reader, examples, SpeechDataset(examples, data, reader), emotions)
 
 
+def _prompt_with_emotions(cfg: Config, emotions: list[str]) -> Config:
+    """Record the training inventory as ``prompt.emotions`` when an instruction names ``{emotions}``
+    (:func:`sedtk.models.prompt.fill_emotions`), so decoding rebuilds the same prompt."""
+    from sedtk.models.prompt import EMOTIONS_FIELD
+
+    uses = any(EMOTIONS_FIELD in text for text in cfg.prompt.instructions.values())
+    if not uses or cfg.prompt.emotions:
+        return cfg
+    return replace(cfg, prompt=replace(cfg.prompt, emotions=list(emotions)))
+
+
 def _load_init(model, init: Path | None) -> dict:
     """Load ``--init`` weights (e.g. stage 1 into stage 2); returns its metadata (``{}`` without)."""
     if init is None:
@@ -737,6 +748,7 @@ def _train(
     if exp is None and not dry_run:
         raise OptionError("an experiment dir (--exp) is needed unless --dry-run")
     tr = _load_train_data(cfg, paths)
+    cfg = _prompt_with_emotions(cfg, tr.emotions)
 
     # -- model ------------------------------------------------------------------------------
     torch.manual_seed(cfg.train.seed)

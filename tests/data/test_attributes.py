@@ -107,3 +107,24 @@ def test_speechcraft_pipeline_output_parses(shared_dir):
             assert said[name] == ref[name], item
         n += 1
     assert n > 0
+
+
+def test_chinese_captions_parse_back():
+    """describe --lang zh: every attribute the Chinese vocabulary has is written and read back the same."""
+    rng = random.Random(1)
+    for i in range(300):
+        attrs = {
+            "gender": rng.choice(ATTRIBUTE_VALUES["gender"]),
+            "pitch": rng.choice(ATTRIBUTE_VALUES["pitch"]),
+            "volume": rng.choice(ATTRIBUTE_VALUES["volume"]),
+            "speed": rng.choice(ATTRIBUTE_VALUES["speed"]),
+            "age": "elderly",  # no Chinese word in the vocabulary: left out
+        }
+        emotion = rng.choice(["happy", "angry", "sad", "neutral", "surprised", "fearful", "disgusted", None])
+        text = "他说话很快，声音很大。" if i % 2 else None  # quoted: must not leak into the parse
+        cap = caption(attrs, text, emotion, rng, lang="zh")
+        want = {k: v for k, v in attrs.items() if k != "age"} | ({"emotion": emotion} if emotion else {})
+        assert parse_description(cap) == want, cap
+        assert "“" in cap if text else "“" not in cap
+    with pytest.raises(ValueError, match="caption language 'de'"):
+        caption({"pitch": "high"}, None, None, rng, lang="de")

@@ -172,3 +172,15 @@ def test_describe_names_the_file_of_a_malformed_attribute(synth_plain, tmp_path)
     bad.save(tmp_path / "bad")
     with pytest.raises(ValueError, match=f"utt2attr: utterance '{key}'"):
         describe(tmp_path / "bad")
+
+
+def test_caption_language_from_the_data_dir(tmp_path, caplog):
+    from sedtk.data.datadir import write_lang
+    from sedtk.data.describe import caption_language
+
+    assert caption_language("auto", tmp_path) == "en"  # no lang file
+    write_lang(tmp_path, ["zh"])
+    assert caption_language("auto", tmp_path) == "zh"
+    write_lang(tmp_path, ["de"])
+    assert caption_language("auto", tmp_path) == "en"
+    assert "no 'de' words" in caplog.text

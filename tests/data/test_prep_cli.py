@@ -27,7 +27,7 @@ def test_prep_command_errors(tmp_path: Path):
     runner = CliRunner()
     res = runner.invoke(app, ["data", "prep", "crema", str(tmp_path), str(tmp_path / "out")])
     assert res.exit_code == 1
-    assert "unknown corpus 'crema'; known corpora: emosec, iemocap, meld, speechcraft" in res.output
+    assert "unknown corpus 'crema'; known corpora: emobox, emosec, iemocap, meld, speechcraft" in res.output
     res = runner.invoke(
         app, ["data", "prep", "meld", str(tmp_path), str(tmp_path / "o"), "--classes", "4class"]
     )

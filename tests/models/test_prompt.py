@@ -194,3 +194,17 @@ def test_llama31_slots_labels_and_end_of_turn(tok, builder):
         assert answers[i][-1] == eot and ids[-1] == eot
         assert tok.decode(ids[:a0]).endswith("<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
         assert tok.decode(labels[a0:-1]) == texts[i]
+
+
+def test_instruction_names_the_label_inventory(tok):
+    from sedtk.errors import ConfigError
+    from sedtk.models.prompt import fill_emotions
+
+    inv = ["neutral", "calm", "hap", "pleasant_surprise"]
+    b = PromptBuilder(tok, instructions={"ser": "Which emotion: {emotions}?"}, emotions=inv)
+    assert "Which emotion: neutral, calm, happy, pleasant surprise?<|eot_id|>" in b.render("ser")
+    assert fill_emotions("Transcribe.", None) == "Transcribe."
+    with pytest.raises(ConfigError, match=r"prompt.instructions.ser names \{emotions\}"):
+        PromptBuilder(tok, instructions={"ser": "Which emotion: {emotions}?"})
+    assert make_target("Emotion: {emotion}.", emotion="calm", inventory=inv) == "Emotion: calm."
+    assert label_scoring("Emotion: {emotion}.").candidate("calm", inv) == "calm."

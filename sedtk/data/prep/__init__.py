@@ -11,6 +11,7 @@ iemocap       ``all``, ``fold{1..5}/{train,dev,test}`` (leave-one-session-out, f
 meld          ``train``, ``dev``, ``test`` (official split); 16 kHz mono wavs in ``audio/<split>/``
 speechcraft   ``all``, ``train``, ``dev``, ``test`` (dev, test: disjoint deterministic 1% of recordings)
 emosec        ``test`` (SECap's public test set; zero-shot SED evaluation)
+emobox        ``all``, ``fold<k>/{train,dev,test}`` of any EmoBox corpus (its folds and label inventory)
 ============  ==================================================================================
 
 Every run also writes ``OUT/prep_report.json`` (counts per split and label, skipped items with
@@ -29,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sedtk.data.prep import emosec, iemocap, meld, speechcraft
+from sedtk.data.prep import emobox, emosec, iemocap, meld, speechcraft
 from sedtk.data.prep.common import (
     MARKER,
     PREP_FORMAT,
@@ -49,6 +50,7 @@ PREPARERS: dict[str, Callable[..., PrepReport]] = {
     "meld": meld.prepare,
     "speechcraft": speechcraft.prepare,
     "emosec": emosec.prepare,
+    "emobox": emobox.prepare,
 }
 
 
