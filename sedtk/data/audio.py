@@ -19,12 +19,14 @@ order, run it once).
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import json
 import math
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -47,6 +49,28 @@ FFMPEG_HINT = "install it with 'bash tools/install_deps.sh' (or 'apt-get install
 _SOUNDFILE_EXTS = {f".{f.lower()}" for f in sf.available_formats()} | {".wave", ".aif", ".oga", ".opus"}
 
 
+def check_audio_path(path: str | os.PathLike) -> None:
+    """Raise :class:`AudioError` saying why ``path`` is not an audio file: missing, a directory, a
+    dangling symbolic link or a loop of them, or something that is not a regular file."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise AudioError(
+                f"{path}: a symbolic link to {os.readlink(path)}, which does not exist"
+            ) from None
+        raise AudioError(f"{path}: audio file not found") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise AudioError(f"{path}: a loop of symbolic links, not an audio file") from None
+        raise AudioError(f"{path}: cannot be read ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    if not stat.S_ISREG(st.st_mode):
+        raise AudioError(f"{path}: not a regular file (a device, socket or pipe), not an audio file")
+
+
 def audio_info(path: str | os.PathLike) -> tuple[int, int, int]:
     """(sample rate, frames, channels) of an audio file, with errors naming the file.
 
@@ -59,8 +83,7 @@ def audio_info(path: str | os.PathLike) -> tuple[int, int, int]:
         data, sr = _pipe_audio(path)
         return sr, data.shape[0], data.shape[1]
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: audio file not found")
+    check_audio_path(path)
     try:
         info = sf.info(str(path))
     except Exception as e:  # soundfile raises LibsndfileError / RuntimeError variants

@@ -24,6 +24,7 @@ data dir itself; a value ending in ``|`` is a Kaldi pipe command (:mod:`sedtk.da
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shlex
@@ -36,6 +37,8 @@ from sedtk.errors import DataDirError
 from sedtk.utils.io import atomic_write_text  # also imported from here by many modules
 
 _SPACE = re.compile(r"\s")
+logger = logging.getLogger(__name__)
+
 #: Per-utterance (or per-recording for wav.scp) map files, in the order they are reported.
 MAP_FILES = ("wav.scp", "segments", "text", "utt2spk", "utt2emo", "utt2desc", "utt2attr", "utt2dur")
 #: Files keyed by utterance whose key set must equal the utterance set.
@@ -48,40 +51,81 @@ LANG_FILE = "lang"
 # ----------------------------------------------------------------------------- low-level I/O
 
 
+#: The UTF-8 byte-order mark some editors (Notepad, Excel's "CSV UTF-8") put at the start of a file.
+BOM = "\ufeff"
+
+
+@dataclass
+class KaldiLines:
+    """A Kaldi text file's lines, read the one way sedtk reads them (:func:`read_kaldi_lines`)."""
+
+    path: Path
+    lines: list[str]  # split on "\n" only, one trailing "\r" removed from each
+    bom: bool  # the file started with a UTF-8 byte-order mark (removed from the first line)
+    crlf: list[int]  # numbers (1-based) of the lines that ended in "\r\n"
+
+
 def _lines(content: str) -> list[str]:
-    """Lines split on ``\n`` only (``\r`` stays, so CRLF can be reported; U+0085/U+2028 are not breaks)."""
+    """Lines split on ``\n`` only (U+0085/U+2028 are not breaks; ``\r`` is left to the caller)."""
     lines = content.split("\n")
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
-def read_kaldi_map(path: str | os.PathLike, allow_empty_value: bool = True) -> dict[str, str]:
-    """Read a ``key value`` file into an insertion-ordered dict.
+def read_kaldi_lines(path: str | os.PathLike) -> KaldiLines:
+    """The one reader of Kaldi text files: UTF-8, a leading byte-order mark removed, CRLF accepted.
 
-    Raises :class:`DataDirError` naming the file and line on duplicate keys, blank keys or
-    undecodable bytes.  The value is the rest of the line after the first run of whitespace.
+    Raises :class:`DataDirError` naming the file (and the line of the first undecodable byte).  A
+    removed byte-order mark is logged once per file (``sedtk data validate`` reports it: other Kaldi
+    tools read it as part of the first key).
     """
     path = Path(path)
-    out: dict[str, str] = {}
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DataDirError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise DataDirError(f"{path}: is a directory, not a file") from None
     try:
         content = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise DataDirError(f"{path}:{line}: not valid UTF-8 ({e.reason})") from None
+    bom = content.startswith(BOM)
+    if bom:
+        content = content[len(BOM) :]
+        if path not in _BOM_LOGGED:
+            _BOM_LOGGED.add(path)
+            logger.warning("%s: ignoring the UTF-8 byte-order mark at its start", path)
+    lines, crlf = [], []
     for lineno, line in enumerate(_lines(content), 1):
-        line = line.rstrip("\r")
+        if line.endswith("\r"):
+            crlf.append(lineno)
+            line = line[:-1]
+        lines.append(line)
+    return KaldiLines(path, lines, bom, crlf)
+
+
+_BOM_LOGGED: set[Path] = set()
+
+
+def read_kaldi_map(path: str | os.PathLike, allow_empty_value: bool = True) -> dict[str, str]:
+    """Read a ``key value`` file into an insertion-ordered dict (through :func:`read_kaldi_lines`).
+
+    Raises :class:`DataDirError` naming the file and line on duplicate keys, blank keys or
+    undecodable bytes.  The value is the rest of the line after the first run of whitespace.
+    """
+    text = read_kaldi_lines(path)
+    out: dict[str, str] = {}
+    for lineno, line in enumerate(text.lines, 1):
         if not line.strip():
-            raise DataDirError(f"{path}:{lineno}: empty line")
+            raise DataDirError(f"{text.path}:{lineno}: empty line")
         parts = line.strip().split(maxsplit=1)
         key = parts[0]
         value = parts[1] if len(parts) > 1 else ""
         if not value and not allow_empty_value:
-            raise DataDirError(f"{path}:{lineno}: key {key!r} has no value")
+            raise DataDirError(f"{text.path}:{lineno}: key {key!r} has no value")
         if key in out:
-            raise DataDirError(f"{path}:{lineno}: duplicate key {key!r}")
+            raise DataDirError(f"{text.path}:{lineno}: duplicate key {key!r}")
         out[key] = value
     return out
 
@@ -327,8 +371,10 @@ def combine(dirs: Iterable[DataDir]) -> DataDir:
 
 
 def read_label_list(path: str | os.PathLike) -> list[str]:
+    """An ``emotions`` file: one label per line, in order (blank lines ignored; read like every
+    Kaldi file, :func:`read_kaldi_lines`)."""
     labels: list[str] = []
-    for lineno, line in enumerate(_lines(Path(path).read_text(encoding="utf-8")), 1):
+    for lineno, line in enumerate(read_kaldi_lines(path).lines, 1):
         label = line.strip()
         if not label:
             continue
@@ -342,78 +388,123 @@ def read_label_list(path: str | os.PathLike) -> list[str]:
 
 # ----------------------------------------------------------------------------- validation
 
+#: ``utt2dur`` and the audio header may differ by this much (seconds, or this share) before it is a problem.
+DUR_TOLERANCE_S, DUR_TOLERANCE = 0.05, 0.01
+#: Line numbers shown for a problem found on many lines.
+SHOWN_LINES = 5
+
 
 @dataclass
 class Problem:
+    """One kind of problem of one file: the first occurrence's line and message, and how many more.
+
+    ``kind`` groups occurrences (:func:`validate` reports one :class:`Problem` per kind and file);
+    ``more`` holds the line numbers of the further occurrences (``None`` for ones without a line).
+    """
+
     file: str
     line: int | None
     message: str
+    kind: str = ""
+    more: list[int | None] = field(default_factory=list)
 
     def __str__(self) -> str:
         loc = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{loc}: {self.message}"
+        out = f"{loc}: {self.message}"
+        if self.more:
+            lines = [n for n in self.more if n is not None]
+            shown = ", ".join(str(n) for n in lines[:SHOWN_LINES]) + (
+                ", ..." if len(lines) > SHOWN_LINES else ""
+            )
+            on = (" on line " if len(lines) == 1 else " on lines ") + shown if lines else ""
+            out += f" (and {len(self.more)} more{on})"
+        return out
+
+
+def _grouped(problems: list[Problem]) -> list[Problem]:
+    """One problem per ``(file, kind)``, in the order of first appearance, counting the others."""
+    out: dict[tuple[str, str], Problem] = {}
+    for i, p in enumerate(problems):
+        k = (p.file, p.kind or f"#{i}")
+        if k in out:
+            out[k].more.append(p.line)
+        else:
+            out[k] = Problem(p.file, p.line, p.message, p.kind)
+    return list(out.values())
 
 
 def validate(path: str | os.PathLike, check_audio: bool = True) -> list[Problem]:
-    """Every problem in a data dir on disk, each with its file and line; empty when valid."""
-    path = Path(path)
+    """Every kind of problem in a data dir on disk, once per file with its first line and a count of
+    the other lines (a CRLF file is one problem, not one per line); empty when valid.
+
+    The files are read as :func:`read_kaldi_lines` reads them (a byte-order mark and CRLF line ends
+    are reported: sedtk accepts them, other Kaldi tools do not).  With ``check_audio`` every audio
+    file must exist and be a file, and ``utt2dur`` must agree with the audio headers.
+    """
+    return _grouped(_problems(Path(path), check_audio))
+
+
+def _problems(path: Path, check_audio: bool) -> list[Problem]:
     problems: list[Problem] = []
+
+    def add(f, line, message, kind) -> None:
+        problems.append(Problem(str(f), line, message, kind))
+
     if not path.is_dir():
         return [Problem(str(path), None, "not a directory")]
     if not (path / "wav.scp").exists():
-        problems.append(Problem(str(path / "wav.scp"), None, "missing (every data dir needs one)"))
+        add(path / "wav.scp", None, "missing (every data dir needs one)", "missing")
     maps: dict[str, dict[str, tuple[int, str]]] = {}
     for name in (*MAP_FILES, "spk2utt"):
         f = path / name
         if not f.exists():
             continue
         try:
-            text = f.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as e:
-            problems.append(Problem(str(f), None, f"not valid UTF-8 ({e.reason})"))
+            text = read_kaldi_lines(f)
+        except DataDirError as e:
+            add(f, None, str(e).removeprefix(f"{f}: ").removeprefix(f"{f}:"), "unreadable")
             continue
+        if text.bom:
+            add(f, 1, "starts with a UTF-8 byte-order mark (sedtk ignores it; Kaldi tools read it as part "
+                "of the first key)", "bom")  # fmt: skip
+        for lineno in text.crlf:
+            add(f, lineno, "CRLF line ending", "crlf")
         entries: dict[str, tuple[int, str]] = {}
         prev = None
-        for lineno, line in enumerate(_lines(text), 1):
-            if line.endswith("\r"):
-                problems.append(Problem(str(f), lineno, "CRLF line ending"))
-                line = line.rstrip("\r")
+        for lineno, line in enumerate(text.lines, 1):
             if not line.strip():
-                problems.append(Problem(str(f), lineno, "empty line"))
+                add(f, lineno, "empty line", "empty line")
                 continue
             parts = line.split(maxsplit=1)
             key, value = parts[0], (parts[1].strip() if len(parts) > 1 else "")
             if key in entries:
-                problems.append(
-                    Problem(str(f), lineno, f"duplicate key {key!r} (first on line {entries[key][0]})")
-                )
+                add(f, lineno, f"duplicate key {key!r} (first on line {entries[key][0]})", "duplicate")
                 continue
             if prev is not None and key < prev:
-                problems.append(Problem(str(f), lineno, f"keys not sorted: {key!r} after {prev!r}"))
+                add(f, lineno, f"keys not sorted: {key!r} after {prev!r}", "unsorted")
             prev = key
             entries[key] = (lineno, value)
             if not value:
                 what = "empty transcript" if name == "text" else "empty value"
-                problems.append(Problem(str(f), lineno, f"{what} for {key!r}"))
+                add(f, lineno, f"{what} for {key!r}", "empty value")
         maps[name] = entries
+    seg = path / "segments"
     if "segments" in maps:
         utts = set(maps["segments"])
         recs = set(maps.get("wav.scp", {}))
         for _key, (lineno, value) in maps["segments"].items():
             parts = value.split()
             if len(parts) != 3:
-                problems.append(Problem(str(path / "segments"), lineno, "expected 'utt rec start end'"))
+                add(seg, lineno, "expected 'utt rec start end'", "segment format")
                 continue
             try:
                 start, end = float(parts[1]), float(parts[2])
                 if not 0 <= start < end:
-                    problems.append(Problem(str(path / "segments"), lineno, f"bad times {start}..{end}"))
+                    add(seg, lineno, f"bad times {start}..{end}", "segment times")
             except ValueError:
-                problems.append(Problem(str(path / "segments"), lineno, f"times are not numbers: {value!r}"))
+                add(seg, lineno, f"times are not numbers: {value!r}", "segment numbers")
             if parts[0] not in recs:
-                problems.append(
-                    Problem(str(path / "segments"), lineno, f"recording {parts[0]!r} not in wav.scp")
-                )
+                add(seg, lineno, f"recording {parts[0]!r} not in wav.scp", "segment recording")
     else:
         utts = set(maps.get("wav.scp", {}))
     for name in UTT_FILES:
@@ -421,79 +512,52 @@ def validate(path: str | os.PathLike, check_audio: bool = True) -> list[Problem]
             continue
         for key, (lineno, _) in maps[name].items():
             if key not in utts:
-                problems.append(
-                    Problem(str(path / name), lineno, f"key {key!r} is not an utterance of wav.scp/segments")
-                )
-        missing = utts - set(maps[name])
-        for key in sorted(missing)[:20]:
-            problems.append(Problem(str(path / name), None, f"utterance {key!r} has no entry"))
-        if len(missing) > 20:
-            problems.append(
-                Problem(str(path / name), None, f"... and {len(missing) - 20} more utterances missing")
-            )
+                add(path / name, lineno, f"key {key!r} is not an utterance of wav.scp/segments", "stray key")
+        for key in sorted(utts - set(maps[name])):
+            add(path / name, None, f"utterance {key!r} has no entry", "no entry")
     emotions = None
     if (path / "emotions").exists():
         try:
             emotions = read_label_list(path / "emotions")
-        except (DataDirError, UnicodeDecodeError) as e:
-            problems.append(Problem(str(path / "emotions"), None, str(e)))
+            if read_kaldi_lines(path / "emotions").bom:
+                add(path / "emotions", 1, "starts with a UTF-8 byte-order mark (sedtk ignores it)", "bom")
+        except DataDirError as e:
+            add(path / "emotions", None, str(e), "unreadable")
     if "utt2emo" in maps:
         if emotions is None:
-            problems.append(Problem(str(path / "emotions"), None, "missing although utt2emo exists"))
+            add(path / "emotions", None, "missing although utt2emo exists", "missing")
         else:
             for key, (lineno, label) in maps["utt2emo"].items():
                 if label and label not in emotions:
-                    problems.append(
-                        Problem(
-                            str(path / "utt2emo"),
-                            lineno,
-                            f"label {label!r} of {key!r} not in the inventory {emotions}",
-                        )
-                    )
+                    msg = f"label {label!r} of {key!r} not in the inventory {emotions}"
+                    add(path / "utt2emo", lineno, msg, "label")
     if "utt2attr" in maps:
         for key, (lineno, value) in maps["utt2attr"].items():
             try:
                 parse_attr(value)
             except ValueError as e:
-                problems.append(Problem(str(path / "utt2attr"), lineno, f"{key!r}: {e}"))
+                add(path / "utt2attr", lineno, f"{key!r}: {e}", "attr")
+    durations: dict[str, tuple[int, float]] = {}
     if "utt2dur" in maps:
         for key, (lineno, value) in maps["utt2dur"].items():
             try:
-                if float(value) <= 0:
+                if not float(value) > 0:
                     raise ValueError
+                durations[key] = (lineno, float(value))
             except ValueError:
-                problems.append(
-                    Problem(
-                        str(path / "utt2dur"), lineno, f"{key!r}: duration {value!r} is not a positive number"
-                    )
-                )
+                msg = f"{key!r}: duration {value!r} is not a positive number"
+                add(path / "utt2dur", lineno, msg, "duration value")
     if "utt2spk" in maps and "spk2utt" in maps:
         derived: dict[str, set[str]] = {}
         for utt, (_, spk) in maps["utt2spk"].items():
             derived.setdefault(spk, set()).add(utt)
         for spk, (lineno, value) in maps["spk2utt"].items():
             if set(value.split()) != derived.get(spk, set()):
-                problems.append(
-                    Problem(str(path / "spk2utt"), lineno, f"speaker {spk!r} disagrees with utt2spk")
-                )
+                add(path / "spk2utt", lineno, f"speaker {spk!r} disagrees with utt2spk", "spk2utt")
         for spk in sorted(set(derived) - set(maps["spk2utt"])):
-            problems.append(Problem(str(path / "spk2utt"), None, f"speaker {spk!r} of utt2spk is missing"))
+            add(path / "spk2utt", None, f"speaker {spk!r} of utt2spk is missing", "spk2utt missing")
     if check_audio and "wav.scp" in maps:
-        for key, (lineno, value) in maps["wav.scp"].items():
-            audio = wavscp.resolve(value, path) if value else value
-            if wavscp.is_pipe(audio):
-                prog = wavscp.program_missing(audio)
-                if prog is not None:
-                    problems.append(
-                        Problem(
-                            str(path / "wav.scp"), lineno, f"program {prog!r} of the pipe command not found"
-                        )
-                    )
-                continue
-            if value and not os.path.isfile(audio):
-                problems.append(
-                    Problem(str(path / "wav.scp"), lineno, f"audio file of {key!r} not found: {audio}")
-                )
+        problems += _audio_problems(path, maps, durations)
     return problems
 
 
@@ -502,7 +566,7 @@ def read_lang(path: str | os.PathLike) -> list[str]:
     f = Path(path) / LANG_FILE
     if not f.is_file():
         return []
-    codes = f.read_text(encoding="utf-8").split()
+    codes = " ".join(read_kaldi_lines(f).lines).split()
     bad = [c for c in codes if not c.isascii() or not c.isalpha() or not 2 <= len(c) <= 3]
     if bad:
         raise DataDirError(f"{f}: {bad[0]!r} is not an ISO 639 language code (e.g. en, zh)")
@@ -512,3 +576,53 @@ def read_lang(path: str | os.PathLike) -> list[str]:
 def write_lang(path: str | os.PathLike, codes: Iterable[str]) -> None:
     """Write a data dir's ``lang`` file."""
     atomic_write_text(Path(path) / LANG_FILE, " ".join(codes) + "\n")
+
+
+def _audio_problems(
+    path: Path, maps: dict[str, dict[str, tuple[int, str]]], durations: dict[str, tuple[int, float]]
+) -> list[Problem]:
+    """Audio that is missing or not a file (a pipe: its program missing), and ``utt2dur`` lines that
+    disagree with the headers."""
+    from sedtk.data.audio import AudioError, audio_seconds, check_audio_path
+
+    out: list[Problem] = []
+    scp = str(path / "wav.scp")
+    ok: dict[str, str] = {}
+    for key, (lineno, value) in maps["wav.scp"].items():
+        if not value:
+            continue
+        audio = wavscp.resolve(value, path)  # a file, a recognised pipe's input file, or a pipe
+        if wavscp.is_pipe(audio):
+            prog = wavscp.program_missing(audio)
+            if prog is not None:
+                out.append(Problem(scp, lineno, f"program {prog!r} of the pipe command not found", "pipe"))
+            continue  # a command is not run to check it (it may be slow); its output is checked when read
+        try:
+            check_audio_path(audio)
+            ok[key] = audio
+        except AudioError as e:
+            out.append(Problem(scp, lineno, f"audio of {key!r}: {e}", "audio"))
+    if not durations:
+        return out
+    seg = {k: v.split() for k, (_, v) in maps.get("segments", {}).items()}
+    for key, (lineno, said) in durations.items():
+        if key in seg:
+            parts = seg[key]
+            try:
+                actual = float(parts[2]) - float(parts[1])
+            except (ValueError, IndexError):
+                continue
+            where = "its segment"
+        elif key in ok:
+            try:
+                actual = audio_seconds(ok[key])
+            except AudioError as e:
+                out.append(Problem(scp, maps["wav.scp"][key][0], f"audio of {key!r}: {e}", "audio"))
+                continue
+            where = "the audio"
+        else:
+            continue
+        if abs(said - actual) > max(DUR_TOLERANCE_S, DUR_TOLERANCE * actual):
+            msg = f"{key!r}: utt2dur says {said:g} s, {where} lasts {actual:.3f} s"
+            out.append(Problem(str(path / "utt2dur"), lineno, msg, "duration mismatch"))
+    return out

@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sedtk.data.datadir import read_label_list
 from sedtk.decode.outputs import CONFIG, SUMMARY, UttResult, load_results, result_files
 from sedtk.errors import SedtkError
 
@@ -174,9 +175,7 @@ def read_decode_dir(path: str | os.PathLike) -> DecodeDir:
     config = _read_json(path / CONFIG) if (path / CONFIG).exists() else None
     inventory: list[str] = []
     if (path / "emotions").exists():
-        inventory = [
-            x.strip() for x in (path / "emotions").read_text(encoding="utf-8").splitlines() if x.strip()
-        ]
+        inventory = read_label_list(path / "emotions")
     elif isinstance(config, dict) and config.get("inventory"):
         inventory = list(config["inventory"])
     evidence = read_evidence_file(path / EVIDENCE_FILE)

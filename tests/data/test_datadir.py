@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -144,12 +145,14 @@ def test_validate_reports_each_problem_with_file_and_line(tmp_path: Path):
         f"{d}/utt2emo:3: key 'x' is not an utterance of wav.scp/segments",
         f"{d}/utt2emo: utterance 'c' has no entry",
         f"{d}/utt2emo:2: label 'joy' of 'b' not in the inventory ['neu', 'ang']",
-        f"{d}/utt2dur:1: CRLF line ending",
+        f"{d}/utt2dur:1: CRLF line ending (and 2 more on lines 2, 3)",
         f"{d}/utt2dur:2: 'b': duration '-1' is not a positive number",
-        f"{d}/wav.scp:2: audio file of 'b' not found: {d}/missing.wav",
+        f"{d}/wav.scp:2: audio of 'b': {d}/missing.wav: audio file not found",
+        f"{d}/utt2dur:1: 'a': utt2dur says 1 s, the audio lasts 0.100 s (and 1 more on line 3)",
     ]
     for e in expected:
         assert e in problems, (e, problems)
+    assert len(problems) == len(expected)
     assert not any("missing.wav" in p for p in (str(x) for x in validate(d, check_audio=False)))
 
 
@@ -205,3 +208,72 @@ def test_atomic_write_gives_files_the_umask_mode(tmp_path):
     atomic_write_text(tmp_path / "f", "x\n")
     assert (tmp_path / "f").stat().st_mode & 0o777 == 0o666 & ~current_umask()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_one_reader_strips_a_bom_and_crlf_and_validate_says_so(tmp_path: Path):
+    """Issue 20 item 5: a byte-order mark no longer becomes part of the first key (decode, score and
+    training read the key as written); validate reports it, and CRLF once per file."""
+    from sedtk.data.datadir import read_kaldi_lines, read_label_list
+
+    d = make_dir(tmp_path).save(tmp_path / "d")
+    wav = (d / "wav.scp").read_text()
+    n = len(wav.splitlines())
+    assert n == 3
+    (d / "wav.scp").write_bytes(b"\xef\xbb\xbf" + wav.replace("\n", "\r\n").encode())
+    (d / "emotions").write_bytes(b"\xef\xbb\xbf" + (d / "emotions").read_bytes())
+    text = read_kaldi_lines(d / "wav.scp")
+    assert text.bom and text.crlf == list(range(1, n + 1)) and not text.lines[0].startswith("\ufeff")
+    dd = DataDir.load(d)
+    assert dd.utts[0] == "u1" and "\ufeffu1" not in dd.utts
+    assert not any(v.endswith("\r") for v in dd.maps["wav.scp"].values())
+    assert read_label_list(d / "emotions")[0] == "neu"
+    problems = [str(p) for p in validate(d)]
+    assert problems == [
+        f"{d}/wav.scp:1: starts with a UTF-8 byte-order mark (sedtk ignores it; Kaldi tools read it as part "
+        "of the first key)",
+        f"{d}/wav.scp:1: CRLF line ending (and {n - 1} more on lines 2, 3)",
+        f"{d}/emotions:1: starts with a UTF-8 byte-order mark (sedtk ignores it)",
+    ]
+
+
+def test_many_bad_lines_are_one_problem_per_kind_and_file(tmp_path: Path):
+    d = make_dir(tmp_path).save(tmp_path / "d")
+    keys = [f"u{i:03d}" for i in range(384)]
+    (d / "wav.scp").write_text("".join(f"{k} a.wav\r\n" for k in reversed(keys)))  # unsorted + CRLF
+    problems = [str(p) for p in validate(d, check_audio=False)]
+    crlf = [p for p in problems if "CRLF" in p]
+    unsorted = [p for p in problems if "not sorted" in p]
+    assert crlf == [f"{d}/wav.scp:1: CRLF line ending (and 383 more on lines 2, 3, 4, 5, 6, ...)"]
+    assert unsorted == [
+        f"{d}/wav.scp:2: keys not sorted: 'u382' after 'u383' (and 382 more on lines 3, 4, 5, 6, 7, ...)"
+    ]
+    missing = [p for p in problems if p.startswith(f"{d}/text:") and "has no entry" in p]
+    assert missing == [f"{d}/text: utterance 'u000' has no entry (and 383 more)"]
+
+
+def test_validate_checks_utt2dur_against_the_audio_and_names_non_files(tmp_path: Path):
+    d = tmp_path / "d"
+    write_wav(d / "a.wav", seconds=2.0)
+    write_wav(d / "b.wav", seconds=1.0)
+    (d / "dir.wav").mkdir()
+    os.symlink(d / "loop1.wav", d / "loop2.wav")
+    os.symlink(d / "loop2.wav", d / "loop1.wav")
+    os.symlink(d / "gone.wav", d / "dangling.wav")
+    (d / "wav.scp").write_text("a a.wav\nb b.wav\nc dir.wav\nd loop1.wav\ne dangling.wav\n")
+    (d / "utt2dur").write_text("a 2.01\nb 3.5\nc 1\nd 1\ne 1\n")  # a: within tolerance; b: wrong
+    problems = [str(p) for p in validate(d)]
+    first = f"{d}/wav.scp:3: audio of 'c': {d}/dir.wav: is a directory, not an audio file"
+    assert problems[0] == first + " (and 2 more on lines 4, 5)"
+    assert problems[1] == f"{d}/utt2dur:2: 'b': utt2dur says 3.5 s, the audio lasts 1.000 s"
+    assert len(problems) == 2
+    from sedtk.data.audio import AudioError, load_audio
+
+    dangling = f"a symbolic link to {d}/gone.wav, which does not exist"
+    for name, why in (
+        ("dir.wav", "is a directory, not an audio file"),
+        ("loop1.wav", "a loop of symbolic links, not an audio file"),
+        ("dangling.wav", dangling),
+    ):
+        with pytest.raises(AudioError) as e:
+            load_audio(d / name)
+        assert str(e.value) == f"{d / name}: {why}"
