@@ -38,7 +38,8 @@ Population norms (used without a data dir; coarse by nature -- give a data dir f
   5-95 % F0 range: not checkable without a data dir.
 
 JSON (one object per utterance; ``evidence.jsonl`` of a decode dir holds one per line with ``key``,
-``description`` and ``data`` -- the reference data dir, resolved -- added)::
+``description``, ``data`` -- the reference data dir, resolved -- and ``inputs`` -- the fingerprint
+of that data dir's audio, :func:`reference_inputs`; a record is reused only while both hold -- added)::
 
     {"voiced": true,                          # false: no voiced speech found
      "note": "...",                           # only when something applies to every claim
@@ -462,8 +463,11 @@ def write_evidence(
         raise InputError(f"{decode}: no utt2desc (decode the SER-SED task to get descriptions to check)")
     ev = data_evidence(data_dir, descs, cache=decode / FEATS_FILE, nj=nj, min_group=min_group)
     data = str(Path(data_dir).resolve())
+    inputs = reference_inputs(data_dir)
     lines = [
-        json.dumps({"key": k, "description": descs[k], "data": data, **e}, ensure_ascii=False)
+        json.dumps(
+            {"key": k, "description": descs[k], "data": data, "inputs": inputs, **e}, ensure_ascii=False
+        )
         for k, e in ev.items()
     ]
     atomic_write_text(decode / EVIDENCE_FILE, "".join(line + "\n" for line in lines))
@@ -486,17 +490,32 @@ def read_evidence(decode_dir: str | os.PathLike) -> dict[str, dict]:
     return out
 
 
+def reference_inputs(data_dir: str | os.PathLike) -> str:
+    """One fingerprint of the audio of every utterance of a data dir (:mod:`sedtk.data.fingerprint`):
+    a record of ``evidence.jsonl`` is valid only while it holds (each claim is binned against the
+    statistics of all of them)."""
+    from sedtk.data.datadir import DataDir
+    from sedtk.data.fingerprint import digest, fingerprints
+
+    return digest(f"{k}\t{v}" for k, v in sorted(fingerprints(DataDir.load(data_dir)).items()))
+
+
 def decode_evidence(
     data_dir: str | os.PathLike, decode_dir: str | os.PathLike, nj: int = 1, min_group: int = 10
 ) -> dict[str, dict]:
     """The evidence of a decode dir: its ``evidence.jsonl`` when it matches the current ``utt2desc``
-    and was checked against ``data_dir``, else computed now (and written there)."""
+    and was checked against ``data_dir`` as its audio is now (:func:`reference_inputs`), else
+    computed now (and written there)."""
     decode = Path(decode_dir)
     descs = _read_map(decode / "utt2desc")
     have = read_evidence(decode)
     data = str(Path(data_dir).resolve())
+    inputs = reference_inputs(data_dir)
     if descs and all(
-        have.get(k, {}).get("description") == d and have[k].get("data") == data for k, d in descs.items()
+        have.get(k, {}).get("description") == d
+        and have[k].get("data") == data
+        and have[k].get("inputs") == inputs
+        for k, d in descs.items()
     ):
         return {k: have[k] for k in descs}
     write_evidence(data_dir, decode, nj=nj, min_group=min_group)

@@ -66,6 +66,7 @@ nucleus, hence no speed label.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import warnings
@@ -263,19 +264,23 @@ def write_cache(path, rows: dict[str, tuple[str, Measurement]]) -> None:
 
 
 def audio_spec(utt) -> str:
-    """What identifies an utterance's audio in the cache (path and segment times)."""
+    """What identifies an utterance's audio in the cache: path, segment times and the fingerprint of
+    the file (:mod:`sedtk.data.fingerprint`: its size and modification time), so that a row is never
+    used for audio that was replaced or rewritten since it was measured."""
+    from sedtk.data.fingerprint import fingerprint
+
     start = utt.start if utt.start is not None else ""
     end = utt.end if utt.end is not None else ""
-    return f"{utt.wav}:{start}:{end}"
+    return f"{utt.wav}:{start}:{end}:{fingerprint(utt)}"
 
 
 def measure_datadir(data, cache=None, nj: int = 1, chunk: int = 500, log=None) -> dict[str, Measurement]:
     """Measure every utterance of the :class:`~sedtk.data.datadir.DataDir` ``data`` with ``nj`` threads.
 
-    With ``cache`` (a ``descriptor_feats.tsv`` path) utterances whose audio spec matches a cached
-    row are not measured again, and the cache is rewritten after every ``chunk`` utterances, so an
-    interrupted run resumes where it stopped.  A cache of ``cache`` that cannot be written (a
-    read-only data dir) is only read.
+    With ``cache`` (a ``descriptor_feats.tsv`` path) utterances whose audio spec (path, segment and
+    fingerprint, :func:`audio_spec`) matches a cached row are not measured again -- a replaced file
+    is -- and the cache is rewritten after every ``chunk`` utterances, so an interrupted run resumes
+    where it stopped.  A cache of ``cache`` that cannot be written (a read-only data dir) is only read.
     """
     from concurrent.futures import ThreadPoolExecutor
     from pathlib import Path
@@ -286,14 +291,22 @@ def measure_datadir(data, cache=None, nj: int = 1, chunk: int = 500, log=None) -
     utts = list(data)
     feats: dict[str, tuple[str, Measurement]] = {}
     todo = []
+    changed = 0
     for u in utts:
         hit = rows.get(u.key)
         if hit is not None and hit[0] == audio_spec(u):
             feats[u.key] = hit
         else:
             todo.append(u)
+            changed += hit is not None
     if log is not None:
         log.info("measure: %d utterances, %d cached", len(utts), len(utts) - len(todo))
+    if changed:
+        logging.getLogger(__name__).info(
+            "measure: %d cached measurements are of audio that changed since (or of an older sedtk): "
+            "measuring those utterances again",
+            changed,
+        )
 
     def work(u) -> tuple[str, tuple[str, Measurement]]:
         wav = load_utterance(u).numpy()  # an unreadable file raises AudioError naming it

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -70,6 +70,9 @@ class UttResult:
     # what the posterior is (``decode --wav``; see POSTERIOR_FROM): the LLM's constrained label scoring or
     # the SSL SER baseline's emotion-head softmax
     posterior_from: str | None = None
+    # the fingerprint of the inputs this result is of (data-dir decodes; sedtk.data.fingerprint): a resumed
+    # decode redoes a result whose utterance's fingerprint changed
+    input: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -158,11 +161,19 @@ def iter_results(path: str | os.PathLike) -> Iterator[UttResult]:
         yield UttResult.from_dict(d)
 
 
-def load_results(paths: Iterable[str | os.PathLike]) -> dict[str, UttResult]:
-    """The latest record of each key over ``paths`` (a later success replaces an earlier failure)."""
+def load_results(
+    paths: Iterable[str | os.PathLike], inputs: Mapping[str, str] | None = None
+) -> dict[str, UttResult]:
+    """The latest record of each key over ``paths`` (a later success replaces an earlier failure).
+
+    ``inputs``: the current input fingerprints; records of other inputs (the audio changed since,
+    or an older sedtk recorded none) are left out.
+    """
     out: dict[str, UttResult] = {}
     for p in paths:
         for r in iter_results(p):
+            if inputs is not None and r.input != inputs.get(r.key):
+                continue
             if r.ok or r.key not in out or not out[r.key].ok:
                 out[r.key] = r
     return out
@@ -177,13 +188,16 @@ def result_files(out_dir: str | os.PathLike) -> list[Path]:
     return [f for f in files if f.exists()]
 
 
-def merge_parts(out_dir: str | os.PathLike, keys: Iterable[str] | None = None) -> dict[str, UttResult]:
+def merge_parts(
+    out_dir: str | os.PathLike, keys: Iterable[str] | None = None, inputs: Mapping[str, str] | None = None
+) -> dict[str, UttResult]:
     """Merge every result file of ``out_dir`` into one sorted ``results.jsonl`` (atomically); remove parts.
 
-    Only ``keys`` are kept when given (records of keys no longer in the data dir are dropped).
+    Only ``keys`` are kept when given (records of keys no longer in the data dir are dropped), and
+    with ``inputs`` only records of those input fingerprints (stale ones are dropped).
     """
     out_dir = Path(out_dir)
-    results = load_results(result_files(out_dir))
+    results = load_results(result_files(out_dir), inputs)
     if keys is not None:
         wanted = set(keys)
         results = {k: v for k, v in results.items() if k in wanted}

@@ -3,8 +3,11 @@
 :func:`decode_data_dir` writes the files listed in :mod:`sedtk.decode.outputs`.  It is resumable:
 results are appended per finished batch (flush + fsync), a rerun skips utterances already decoded
 (a truncated last line from a killed run is ignored), and the Kaldi files are rewritten from all
-results at the end.  Options that change the outputs are recorded in ``decode_config.json``; a rerun
-with different ones is refused unless ``force`` (which starts again).
+results at the end.  Each result records its utterance's input fingerprint
+(:mod:`sedtk.data.fingerprint`: the wav.scp entry, segment and the audio file's size and time); a
+rerun decodes again exactly the utterances whose fingerprint changed, says how many, and never keeps
+a result of inputs that are no longer there.  Options that change the outputs are recorded in
+``decode_config.json``; a rerun with different ones is refused unless ``force`` (which starts again).
 
 ``nj > 1`` splits the remaining utterances into ``nj`` parts decoded by ``nj`` processes, each with
 its own copy of the model (on CPU each gets ``cpu_count // nj`` torch threads; with several GPUs, job
@@ -18,11 +21,12 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 from sedtk.data.datadir import DataDir
+from sedtk.data.fingerprint import fingerprints
 from sedtk.decode.decoder import DecodeOptions, Decoder, model_inventory
 from sedtk.decode.labels import resolve_inventory, unreachable_labels
 from sedtk.decode.outputs import (
@@ -64,8 +68,13 @@ def decode_keys(
     keys: Sequence[str],
     on_batch: Callable[[list[UttResult]], None],
     log: Log | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> None:
-    """Decode ``keys`` batch by batch; each batch's results (failures included) go to ``on_batch``."""
+    """Decode ``keys`` batch by batch; each batch's results (failures included) go to ``on_batch``.
+
+    ``inputs``: each key's input fingerprint (:mod:`sedtk.data.fingerprint`), recorded in its result
+    so that a resumed decode can tell which utterances changed since.
+    """
     durations = {k: source.duration(k) for k in keys}
     batches = batches_by_length(keys, durations, decoder.options.batch_size)
     done, t_start = 0, time.perf_counter()
@@ -85,6 +94,9 @@ def decode_keys(
             secs = [round(source.seconds(x), 3) for x in items]
             for r in decoder.decode_batch(batch, secs):
                 results[r.key] = r
+        if inputs is not None:
+            for k in batch_keys:
+                results[k].input = inputs.get(k)
         on_batch([results[k] for k in batch_keys])
         done += len(batch_keys)
         if log:
@@ -143,7 +155,8 @@ def _posterior_from(decoder: Decoder, r: UttResult) -> UttResult:
 
 
 def _worker(job: int, nj: int, model: str, opts: dict, inventory: list[str], data_dir: str,
-            feats: str | None, keys: list[str], part: str, log_level: int | None = None) -> int:  # fmt: skip
+            feats: str | None, keys: list[str], part: str, log_level: int | None = None,
+            inputs: dict[str, str] | None = None) -> int:  # fmt: skip
     """One ``--nj`` job (a separate process): load the model, decode ``keys`` into ``part``.
 
     ``log_level``: the parent's ``sedtk`` log level when it had set up logging (a spawned process
@@ -162,19 +175,21 @@ def _worker(job: int, nj: int, model: str, opts: dict, inventory: list[str], dat
     elif not options.device.startswith("cuda"):
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // nj))
     decoder = Decoder.load(model, options, inventory=inventory, online=feats is None)
-    source = _source(decoder, DataDir.load(data_dir), feats, None)
+    source = _source(decoder, DataDir.load(data_dir), feats, None, inputs)
 
     def log(m: str) -> None:
         logger.info(f"[job {job + 1}/{nj}] {m}")
 
     with ResultsWriter(part) as w:
-        decode_keys(decoder, source, keys, w.write, log)
+        decode_keys(decoder, source, keys, w.write, log, inputs=inputs)
     return len(keys)
 
 
-def _source(decoder: Decoder, data: DataDir, feats: str | None, log: Log | None):
+def _source(decoder: Decoder, data: DataDir, feats: str | None, log: Log | None, inputs=None):
     if feats is not None:
-        return FeatureSource(feats, decoder.config.model, decoder.options.max_duration, warn=log)
+        return FeatureSource(
+            feats, decoder.config.model, decoder.options.max_duration, warn=log, expected=inputs
+        )
     return AudioSource(data, decoder.options.max_duration, decoder.model.upstream.min_samples)
 
 
@@ -252,11 +267,8 @@ def decode_data_dir(
     _check_resume(out, identity, force, log)
     write_json(out / CONFIG, identity)
 
-    previous = load_results(result_files(out))
-    todo = [k for k in keys if not (k in previous and previous[k].ok)]
-    if len(todo) < len(keys):
-        log(f"resuming: {len(keys) - len(todo)} of {len(keys)} utterances already decoded in {out}")
-    del previous
+    inputs = fingerprints(data)  # what each utterance's result is a result of
+    todo, changed = _todo(out, keys, inputs, log)
     if todo:
         log(f"model: {ckpt}")
         if nj == 1:
@@ -264,13 +276,13 @@ def decode_data_dir(
                 decoder = Decoder.load(ckpt, options, inventory=inventory, online=feats is None)
             else:
                 decoder = decoder.with_inventory(inventory)
-            source = _source(decoder, data, str(feats) if feats else None, warn)
+            source = _source(decoder, data, str(feats) if feats else None, warn, inputs)
             with ResultsWriter(out / RESULTS) as w:
-                decode_keys(decoder, source, todo, w.write, log)
+                decode_keys(decoder, source, todo, w.write, log, inputs=inputs)
             del decoder
         else:
-            _run_jobs(ckpt, options, inventory, data_dir, feats, todo, out, nj, log)
-    results = merge_parts(out, keys)
+            _run_jobs(ckpt, options, inventory, data_dir, feats, todo, out, nj, log, inputs)
+    results = merge_parts(out, keys, inputs)
     write_kaldi_outputs(out, results, inventory)
     tasks = identity["tasks"] + (
         ["label_scoring"] if any(t in EMOTION_TASKS for t in identity["tasks"]) else []
@@ -278,12 +290,30 @@ def decode_data_dir(
     summary = summarize(results, keys, tasks, options.label_method)
     summary["inventory"] = inventory
     summary["inventory_source"] = origin
+    summary["redone_changed"] = len(changed)
     if evidence:
         from sedtk.data.evidence import write_evidence
 
         summary["grounding"] = write_evidence(data_dir, out, nj=nj)
     write_json(out / SUMMARY, summary)
     return summary
+
+
+def _todo(out: Path, keys: list[str], inputs: Mapping[str, str], log: Log) -> tuple[list[str], list[str]]:
+    """``(keys to decode, keys decoded before whose inputs changed since)``, and the resume line."""
+    recorded = load_results(result_files(out))
+    current = load_results(result_files(out), inputs)  # only results of the inputs as they are now
+    todo = [k for k in keys if not (k in current and current[k].ok)]
+    changed = [k for k in todo if k in recorded and recorded[k].ok]
+    if len(todo) < len(keys) or changed:
+        line = f"resuming: {len(keys) - len(todo)} of {len(keys)} utterances already decoded in {out}"
+        if changed:
+            line += (
+                f"; {len(changed)} decoded before have changed inputs since (their wav.scp entry, "
+                f"segment or audio file, e.g. {changed[0]}): decoding them again"
+            )
+        log(line)
+    return todo, changed
 
 
 def _inventory(emotions, data: DataDir, trained, options: DecodeOptions, ckpt) -> tuple[list[str], str]:
@@ -322,7 +352,7 @@ def _check_resume(out: Path, identity: dict, force: bool, log: Log) -> None:
         )
 
 
-def _run_jobs(ckpt, options, inventory, data_dir, feats, todo, out: Path, nj: int, log: Log) -> None:
+def _run_jobs(ckpt, options, inventory, data_dir, feats, todo, out: Path, nj: int, log: Log, inputs) -> None:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
@@ -352,6 +382,7 @@ def _run_jobs(ckpt, options, inventory, data_dir, feats, todo, out: Path, nj: in
                 todo[bounds[i] : bounds[i + 1]],
                 str(parts_dir / f"{stamp}.job{i}.jsonl"),
                 level,
+                {k: inputs[k] for k in todo[bounds[i] : bounds[i + 1]]},
             )  # fmt: skip
             for i in range(nj)
         ]

@@ -168,10 +168,18 @@ class FeatureSource:
 
     kind = "features"
 
-    def __init__(self, dump: str | os.PathLike, model_cfg, max_duration: float, warn=None):
+    def __init__(self, dump: str | os.PathLike, model_cfg, max_duration: float, warn=None, expected=None):
+        """``expected``: each key's current input fingerprint (:mod:`sedtk.data.fingerprint`); an
+        utterance whose features were dumped from other audio is refused (never decoded stale)."""
         from sedtk.features.storage import FeatureReader
 
         self.reader = FeatureReader(dump)
+        self.stale = self.reader.stale(dict(expected)) if expected else {}
+        if warn is not None and expected and self.reader.inputs is None:
+            warn(
+                f"warning: {dump} records no input fingerprints (dumped by an older sedtk): its features "
+                "cannot be checked against the audio; dump it again to be sure they are current"
+            )
         self.max_duration = max_duration
         self.positions = layer_positions(self.reader, model_cfg, dump)
         up = self.reader.meta.get("upstream")
@@ -190,6 +198,10 @@ class FeatureSource:
     def load(self, key: str):
         if key not in self.reader:
             raise InputError(f"utterance {key}: not in the feature dump {self.reader.dump_dir}")
+        if key in self.stale:
+            raise InputError(
+                f"utterance {key}: {self.stale[key]}; rerun 'sedtk feats dump' on the data dir to update it"
+            )
         seconds = self.reader.num_frames(key) / self.reader.frame_rate
         if seconds > self.max_duration:
             raise _too_long(f"utterance {key}", seconds, self.max_duration)

@@ -8,8 +8,11 @@ disk is short (``check_disk=False`` overrides).
 
 The dump is resumable (see :mod:`sedtk.features.storage` for the layout).  Utterances are planned into
 shards of about ``shard_mb`` megabytes at the first run (``plan.json``).  A shard is written to a
-temporary file, renamed, and only then its index part is written (atomically); a shard without an
-index part is redone, one with it is skipped.  A rerun with another upstream, layer selection, dtype
+temporary file, renamed, and only then its inputs part (each utterance's input fingerprint,
+:mod:`sedtk.data.fingerprint`) and its index part are written (atomically); a shard without an
+index part is redone, one with it is skipped -- unless an utterance's wav.scp entry, segment or audio
+file changed since, when exactly the changed utterances are computed again (the others are copied
+from the old shard file) and the run says how many.  A rerun with another upstream, layer selection, dtype
 or utterance list is refused unless ``force=True``, which deletes the old dump's files first.
 ``nj`` worker processes each take every ``nj``-th shard.
 """
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sedtk.data.datadir import DataDir, Utterance
+from sedtk.data.fingerprint import fingerprints, is_missing
 from sedtk.errors import DataDirError, InputError, OptionError, SedtkError
 from sedtk.features.storage import (
     DTYPES,
@@ -35,11 +39,15 @@ from sedtk.features.storage import (
     INDEX,
     INDEX_DIR,
     INDEX_HEADER,
+    INPUTS,
+    INPUTS_DIR,
     META,
     PLAN,
     SHARD_DIR,
     IndexRow,
+    inputs_text,
     read_index,
+    read_inputs,
     shard_name,
 )
 from sedtk.utils.io import atomic_write_text
@@ -56,6 +64,7 @@ class DumpReport:
     num_shards: int
     shards_written: int  # by this run
     shards_skipped: int  # already complete from an earlier run
+    utts_changed: int  # recomputed because their input changed since an earlier run
     num_frames: int
     audio_seconds: float
     bytes_on_disk: int
@@ -122,15 +131,26 @@ def _shard_complete(out: Path, i: int, frame_bytes: int) -> bool:
     return bool(rows) and rows[-1].offset + rows[-1].num_frames * frame_bytes == shard.stat().st_size
 
 
-def _write_shard(
-    out: Path, i: int, utts: list[tuple[Utterance, float]], upstream, dtype: str, batch_size: int, advance
-) -> float:
-    """Compute one shard: temp file -> rename -> index part (atomic).  ``advance(seconds)`` reports progress.
+@dataclass
+class ShardWork:
+    """One shard to write: its utterances (with durations and input fingerprints), and the rows of the
+    old shard file that can be copied instead of computed again (utterances whose input is unchanged)."""
 
-    ``utts`` pairs each utterance with its duration; batches hold utterances of similar length.
-    Reading the next batch's audio and writing the previous batch's features run in two I/O threads
-    while the upstream computes, so memory stays bounded by a few batches and the dump costs little
-    more than the forward itself.  Returns the seconds spent in the upstream forward.
+    index: int
+    utts: list[tuple[Utterance, float]]
+    inputs: dict[str, str]
+    reuse: dict[str, IndexRow]
+
+
+def _write_shard(out: Path, work: ShardWork, upstream, dtype: str, batch_size: int, advance) -> float:
+    """Compute one shard: temp file -> rename -> inputs and index part (atomic).  ``advance(seconds)``
+    reports progress.
+
+    Utterances of ``work.reuse`` are copied from the old shard file first (their inputs did not
+    change); the others are computed in batches of similar length.  Reading the next batch's audio
+    and writing the previous batch's features run in two I/O threads while the upstream computes, so
+    memory stays bounded by a few batches and the dump costs little more than the forward itself.
+    Returns the seconds spent in the upstream forward.
     """
     import sys
     from concurrent.futures import ThreadPoolExecutor
@@ -139,14 +159,16 @@ def _write_shard(
 
     from sedtk.data.audio import SAMPLE_RATE, load_utterance
 
+    i = work.index
     store = getattr(torch, dtype)
     name = shard_name(i)
     tmp = out / SHARD_DIR / f".{name}.tmp"
-    ordered = [u for u, _ in sorted(utts, key=lambda x: -x[1])]
+    ordered = [u for u, _ in sorted(work.utts, key=lambda x: -x[1]) if u.key not in work.reuse]
     batches = [ordered[b : b + batch_size] for b in range(0, len(ordered), batch_size)]
     rows: list[IndexRow] = []
     offset = 0
     forward_seconds = 0.0
+    frame_bytes = upstream.num_layers * upstream.hidden_size * torch.empty((), dtype=store).element_size()
 
     def load(batch: list[Utterance]) -> list:
         return [load_utterance(u) for u in batch]
@@ -163,7 +185,18 @@ def _write_shard(
             advance(wav.numel() / SAMPLE_RATE)
 
     with open(tmp, "wb") as f, ThreadPoolExecutor(2, thread_name_prefix="sedtk-dump-io") as io:
-        next_wavs = io.submit(load, batches[0])
+        if work.reuse:  # unchanged utterances: their bytes from the old shard file
+            seconds = {u.key: d for u, d in work.utts}
+            with open(out / SHARD_DIR / name, "rb") as old:
+                for key in sorted(work.reuse):
+                    row = work.reuse[key]
+                    old.seek(row.offset)
+                    block = old.read(row.num_frames * frame_bytes)
+                    f.write(block)
+                    rows.append(IndexRow(key, name, offset, row.num_frames))
+                    offset += len(block)
+                    advance(seconds[key])
+        next_wavs = io.submit(load, batches[0]) if batches else None
         pending = None
         for k, batch in enumerate(batches):
             wavs = next_wavs.result()
@@ -187,23 +220,24 @@ def _write_shard(
             pending.result()
         f.flush()
         os.fsync(f.fileno())
+    # the old index part goes first: while the new file replaces the old one the shard is incomplete
+    (out / INDEX_DIR / f"shard_{i:05d}.tsv").unlink(missing_ok=True)
     os.replace(tmp, out / SHARD_DIR / name)
-    _finish_shard(out, i, rows)
+    _finish_shard(out, i, rows, work.inputs)
     return forward_seconds
 
 
-def _finish_shard(out: Path, i: int, rows: list[IndexRow]) -> None:
-    """Record a written shard: its index part makes it complete."""
+def _finish_shard(out: Path, i: int, rows: list[IndexRow], inputs: dict[str, str]) -> None:
+    """Record a written shard: its inputs part, then its index part, which makes it complete."""
+    atomic_write_text(out / INPUTS_DIR / f"shard_{i:05d}.tsv", inputs_text(inputs))
     atomic_write_text(out / INDEX_DIR / f"shard_{i:05d}.tsv", INDEX_HEADER + "".join(r.line() for r in rows))
 
 
-def _run_shards(
-    out: Path, shards: list[tuple[int, list[Utterance]]], upstream, dtype, batch_size, advance
-) -> float:
+def _run_shards(out: Path, shards: list[ShardWork], upstream, dtype, batch_size, advance) -> float:
     seconds = 0.0
-    for i, utts in shards:
-        (out / SHARD_DIR / f".{shard_name(i)}.tmp").unlink(missing_ok=True)
-        seconds += _write_shard(out, i, utts, upstream, dtype, batch_size, advance)
+    for work in shards:
+        (out / SHARD_DIR / f".{shard_name(work.index)}.tmp").unlink(missing_ok=True)
+        seconds += _write_shard(out, work, upstream, dtype, batch_size, advance)
     return seconds
 
 
@@ -220,6 +254,38 @@ def _worker(out, shards, upstream_spec: dict, dtype, batch_size, num_threads, qu
 
 
 # ----------------------------------------------------------------------------- driver
+
+
+def _shards_to_write(
+    out: Path, plan: list[list[str]], inputs: dict[str, str], frame_bytes: int
+) -> tuple[list[int], dict[int, dict[str, IndexRow]], list[str], int]:
+    """``(shards to write, per such shard the rows to copy, utterances changed, shards unverifiable)``.
+
+    A shard is written when it is incomplete, or when an utterance's input fingerprint differs from
+    the one recorded when it was dumped; then only the changed utterances are computed, the others
+    copied.  A complete shard that records no fingerprints (an older sedtk) is kept and counted.
+    Audio that is not there cannot be compared: its recorded fingerprint is kept (``inputs`` is
+    updated in place).
+    """
+    todo, reuse, changed, unknown = [], {}, [], 0
+    for i, keys in enumerate(plan):
+        if not _shard_complete(out, i, frame_bytes):
+            todo.append(i)
+            continue
+        recorded = read_inputs(out / INPUTS_DIR / f"shard_{i:05d}.tsv")
+        if recorded is None:
+            unknown += 1
+            continue
+        for k in keys:  # audio not there now (a copy without the corpus): it keeps what it recorded
+            if is_missing(inputs[k]) and k in recorded:
+                inputs[k] = recorded[k]
+        moved = [k for k in keys if recorded.get(k) != inputs[k]]
+        if moved:
+            rows = {r.utt: r for r in read_index(out / INDEX_DIR / f"shard_{i:05d}.tsv")}
+            todo.append(i)
+            reuse[i] = {k: rows[k] for k in keys if k not in moved and k in rows}
+            changed += moved
+    return todo, reuse, sorted(changed), unknown
 
 
 def _identity(upstream, upstream_arg: str, dtype: str, model_dtype: str | None) -> dict:
@@ -245,7 +311,9 @@ def _check_existing(out: Path, identity: dict, keys: list[str], force: bool) -> 
     diffs = [k for k in sorted(set(old) | set(identity)) if old.get(k) != identity.get(k)]
     plan = json.loads((out / PLAN).read_text(encoding="utf-8")) if (out / PLAN).is_file() else None
     if plan is not None and not diffs and sorted(k for s in plan for k in s) != keys:
-        diffs.append("utterance list (the data dir changed)")
+        planned = {k for s in plan for k in s}
+        added, removed = len(set(keys) - planned), len(planned - set(keys))
+        diffs.append(f"utterance list: the data dir has {added} utterances more and {removed} fewer")
     if not diffs and plan is not None:
         return plan
     if not force:
@@ -254,9 +322,9 @@ def _check_existing(out: Path, identity: dict, keys: list[str], force: bool) -> 
             f"{out} already holds a feature dump made with different settings ({what}); "
             "use another output folder or --force to replace it"
         )
-    for name in (SHARD_DIR, INDEX_DIR):
+    for name in (SHARD_DIR, INDEX_DIR, INPUTS_DIR):
         shutil.rmtree(out / name, ignore_errors=True)
-    for name in (META, PLAN, INDEX):
+    for name in (META, PLAN, INDEX, INPUTS):
         (out / name).unlink(missing_ok=True)
     return None
 
@@ -317,8 +385,20 @@ def dump_features(
     if plan is None:
         plan = plan_shards(keys, sizes, shard_mb * 1e6)
     frame_bytes = model.num_layers * model.hidden_size * np.dtype(dtype).itemsize
-    todo = [i for i in range(len(plan)) if not _shard_complete(out, i, frame_bytes)]
-    needed = sum(sizes[k] for i in todo for k in plan[i])
+    inputs = fingerprints(data)
+    todo, reuse, changed, unknown = _shards_to_write(out, plan, inputs, frame_bytes)
+    if changed:
+        log(
+            f"{len(changed)} of {len(keys)} utterances changed since they were dumped (their wav.scp "
+            f"entry, segment or audio file, e.g. {changed[0]}): computing them again "
+            f"(in {sum(1 for i in todo if reuse.get(i))} shards; the other utterances there are copied)"
+        )
+    if unknown:
+        logging.getLogger(__name__).warning(
+            f"{out}: {unknown} complete shards record no input fingerprints (dumped by an older sedtk): "
+            "kept, but their features cannot be checked against the audio; --force dumps them again"
+        )
+    needed = sum(sizes[k] for i in todo for k in plan[i] if k not in reuse.get(i, {}))
     total = sum(sizes.values())
     free = _free_bytes(out)
     hours = sum(durations.values()) / 3600
@@ -358,7 +438,12 @@ def dump_features(
     atomic_write_text(out / PLAN, json.dumps(plan))
     atomic_write_text(out / META, json.dumps(meta, indent=2) + "\n")
 
-    work = [(i, [(data.utterance(k), durations[k]) for k in plan[i]]) for i in todo]
+    (out / INPUTS_DIR).mkdir(parents=True, exist_ok=True)
+    work = [
+        ShardWork(i, [(data.utterance(k), durations[k]) for k in plan[i]], {k: inputs[k] for k in plan[i]},
+                  reuse.get(i, {}))
+        for i in todo
+    ]  # fmt: skip
     todo_seconds = sum(durations[k] for i in todo for k in plan[i])
     with _Progress(progress, todo_seconds) as advance:
         if nj == 1 or len(work) <= 1:
@@ -368,6 +453,11 @@ def dump_features(
             forward_seconds = _run_parallel(out, work, spec, dtype, batch_size, nj, device, advance)
 
     rows = [r for i in range(len(plan)) for r in read_index(out / INDEX_DIR / f"shard_{i:05d}.tsv")]
+    recorded = [read_inputs(out / INPUTS_DIR / f"shard_{i:05d}.tsv") for i in range(len(plan))]
+    if all(r is not None for r in recorded):
+        atomic_write_text(out / INPUTS, inputs_text({k: v for r in recorded if r for k, v in r.items()}))
+    else:
+        (out / INPUTS).unlink(missing_ok=True)  # some shards cannot be checked: no claim for any
     atomic_write_text(
         out / INDEX, INDEX_HEADER + "".join(r.line() for r in sorted(rows, key=lambda r: r.utt))
     )
@@ -380,6 +470,7 @@ def dump_features(
         num_shards=len(plan),
         shards_written=len(todo),
         shards_skipped=len(plan) - len(todo),
+        utts_changed=len(changed),
         num_frames=meta["num_frames"],
         audio_seconds=sum(durations.values()),
         bytes_on_disk=on_disk,

@@ -8,6 +8,10 @@ A dump folder holds::
     index/shard_00000.tsv   that shard's rows; written (atomically) only after the shard is complete
     index.tsv             every row, ``utt<TAB>shard<TAB>offset<TAB>num_frames`` (offset in bytes),
                           written when the whole dump is complete
+    inputs/shard_00000.tsv  ``utt<TAB>fingerprint`` of each utterance's audio when it was dumped
+                          (:mod:`sedtk.data.fingerprint`), written just before the shard's index part
+    inputs.tsv            every utterance's, written with ``index.tsv`` (dumps of sedtk before issue
+                          20 have none: their features cannot be checked against the audio)
 
 Blocks are stored in the dtype of ``meta.json`` (float16 by default), little-endian, so any tool can
 read them with ``numpy.memmap(path, dtype, offset=offset, shape=(L, num_frames, D))``.
@@ -25,9 +29,10 @@ import numpy as np
 from sedtk.errors import InputError, MissingKeyError
 
 FORMAT = "sedtk-feats-v1"
-META, PLAN, INDEX = "meta.json", "plan.json", "index.tsv"
-SHARD_DIR, INDEX_DIR = "shards", "index"
+META, PLAN, INDEX, INPUTS = "meta.json", "plan.json", "index.tsv", "inputs.tsv"
+SHARD_DIR, INDEX_DIR, INPUTS_DIR = "shards", "index", "inputs"
 INDEX_HEADER = "utt\tshard\toffset\tnum_frames\n"
+INPUTS_HEADER = "utt\tfingerprint\n"
 #: dtypes a dump may store (numpy has no bfloat16).
 DTYPES = ("float16", "float32")
 
@@ -67,6 +72,27 @@ def read_index(path: str | os.PathLike) -> list[IndexRow]:
     return rows
 
 
+def read_inputs(path: str | os.PathLike) -> dict[str, str] | None:
+    """``utt -> fingerprint`` of an inputs file (``inputs.tsv`` or a shard's part); None if there is none."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines or lines[0] + "\n" != INPUTS_HEADER:
+        raise InputError(f"{path}:1: expected the header {INPUTS_HEADER.strip()!r}")
+    out = {}
+    for lineno, line in enumerate(lines[1:], 2):
+        parts = line.split("\t")
+        if len(parts) != 2:
+            raise InputError(f"{path}:{lineno}: expected 'utt<TAB>fingerprint', got {line!r}")
+        out[parts[0]] = parts[1]
+    return out
+
+
+def inputs_text(fps: dict[str, str]) -> str:
+    return INPUTS_HEADER + "".join(f"{k}\t{v}\n" for k, v in sorted(fps.items()))
+
+
 def read_meta(dump_dir: str | os.PathLike) -> dict:
     path = Path(dump_dir) / META
     if not path.is_file():
@@ -98,6 +124,26 @@ class FeatureReader:
         self.layers = list(self.meta["layers"])
         self._rows = {r.utt: r for r in read_index(self.dump_dir / INDEX)}
         self._maps: dict[str, np.memmap] = {}
+        #: utt -> fingerprint of the audio it was computed from (None: a dump that records none)
+        self.inputs: dict[str, str] | None = read_inputs(self.dump_dir / INPUTS)
+
+    def stale(self, current: dict[str, str]) -> dict[str, str]:
+        """The keys of ``current`` (utt -> fingerprint of its audio now) whose features in this dump
+        were computed from other audio, with the reason (empty when the dump records no inputs).
+
+        Audio that is not there (a dump copied to a machine without the corpus) cannot be compared:
+        its features are not stale.
+        """
+        from sedtk.data.fingerprint import is_missing
+
+        if self.inputs is None:
+            return {}
+        why = f"features out of date (its audio changed since the dump {self.dump_dir})"
+        return {
+            k: why
+            for k, fp in current.items()
+            if k in self._rows and self.inputs.get(k) != fp and not is_missing(fp)
+        }
 
     def keys(self) -> list[str]:
         return list(self._rows)

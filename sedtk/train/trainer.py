@@ -40,7 +40,7 @@ from sedtk.config import (
     load_config,
 )
 from sedtk.data.datadir import DataDir
-from sedtk.errors import CheckpointError, DataDirError, OptionError
+from sedtk.errors import CheckpointError, DataDirError, InputError, OptionError
 from sedtk.models import checkpoint as ckpt_io
 from sedtk.models.build import build_model
 from sedtk.models.sed_model import SEDModel
@@ -197,12 +197,26 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _feature_source(cfg: Config, feats: str | Path | None, data: DataDir, what: str):
-    """``(reader or None, lengths, max_length)`` for a data dir."""
+@dataclass
+class _Features:
+    """Where a data dir's features come from, and what its utterances' inputs are now."""
+
+    reader: Any  # FeatureReader, or None (online upstream)
+    lengths: dict[str, float]  # frames of the dump, or seconds
+    max_length: float  # data.max_duration in the unit of ``lengths``
+    inputs: dict[str, str]  # utt -> input fingerprint (sedtk.data.fingerprint)
+    stale: dict[str, str]  # utt -> why its dumped features cannot be used (the audio changed since)
+
+
+def _feature_source(cfg: Config, feats: str | Path | None, data: DataDir, what: str) -> _Features:
+    """The features of a data dir; dumped ones are checked against the audio's fingerprints."""
+    from sedtk.data.fingerprint import fingerprints, is_missing
+
+    inputs = fingerprints(data)
     if cfg.data.online_features:
         from sedtk.features.dump import utterance_durations
 
-        return None, utterance_durations(data), cfg.data.max_duration
+        return _Features(None, utterance_durations(data), cfg.data.max_duration, inputs, {})
     if feats is None:
         raise OptionError(
             f"no feature dump for {what}: give --feats-{what} DUMP or set data.online_features=true"
@@ -210,7 +224,26 @@ def _feature_source(cfg: Config, feats: str | Path | None, data: DataDir, what: 
     from sedtk.features.storage import FeatureReader
 
     reader = FeatureReader(feats)
-    return reader, {k: reader.num_frames(k) for k in reader.keys()}, cfg.data.max_duration * reader.frame_rate
+    if reader.inputs is None:
+        logger.warning(
+            f"warning: {feats} records no input fingerprints (dumped by an older sedtk): its features "
+            f"cannot be checked against the audio of {data.path}; dump it again to be sure they are current"
+        )
+    unchecked = [k for k, fp in inputs.items() if is_missing(fp) and k in reader]
+    if unchecked:
+        logger.warning(
+            f"warning: the audio of {len(unchecked)} {what} utterances is not there (e.g. {unchecked[0]}): "
+            f"their features in {feats} are used as dumped, unchecked"
+        )
+    lengths = {k: reader.num_frames(k) for k in reader.keys()}
+    return _Features(reader, lengths, cfg.data.max_duration * reader.frame_rate, inputs, reader.stale(inputs))
+
+
+def data_digest(examples, inputs: dict[str, str]) -> str:
+    """One hash of what a run trains on: every example (key, task, target) and its input fingerprint."""
+    from sedtk.data.fingerprint import digest
+
+    return digest(f"{e.key}\t{e.task}\t{e.target}\t{inputs.get(e.key)}" for e in examples.examples)
 
 
 def _ua_task(cfg: Config) -> str | None:
@@ -289,6 +322,7 @@ class DevSet:
     ua_task: str | None = None
     inventory: list[str] = field(default_factory=list)
     drops: Drops | None = None  # dev utterances left out, per reason
+    digest: str | None = None  # of the dev examples and their inputs (a resume must see the same)
 
     @property
     def empty(self) -> bool:
@@ -304,14 +338,15 @@ def build_dev_loaders(
     t = cfg.train
     global_batch = t.batch_size * info.world
     dev_data = DataDir.load(dev_dir)
-    reader, lengths, _ = _feature_source(cfg, feats_dev, dev_data, "dev")
+    f = _feature_source(cfg, feats_dev, dev_data, "dev")
     inventory = _inventory(train_data, dev_data)
     examples = build_examples(
-        dev_data, t.tasks, cfg.prompt.targets, lengths, None, inventory=inventory, what="dev utterances"
-    )
+        dev_data, t.tasks, cfg.prompt.targets, f.lengths, None, inventory=inventory, what="dev utterances",
+        unusable=f.stale,
+    )  # fmt: skip
     check_drops(examples.drops, cfg, dev_dir)
-    dataset = SpeechDataset(examples, dev_data, reader)
-    dev = DevSet(drops=examples.drops)
+    dataset = SpeechDataset(examples, dev_data, f.reader)
+    dev = DevSet(drops=examples.drops, digest=data_digest(examples, f.inputs))
     for task in t.tasks:
         if examples.by_task[task]:
             batches = _sorted_batches(examples.by_task[task], examples, global_batch, info)
@@ -608,6 +643,7 @@ class _TrainData:
     examples: Any  # ExampleSet
     dataset: SpeechDataset
     emotions: list[str]  # the label inventory learned (in every checkpoint, for `sedtk decode --wav`)
+    digest: str  # of the examples and their inputs (data_digest): a resume must train on the same
 
 
 def check_drops(drops: Drops, cfg: Config, source) -> None:
@@ -625,18 +661,20 @@ def _load_train_data(cfg: Config, paths: RunPaths) -> _TrainData:
     (:class:`~sedtk.utils.drops.Drops`); more than ``data.max_drop`` lost for a task is an error."""
     t = cfg.train
     data = DataDir.load(paths.train)
-    reader, lengths, max_len = _feature_source(cfg, paths.feats_train, data, "train")
+    f = _feature_source(cfg, paths.feats_train, data, "train")
     emotions = list(data.emotions or sorted(set(data.maps.get("utt2emo", {}).values())))
     examples = build_examples(
-        data, t.tasks, cfg.prompt.targets, lengths, max_len, inventory=emotions, what="train utterances"
-    )
+        data, t.tasks, cfg.prompt.targets, f.lengths, f.max_length, inventory=emotions,
+        what="train utterances", unusable=f.stale,
+    )  # fmt: skip
     check_drops(examples.drops, cfg, paths.train)
     for task in t.tasks:
         if not examples.by_task[task]:
             raise DataDirError(
                 f"{paths.train}: no training examples for task {task!r} ({examples.drops.summary()})"
             )
-    return _TrainData(data, reader, examples, SpeechDataset(examples, data, reader), emotions)
+    dataset = SpeechDataset(examples, data, f.reader)
+    return _TrainData(data, f.reader, examples, dataset, emotions, data_digest(examples, f.inputs))
 
 
 def _prompt_with_emotions(cfg: Config, emotions: list[str]) -> Config:
@@ -659,12 +697,38 @@ def _load_init(model, init: Path | None) -> dict:
     return {**ckpt_io.read_meta(ckpt), "path": str(ckpt)}
 
 
+def _check_same_data(resume: Path, data: dict, exp: Path, allow: Sequence[str]) -> bool:
+    """Refuse to resume on other training data than the run started on; True when it changed (allowed).
+
+    ``data``: the digests of the train and dev examples with their inputs (:func:`data_digest`).
+    A checkpoint of an older sedtk records none: nothing to compare.
+    """
+    before = ckpt_io.read_meta(resume).get("data")
+    if not isinstance(before, dict):
+        return False
+    changed = [k for k in ("train", "dev") if before.get(k) != data.get(k)]
+    if not changed:
+        return False
+    if _allowed("data", allow):
+        return True
+    raise InputError(
+        f"{exp}: the {' and '.join(changed)} data changed since this run started (its utterances, labels, "
+        "transcripts, descriptions or audio); resuming would not train what the run started; use a new "
+        "--exp, delete the old one to start again, or accept the change with --allow-change data"
+    )
+
+
 def _prepare_exp(
-    exp: Path, cfg: Config, info: D.DistInfo, allow: Sequence[str]
+    exp: Path, cfg: Config, info: D.DistInfo, allow: Sequence[str], data: dict | None = None
 ) -> tuple[Path | None, str, list]:
-    """``(checkpoint to resume or None, config text, allowed changes)``; writes ``EXP/config.yaml``."""
+    """``(checkpoint to resume or None, config text, allowed changes)``; writes ``EXP/config.yaml``.
+
+    ``data``: what the run trains on (:func:`_check_same_data`); a resume on other data is refused.
+    """
     resume = ckpt_io.find_checkpoint(exp / "checkpoints", "last")
     changed = _check_resumable(resume, cfg, exp, allow) if resume is not None else []
+    if resume is not None and data is not None and _check_same_data(resume, data, exp, allow):
+        changed.append("the training data (--allow-change data)")
     config_text = dump_config(cfg)
     if info.is_main:
         (exp / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -778,7 +842,8 @@ def _train(
     dev = build_dev_loaders(run_cfg, paths.dev, paths.feats_dev, tr.data, info)
 
     # -- experiment dir, optimiser, resume ----------------------------------------------------
-    resume, config_text, changed = _prepare_exp(exp, cfg, info, allow_changes)
+    digests = {"train": tr.digest, "dev": dev.digest}
+    resume, config_text, changed = _prepare_exp(exp, cfg, info, allow_changes, digests)
     cfg = run_cfg
     mon = Monitor(exp, enabled=info.is_main, console=console)
     batches_per_epoch = len(_rank_plan(tr.examples, cfg, 0, info))
@@ -809,6 +874,7 @@ def _train(
     saver = CheckpointSaver(
         exp, cfg, config_text, total_steps, init_meta, tr.emotions, model, optimizer, scheduler, info
     )
+    saver.meta["data"] = digests  # what a resume must find again
     net = torch.nn.parallel.DistributedDataParallel(model) if info.enabled else model
     model.train()
     result = TrainResult(

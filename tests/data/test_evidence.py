@@ -230,3 +230,28 @@ def test_score_json_has_the_grounding_of_each_system(espeak_dir, tmp_path):
     DataDir(maps={**data.maps, "wav.scp": {k: str(tmp_path / "gone.wav") for k in data.utts}}).save(missing)
     res = score_systems([SystemSpec("sys", [(missing, hyp)])], out_dir=tmp_path / "score2", meteor=False)
     assert "could not be measured" in res["systems"][0]["grounding"]["not_computed"]
+
+
+@needs_espeak
+def test_a_replaced_wav_is_measured_again_not_taken_from_the_caches(espeak_dir, tmp_path):
+    """Issue 20 item 4: after a wav is replaced by 3.0 s of silence, neither the measurement cache
+    (descriptor_feats.tsv) nor evidence.jsonl keeps the old file's numbers."""
+    root = tmp_path / "copy"
+    shutil.copytree(espeak_dir, root)
+    d = DataDir.load(root / "data")
+    d.maps["wav.scp"] = {k: v.replace(str(espeak_dir), str(root)) for k, v in d.maps["wav.scp"].items()}
+    d.save(root / "data")
+    decode = tmp_path / "decode"
+    decode.mkdir()
+    write_kaldi_map(decode / "utt2desc", {"spk_p90": "A female speaker with high pitch."})
+    before = decode_evidence(root / "data", decode, min_group=5)["spk_p90"]
+    assert before["voiced"] and before["measurements"]["duration_s"] != 3.0
+    sf.write(root / "wav" / "p90.wav", np.zeros(3 * SR, dtype=np.float32), SR)  # replaced in place
+    after = decode_evidence(root / "data", decode, min_group=5)["spk_p90"]
+    assert after["voiced"] is False and after["measurements"]["duration_s"] == 3.0
+    assert after["note"] == "no voiced speech in the audio"
+    assert [c["verdict"] for c in after["claims"]] == [CONTRADICTED, CONTRADICTED]
+    from sedtk.data.measure import read_cache
+
+    cached = read_cache(root / "data" / FEATS_FILE)["spk_p90"][1]
+    assert cached.duration_s == 3.0 and not cached.voiced  # the cache row was replaced, not reused

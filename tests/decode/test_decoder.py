@@ -138,3 +138,49 @@ def test_decode_from_feature_dump(decoder, assets, data4, tmp_path):
     assert s["decoded"] == 4
     cfg = json.loads((tmp_path / "d" / "decode_config.json").read_text())
     assert cfg["feats"] == str(assets.dump.resolve())
+
+
+def test_resume_redoes_exactly_the_utterances_whose_audio_changed(decoder, data4, tmp_path, monkeypatch):
+    """Issue 20 item 3: a resumed decode compares every utterance's input fingerprint (wav.scp entry,
+    segment, the file's size and time): an entry pointing at other audio or a rewritten file is decoded
+    again, the rest is kept, the log says how many; a failed redo never leaves the stale result."""
+    import shutil
+
+    d = DataDir.load(data4).absolute()
+    for k, v in d.maps["wav.scp"].items():
+        shutil.copy(v, tmp_path / f"{k}.wav")
+        d.maps["wav.scp"][k] = str(tmp_path / f"{k}.wav")
+    d.maps.pop("utt2dur")
+    d.save(tmp_path / "data")
+    out = tmp_path / "decode"
+    decode_data_dir(None, tmp_path / "data", out, None, decoder=decoder, log=_quiet)
+    first = {r.key: r for r in iter_results(out / RESULTS)}
+    assert all(r.input for r in first.values())
+    k0, k1, k2, k3 = d.utts
+    d.maps["wav.scp"][k0] = str(tmp_path / f"{k1}.wav")  # points at other audio
+    d.save(tmp_path / "data")
+    x, sr = sf.read(tmp_path / f"{k2}.wav")
+    sf.write(tmp_path / f"{k2}.wav", x[::-1], sr)  # rewritten in place
+    seen: list[str] = []
+    real = type(decoder).decode_batch
+
+    def spy(self, batch, durations):
+        seen.extend(batch.keys)
+        return real(self, batch, durations)
+
+    monkeypatch.setattr(type(decoder), "decode_batch", spy)
+    messages: list[str] = []
+    s = decode_data_dir(None, tmp_path / "data", out, None, decoder=decoder, log=messages.append)
+    assert sorted(seen) == sorted([k0, k2]) and s["redone_changed"] == 2
+    line = next(m for m in messages if m.startswith("resuming:"))
+    assert line.startswith(
+        f"resuming: 2 of 4 utterances already decoded in {out}; 2 decoded before have changed"
+    )
+    again = {r.key: r for r in iter_results(out / RESULTS)}
+    assert again[k0].raw == first[k1].raw  # now decoded from k1's audio
+    assert again[k3].input == first[k3].input and again[k0].input != first[k0].input
+    # the audio of k3 disappears: its redo fails and the old (stale) success is not kept
+    (tmp_path / f"{k3}.wav").unlink()
+    s = decode_data_dir(None, tmp_path / "data", out, None, decoder=decoder, log=_quiet)
+    assert s["failed"] == 1 and "audio file not found" in s["errors"][k3]
+    assert k3 not in read_kaldi_map(out / "utt2emo")

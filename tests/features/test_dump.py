@@ -75,10 +75,10 @@ def test_resume_after_crash_skips_finished_shards(data_dir, hubert, tmp_path, mo
     out = tmp_path / "d"
     real_finish = dump_mod._finish_shard
 
-    def crash_on_shard_1(out_dir, i, rows):
+    def crash_on_shard_1(out_dir, i, rows, inputs):
         if i == 1:
             raise RuntimeError("killed")
-        real_finish(out_dir, i, rows)
+        real_finish(out_dir, i, rows, inputs)
 
     monkeypatch.setattr(dump_mod, "_finish_shard", crash_on_shard_1)
     with pytest.raises(RuntimeError, match="killed"):
@@ -93,9 +93,9 @@ def test_resume_after_crash_skips_finished_shards(data_dir, hubert, tmp_path, mo
     written = []
     real_write = dump_mod._write_shard
 
-    def counting_write(out_dir, i, *args):
-        written.append(i)
-        return real_write(out_dir, i, *args)
+    def counting_write(out_dir, work, *args):
+        written.append(work.index)
+        return real_write(out_dir, work, *args)
 
     monkeypatch.setattr(dump_mod, "_write_shard", counting_write)
     report = _dump(data_dir, out, hubert)
@@ -196,3 +196,38 @@ def test_float16_overflow_names_the_utterance(data_dir, hubert, tmp_path, monkey
     with pytest.raises(ValueError, match=r"utterance utt\d: upstream features overflow float16"):
         _dump(data_dir, tmp_path / "d", hubert, batch_size=1)
     assert not (tmp_path / "d" / "index" / "shard_00000.tsv").exists()
+
+
+def test_changed_audio_recomputes_exactly_the_changed_utterances(data_dir, hubert, tmp_path):
+    """Issue 20 item 3: a rerun after a wav is replaced (or wav.scp points elsewhere) recomputes those
+    utterances only, says how many, and the result equals a fresh dump; a reader of the dump refuses
+    features of audio that changed after it."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data)
+    out = tmp_path / "d"
+    first = _dump(data, out, hubert)
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "shards").iterdir()}
+    # utt2 gets other audio (wav.scp now names u5's file), utt4's file is rewritten in place
+    scp = (data / "wav.scp").read_text().replace("utt2 u2.wav", "utt2 u5.wav")
+    (data / "wav.scp").write_text(scp)
+    x, sr = sf.read(data / "u4.wav")
+    sf.write(data / "u4.wav", 0.5 * x[::-1], sr)
+    from sedtk.data.datadir import DataDir
+    from sedtk.data.fingerprint import fingerprints
+
+    stale = FeatureReader(out).stale(fingerprints(DataDir.load(data)))
+    assert sorted(stale) == ["utt2", "utt4"] and "changed since the dump" in stale["utt2"]
+    messages: list[str] = []
+    report = _dump(data, out, hubert, log=messages.append)
+    assert report.utts_changed == 2
+    assert any(m.startswith("2 of 7 utterances changed since they were dumped") for m in messages)
+    touched = {p.name for p in (out / "shards").iterdir() if p.stat().st_mtime_ns != before.get(p.name)}
+    assert 0 < report.shards_written == len(touched) < first.num_shards  # only their shards rewritten
+    assert FeatureReader(out).stale(fingerprints(DataDir.load(data))) == {}
+    fresh = _dump(data, tmp_path / "fresh", hubert)
+    a, b = FeatureReader(out), FeatureReader(tmp_path / "fresh")
+    for k in a.keys():
+        torch.testing.assert_close(a[k], b[k])
+    assert _dump(data, out, hubert).shards_written == 0 and fresh.utts_changed == 0

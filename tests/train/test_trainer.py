@@ -419,3 +419,47 @@ def test_monitor_progress_bar_shares_the_log_console(tmp_path, monkeypatch):
     finally:
         mon.close()
     assert "train" in term.file.getvalue() and "1/3" in term.file.getvalue()
+
+
+def test_stale_features_and_changed_data_are_never_trained_on(assets, tmp_path):
+    """Issue 20 item 3 for training: features dumped from audio that changed since are dropped (and
+    above data.max_drop an error); a run resumed on other data than it started on is refused."""
+    import shutil
+
+    d = DataDir.load(assets.subset("train", 4)).absolute()
+    for k, v in d.maps["wav.scp"].items():
+        shutil.copy(v, tmp_path / f"{k}.wav")
+        d.maps["wav.scp"][k] = str(tmp_path / f"{k}.wav")
+    d.save(tmp_path / "data")
+    from sedtk.features.dump import dump_features
+
+    dump_features(
+        tmp_path / "data", tmp_path / "dump", str(assets.upstream), progress=False, check_disk=False
+    )
+    common = dict(feats_train=tmp_path / "dump", console=False)
+    one_step = assets.overrides("train.max_steps=1", "train.epochs=1")
+    exp = tmp_path / "exp"
+    assert train("paper/sys7_stage1", tmp_path / "data", exp, overrides=one_step, **common).finished
+    # the same data again: the finished run is resumed (nothing to do)
+    assert train("paper/sys7_stage1", tmp_path / "data", exp, overrides=one_step, **common).steps == 1
+    text = (tmp_path / "data" / "text").read_text().replace(" ", "  x ", 1)
+    (tmp_path / "data" / "text").write_text(text)  # a transcript changed
+    with pytest.raises(InputError, match=r"the train data changed since this run started"):
+        train("paper/sys7_stage1", tmp_path / "data", exp, overrides=one_step, **common)
+    res = train(
+        "paper/sys7_stage1", tmp_path / "data", exp, overrides=one_step, allow_changes=["data"], **common
+    )
+    assert res.finished
+    # one wav rewritten after the dump: its features are out of date (25 % > 1 %: refused)
+    x = (tmp_path / f"{d.utts[1]}.wav").read_bytes()
+    (tmp_path / f"{d.utts[1]}.wav").write_bytes(x[:-2] + b"\x00\x00")
+    with pytest.raises(InputError) as e:
+        train(
+            "paper/sys7_stage1", tmp_path / "data", None, dry_run=True, overrides=assets.overrides(), **common
+        )
+    assert "'features out of date (its audio changed since the dump" in str(e.value)
+    res = train("paper/sys7_stage1", tmp_path / "data", None, dry_run=True,
+                overrides=assets.overrides("data.max_drop=0.25"), **common)  # fmt: skip
+    assert list(res.skipped) == [
+        f"features out of date (its audio changed since the dump {tmp_path / 'dump'})"
+    ]
