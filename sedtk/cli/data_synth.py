@@ -39,6 +39,14 @@ def synth_cmd(
         bool, typer.Option("--split", help="Also write OUT/train, OUT/dev, OUT/test (held-out sentences).")
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Re-synthesise everything (any seed).")] = False,
+    extra_sentences: Annotated[
+        int,
+        typer.Option(
+            "--extra-sentences",
+            help="More training sentences from the grammar (a larger set for the ASR parts of the demo); "
+            "dev and test sentences are the same, and never in train.",
+        ),
+    ] = 0,
     caption_style: Annotated[
         str,
         typer.Option(
@@ -55,7 +63,10 @@ def synth_cmd(
     from sedtk.utils.io import atomic_write_text
 
     with user_errors():
-        data = synthesize(out, num_utts=num_utts, seed=seed, nj=nj, force=force, caption_style=caption_style)
+        data = synthesize(
+            out, num_utts=num_utts, seed=seed, nj=nj, force=force, caption_style=caption_style,
+            extra_sentences=extra_sentences,
+        )  # fmt: skip
         typer.echo(f"{out}: {len(data)} utterances")
         if split:
             splits = split_synth(data, out)

@@ -121,6 +121,14 @@ def decode_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="With --data: discard earlier results in --out.")
     ] = False,
+    no_speech_control: Annotated[
+        bool,
+        typer.Option(
+            "--no-speech-control",
+            help="The no-speech control: decode with the speech embeddings zeroed (same model, same "
+            "prompt), so the answers are the LLM's prior alone. LLM model only.",
+        ),
+    ] = False,
     evidence: Annotated[
         bool,
         typer.Option(
@@ -149,6 +157,7 @@ def decode_cmd(
             label_method=label_method, label_length_norm=label_length_norm, num_beams=num_beams,
             max_new_tokens=max_new_tokens, batch_size=batch_size, max_duration=max_duration,
             device=device, llm=llm, upstream=upstream, checkpoint=checkpoint, dtype=dtype,
+            no_speech_control=no_speech_control,
         )  # fmt: skip
         request = DecodeRequest(
             paths=[str(p) for p in (wav or []) + (files or [])], data=data, out=out, model=model,

@@ -62,3 +62,71 @@ def memory_cmd(
             cfg, batch_size, max_duration, answer_tokens=answer_tokens, new_tokens=new_tokens, device=device
         )
     typer.echo(format_estimate(est))
+
+
+EpochsOpt = Annotated[int, typer.Option("--epochs", help="Passes over the training set.")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="Examples per optimizer step.")]
+LrOpt = Annotated[float, typer.Option("--lr", help="Peak learning rate (linear warm-up, cosine decay).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (initialisation of new layers, order).")]
+
+
+@app.command("pretrain-lm")
+def pretrain_lm_cmd(
+    llm: Annotated[str, typer.Argument(help="The causal LM to pre-train (a folder, e.g. models/llm).")],
+    out: Annotated[Path, typer.Argument(help="Output folder (a Hugging Face checkpoint with tokenizer).")],
+    sentences: Annotated[
+        int, typer.Option("--sentences", help="Sentences of the synthetic corpus's grammar (never dev/test).")
+    ] = 6000,
+    descriptions: Annotated[
+        int, typer.Option("--descriptions", help="Descriptions of how speech sounds (caption vocabulary).")
+    ] = 2000,
+    epochs: EpochsOpt = 2,
+    batch_size: BatchOpt = 32,
+    lr: LrOpt = 3e-3,
+    seed: SeedOpt = 0,
+) -> None:
+    """Pre-train a tiny LLM as a language model on text of the demo corpus's grammar (Llama's analogue).
+
+    The text: sentences of the synthetic corpus's grammar (never a dev or test sentence) and
+    descriptions of how speech sounds; the dev sentences' loss is logged (sedtk/models/pretrain.py).
+    """
+    from sedtk.models.pretrain import PretrainSettings, pretrain_grammar_lm
+
+    with user_errors():
+        settings = PretrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+        result = pretrain_grammar_lm(llm, out, sentences, descriptions, settings)
+    typer.echo(f"{out}: {result['texts']} texts, {result['tokens']} tokens; last epoch {result['final']}")
+
+
+@app.command("finetune-ctc")
+def finetune_ctc_cmd(
+    upstream: Annotated[str, typer.Argument(help="A HuBERT-style checkpoint folder (e.g. models/hubert).")],
+    train: Annotated[Path, typer.Argument(help="Data dir with wav.scp and text.")],
+    out: Annotated[Path, typer.Argument(help="Output folder (HubertForCTC, feature extractor, tokenizer).")],
+    dev: Annotated[
+        Path | None, typer.Option("--dev", help="Data dir whose CTC loss and greedy WER are logged.")
+    ] = None,
+    epochs: EpochsOpt = 10,
+    batch_size: BatchOpt = 8,
+    lr: LrOpt = 3e-3,
+    mask_time_prob: Annotated[
+        float, typer.Option("--mask-time-prob", help="Time masking of the CNN features while training.")
+    ] = 0.0,
+    units: Annotated[
+        str, typer.Option("--units", help="CTC labels: chars (as hubert-large-ls960-ft) or words.")
+    ] = "chars",
+    seed: SeedOpt = 0,
+) -> None:
+    """Fine-tune an upstream for character CTC ASR before it is frozen (hubert-large-ls960-ft's analogue).
+
+    Writes a *ForCTC checkpoint that `sedtk feats dump --upstream OUT` and the recipes load like any
+    Hugging Face SSL model (sedtk/models/pretrain.py).
+    """
+    from sedtk.models.pretrain import PretrainSettings, finetune_ctc
+
+    with user_errors():
+        settings = PretrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+        result = finetune_ctc(
+            upstream, train, out, dev=dev, settings=settings, mask_time_prob=mask_time_prob, units=units
+        )
+    typer.echo(f"{out}: {result['train_utts']} utterances; last epoch {result['final']}")

@@ -9,7 +9,9 @@ the training tests use this corpus instead.  It has everything the paper's two s
   grammar (:data:`GRAMMAR`, two frames over the 76 words of :data:`VOCABULARY`), so the emotion is carried by
   prosody only; every emotion cycles through all sentences equally often.  24 dev and 24 test
   sentences never occur in train, yet every word of theirs does (out-of-vocabulary rate 0,
-  checked when the module is imported and reported by :func:`corpus_stats`).
+  checked when the module is imported and reported by :func:`corpus_stats`).  ``extra_sentences``
+  adds more training sentences of the same grammar (:func:`corpus_sentences`), for a larger ASR
+  training set; dev and test sentences stay the same and unseen.
 * 4 emotion styles (``neu hap ang sad``, the IEMOCAP 4-class codes), each a preset of espeak-ng
   pitch ``-p``, rate ``-s``, amplitude ``-a`` and SSML pitch range, with per-utterance jitter.
   The styles differ in what a mean-normalised fbank or an SSL model hears -- pitch level, pitch
@@ -48,6 +50,7 @@ import logging
 import math
 import os
 import random
+import re
 import shutil
 import subprocess
 import time
@@ -180,6 +183,55 @@ def _make_sentences() -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]
 SENTENCES, DEV_SENTENCES, TEST_SENTENCES = _make_sentences()
 #: Every word of the corpus's transcripts.
 VOCABULARY: tuple[str, ...] = tuple(sorted({w for s in SENTENCES for w in words_of(s)}))
+HELDOUT_SENTENCES: frozenset[str] = frozenset(SENTENCES[i] for i in (*DEV_SENTENCES, *TEST_SENTENCES))
+#: Most sentences :func:`grammar_sentences` draws (half from each frame; the second makes 6,400).
+MAX_GRAMMAR_SAMPLE = 10_000
+
+
+def grammar_sentences(n: int, seed: int | str = 0, exclude: frozenset[str] = HELDOUT_SENTENCES) -> list[str]:
+    """``n`` distinct sentences drawn from :data:`GRAMMAR` (frames alternating), none in ``exclude``.
+
+    By default the dev and test sentences are excluded, so that text or audio made from these never
+    holds a held-out sentence (the extra ASR sentences of :func:`synthesize`, the text a tiny LLM is
+    pre-trained on: :mod:`sedtk.models.pretrain`).  Deterministic for a seed.
+    """
+    if not 0 <= n <= MAX_GRAMMAR_SAMPLE:
+        raise OptionError(f"grammar sentences: at most {MAX_GRAMMAR_SAMPLE} are drawn, {n} asked for")
+    rng = random.Random(f"sedtk-synth-grammar-sample:{seed}")
+    seen: set[str] = set()
+    out: list[str] = []
+    while len(out) < n:
+        frame, slots = GRAMMAR[len(out) % len(GRAMMAR)]
+        s = _fill(frame, slots, rng)
+        if s not in seen and s not in exclude:
+            seen.add(s)
+            out.append(s)
+    return out
+
+
+def corpus_sentences(extra_sentences: int = 0) -> tuple[str, ...]:
+    """The sentences a corpus is made of: :data:`SENTENCES`, then ``extra_sentences`` more training
+    sentences of the grammar (never one of :data:`SENTENCES`, so never a dev or test sentence)."""
+    if extra_sentences == 0:
+        return SENTENCES
+    return SENTENCES + tuple(grammar_sentences(extra_sentences, "extra", HELDOUT_SENTENCES | set(SENTENCES)))
+
+
+def _frame_pattern(frame: str, slots: dict[str, tuple[str, ...]]) -> re.Pattern[str]:
+    def slot(m: re.Match) -> str:
+        return "(?:" + "|".join(map(re.escape, slots[m.group(1)])) + ")"
+
+    return re.compile("^" + re.sub(r"\{(\w+)\}", slot, frame) + "[.]$", re.IGNORECASE)
+
+
+_GRAMMAR_PATTERNS = [_frame_pattern(frame, slots) for frame, slots in GRAMMAR]
+
+
+def is_grammar_sentence(text: str) -> bool:
+    """Whether ``text`` is a sentence of :data:`GRAMMAR` (as the corpus writes it)."""
+    return any(p.match(text) for p in _GRAMMAR_PATTERNS)
+
+
 CAPTION_STYLES = ("description", "instruction")
 SPLITS = ("train", "dev", "test")
 MAX_UTTS = 99_999  # utterance ids carry a 5-digit index
@@ -194,15 +246,12 @@ class SynthUtt:
     voice: str
     gender: str
     emotion: str
-    sentence: int
+    sentence: int  # index into the corpus's sentences (corpus_sentences)
+    text: str
     pitch: int
     rate: int
     amplitude: int
     range: str
-
-    @property
-    def text(self) -> str:
-        return SENTENCES[self.sentence]
 
     def labels(self) -> dict[str, str | int]:
         """SpeechCraft-style descriptor labels from the actual settings (see the module docstring)."""
@@ -238,14 +287,15 @@ def _bin(value: float, threshold: float, words: tuple[str, str, str]) -> str:
 # ----------------------------------------------------------------------------- the plan
 
 
-def _sentence_cycle(rng: random.Random, dev_first: bool) -> list[int]:
-    """All sentences once, shuffled, with the held-out ones at every 4th position (3, 7, 11...).
+def _sentence_cycle(rng: random.Random, dev_first: bool, n_sentences: int) -> list[int]:
+    """All ``n_sentences`` sentences once, shuffled, with the held-out ones at every 4th position (3, 7,
+    11...) while they last.
 
     Held-out sentences alternate dev/test, starting with dev or test as asked; cycles alternate
     the start, so even a 16-utterance corpus has 2 dev and 2 test utterances.
     """
     held = set(DEV_SENTENCES) | set(TEST_SENTENCES)
-    train = [i for i in range(len(SENTENCES)) if i not in held]
+    train = [i for i in range(n_sentences) if i not in held]
     dev, test = list(DEV_SENTENCES), list(TEST_SENTENCES)
     for part in (train, dev, test):
         rng.shuffle(part)
@@ -260,10 +310,15 @@ def _sentence_cycle(rng: random.Random, dev_first: bool) -> list[int]:
     return order
 
 
-def plan(num_utts: int, seed: int) -> list[SynthUtt]:
-    """The first ``num_utts`` utterances of the corpus of ``seed`` (a prefix of any longer plan)."""
+def plan(num_utts: int, seed: int, extra_sentences: int = 0) -> list[SynthUtt]:
+    """The first ``num_utts`` utterances of the corpus of ``seed`` (a prefix of any longer plan).
+
+    ``extra_sentences``: more training sentences (:func:`corpus_sentences`); dev and test sentences
+    are the same as without them.
+    """
     if not 1 <= num_utts <= MAX_UTTS:
         raise OptionError(f"num_utts must be in 1..{MAX_UTTS}, got {num_utts}")
+    sentences = corpus_sentences(extra_sentences)
     rng = random.Random(f"sedtk-synth-plan:{seed}")
     n_spk, n_emo = len(VOICES), len(EMOTIONS)
     cycles: dict[str, list[int]] = {e: [] for e in EMOTIONS}
@@ -280,13 +335,14 @@ def plan(num_utts: int, seed: int) -> list[SynthUtt]:
             voice = VOICES[spk_perm[c]]
             emotion = EMOTIONS[emo_perm[(c + r) % n_emo]]
             if not cycles[emotion]:
-                cycles[emotion] = _sentence_cycle(rng, dev_first=n_cycles % 2 == 0)
+                cycles[emotion] = _sentence_cycle(rng, n_cycles % 2 == 0, len(sentences))
                 n_cycles += 1
-            out.append(_jitter(len(out), voice, emotion, cycles[emotion].pop(0), seed))
+            i = cycles[emotion].pop(0)
+            out.append(_jitter(len(out), voice, emotion, i, sentences[i], seed))
     return out
 
 
-def _jitter(index: int, voice: Voice, emotion: str, sentence: int, seed: int) -> SynthUtt:
+def _jitter(index: int, voice: Voice, emotion: str, sentence: int, text: str, seed: int) -> SynthUtt:
     rng = random.Random(f"sedtk-synth-utt:{seed}:{index}")
     style = STYLES[emotion]
     pitch = min(99, max(0, style.pitch + rng.randint(-PITCH_JITTER, PITCH_JITTER)))
@@ -300,6 +356,7 @@ def _jitter(index: int, voice: Voice, emotion: str, sentence: int, seed: int) ->
         gender=voice.gender,
         emotion=emotion,
         sentence=sentence,
+        text=text,
         pitch=pitch,
         rate=rate,
         amplitude=amplitude,
@@ -322,7 +379,7 @@ def espeak_version(exe: str | None = None) -> str:
     return out.stdout.split("Data at")[0].strip()
 
 
-def fingerprint(exe: str | None = None, caption_style: str = "description") -> str:
+def fingerprint(exe: str | None = None, caption_style: str = "description", extra_sentences: int = 0) -> str:
     """A hash of everything besides the seed that decides the corpus's bytes."""
     blob = json.dumps(
         {
@@ -334,6 +391,7 @@ def fingerprint(exe: str | None = None, caption_style: str = "description") -> s
             "jitter": [PITCH_JITTER, RATE_JITTER, AMPLITUDE_JITTER_DB, MAX_AMPLITUDE, OUTPUT_GAIN],
             "labels": [PITCH_STEPS, RATE_RATIO, VOLUME_DB],
             "caption_style": caption_style,
+            **({"extra_sentences": extra_sentences} if extra_sentences else {}),
             "espeak": espeak_version(exe),
             "sample_rate": SAMPLE_RATE,
         },
@@ -377,6 +435,7 @@ def synthesize(
     nj: int = 2,
     force: bool = False,
     caption_style: str = "description",
+    extra_sentences: int = 0,
 ) -> DataDir:
     """Synthesise the corpus of ``seed`` into the data dir ``out`` and return it.
 
@@ -384,6 +443,8 @@ def synthesize(
     written through a temporary file and a rename, so a present wav is complete).  A different seed
     or preset fingerprint is refused unless ``force``, which re-synthesises everything.
     ``caption_style``: ``"description"`` (how it sounds, no transcript) or ``"instruction"`` (quoted).
+    ``extra_sentences``: that many more training sentences of the grammar (:func:`corpus_sentences`;
+    a larger set for the ASR parts: dev and test sentences stay the same and unseen).
     """
     if caption_style not in CAPTION_STYLES:
         raise OptionError(f"caption_style must be one of {CAPTION_STYLES}, got {caption_style!r}")
@@ -392,7 +453,7 @@ def synthesize(
     wav_dir = out / "wav"
     manifest = {
         "seed": seed,
-        "fingerprint": fingerprint(exe, caption_style),
+        "fingerprint": fingerprint(exe, caption_style, extra_sentences),
         "corpus_version": CORPUS_VERSION,
     }
     manifest_path = out / "synth.json"
@@ -410,7 +471,7 @@ def synthesize(
     wav_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")  # first: wavs below are of it
 
-    utts = plan(num_utts, seed)
+    utts = plan(num_utts, seed, extra_sentences)
     paths = {u.key: wav_dir / f"{u.key}.wav" for u in utts}
     todo = [u for u in utts if force or not _is_complete(paths[u.key])]
     t0 = time.perf_counter()
@@ -449,21 +510,21 @@ def split_synth(data: DataDir | str | os.PathLike, out: str | os.PathLike) -> di
     """Write ``out/train``, ``out/dev`` and ``out/test`` of a synthetic corpus (held-out sentences).
 
     Dev and test hold the utterances of :data:`DEV_SENTENCES` / :data:`TEST_SENTENCES`; train all
-    others.  Paths in wav.scp are absolute, so the splits may live anywhere.
+    others (every transcript must be a sentence of the grammar).  Paths in wav.scp are absolute, so
+    the splits may live anywhere.
     """
     if not isinstance(data, DataDir):
         data = DataDir.load(data)
     if "text" not in data.maps:
         raise DataDirError(f"{data.path}: no text file; split_synth needs the synthetic corpus's transcripts")
-    index = {s: i for i, s in enumerate(SENTENCES)}
-    part_of = {i: "dev" for i in DEV_SENTENCES} | {i: "test" for i in TEST_SENTENCES}
+    part_of = {SENTENCES[i]: "dev" for i in DEV_SENTENCES} | {SENTENCES[i]: "test" for i in TEST_SENTENCES}
     keys: dict[str, list[str]] = {s: [] for s in SPLITS}
     for key, text in data.maps["text"].items():
-        if text not in index:
+        if not is_grammar_sentence(text):
             raise DataDirError(
                 f"{data.path}/text: {key!r} is not a sentence of the synthetic corpus: {text!r}"
             )
-        keys[part_of.get(index[text], "train")].append(key)
+        keys[part_of.get(text, "train")].append(key)
     data = data.absolute()
     out = Path(out)
     splits = {}

@@ -57,6 +57,8 @@ class DecodeOptions:
     upstream: str | None = None  # likewise for the SSL upstream
     checkpoint: str | None = None  # best_ua | best_loss | last (default: the first that exists)
     dtype: str | None = None  # LLM weights' dtype instead of the saved one (e.g. float32 on CPU)
+    #: the no-speech control: the speech embeddings zeroed, same model and prompt (LLM model only)
+    no_speech_control: bool = False
 
     def check(self) -> None:
         check_label_method(self.label_method)
@@ -131,6 +133,13 @@ class Decoder:
                 "--label-length-norm applies to the LLM model's label scoring; the SSL SER baseline's "
                 "posterior is its emotion head's softmax (drop the flag)"
             )
+        if options.no_speech_control:
+            if getattr(config.model, "kind", "llm") == "ssl_ser":
+                raise OptionError(
+                    "--no-speech-control zeroes the speech embeddings of the LLM model; the SSL SER "
+                    "baseline has no LLM prior to measure (drop the flag)"
+                )
+            model.no_speech = True
 
     def with_inventory(self, inventory: Sequence[str]) -> Decoder:
         """The same loaded model, decoding into another label inventory."""

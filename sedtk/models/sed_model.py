@@ -15,6 +15,11 @@
 What fills the ``<Speech descriptor>`` slot is ``descriptor_input``: ``features`` (the descriptor
 branch), ``zeros`` (stage 1 of Sec. 3.5: "emotion descriptor tokens set to zero", as many zero vectors
 as content tokens) or ``omit`` (an empty slot).
+
+The *no-speech control* (``SEDModel.no_speech``, ``sedtk decode --no-speech-control``) replaces both
+``S^Con`` and ``S^Des`` by zero vectors of the same lengths: the same model and the same prompt, with
+nothing of the audio in it, so its answers are the LLM's prior alone (what a decode owes to the
+speech is the difference to it).
 """
 
 from __future__ import annotations
@@ -257,6 +262,8 @@ class SEDModel(nn.Module):
         )  # fmt: skip
         self.upstream = upstream
         self.descriptor_input = "features"
+        #: the no-speech control: S^Con and S^Des replaced by zeros (module docstring)
+        self.no_speech = False
         self.trainable_branches: tuple[str, ...] = ()
         self.train_llm = False
         self.configure_training((), False)
@@ -341,6 +348,9 @@ class SEDModel(nn.Module):
             d, d_len = torch.zeros_like(c), c_len.clone()  # stage 1: descriptor tokens set to zero
         else:
             d = d_len = None
+        if self.no_speech:  # the no-speech control: the same prompt and lengths, no audio in it
+            c = torch.zeros_like(c)
+            d = torch.zeros_like(d) if d is not None else None
         return SpeechEmbeddings(c, c_len, d, d_len, kl, frames)
 
     # -- Sec. 3.4 and Eq. 2 / 4 ---------------------------------------------------------------

@@ -17,11 +17,15 @@ from sedtk.data.measure import measure
 from sedtk.data.synth import (
     DEV_SENTENCES,
     EMOTIONS,
+    HELDOUT_SENTENCES,
     SENTENCES,
     TEST_SENTENCES,
     VOICES,
     SynthUtt,
+    corpus_sentences,
     espeak_binary,
+    grammar_sentences,
+    is_grammar_sentence,
     plan,
     render,
     split_synth,
@@ -74,6 +78,26 @@ def test_every_emotion_cycles_through_every_sentence():
         assert sorted(per_emotion[emotion]) == list(range(len(SENTENCES)))  # text says nothing of emotion
 
 
+def test_extra_sentences_are_new_training_sentences_of_the_grammar():
+    extended = corpus_sentences(300)
+    assert extended[: len(SENTENCES)] == SENTENCES and len(set(extended)) == len(SENTENCES) + 300
+    assert all(is_grammar_sentence(s) for s in extended)
+    assert not is_grammar_sentence("The red cat sat near the moon.")
+    utts = plan(2000, seed=0, extra_sentences=300)
+    held = set(DEV_SENTENCES) | set(TEST_SENTENCES)
+    assert {u.sentence for u in utts} == set(range(len(extended)))  # every sentence is used
+    assert all(u.text == extended[u.sentence] for u in utts)
+    assert {u.text for u in utts if u.sentence in held} == set(HELDOUT_SENTENCES)
+    assert not {u.text for u in utts if u.sentence >= len(SENTENCES)} & HELDOUT_SENTENCES
+    assert plan(64, seed=0, extra_sentences=300) == utts[:64]
+    # the held-out sentences keep their share of the utterances (about 48 / 508 of them)
+    assert 0.05 < sum(u.sentence in held for u in utts) / len(utts) < 0.15
+    # grammar samples: distinct, deterministic, never a dev or test sentence
+    drawn = grammar_sentences(5000, seed=1)
+    assert len(set(drawn)) == 5000 and drawn == grammar_sentences(5000, seed=1)
+    assert not set(drawn) & HELDOUT_SENTENCES and all(is_grammar_sentence(s) for s in drawn[:200])
+
+
 def test_labels_follow_the_actual_settings():
     for u in plan(200, seed=1):
         labels = u.labels()
@@ -97,8 +121,9 @@ def test_labels_follow_the_actual_settings():
 def test_espeak_settings_change_the_audio_as_the_labels_claim(tmp_path):
     exe = espeak_binary()
     base = SynthUtt(
-        "x", "usm3", "en-us+m3", "male", "neu", 1, pitch=50, rate=165, amplitude=70, range="medium"
-    )
+        "x", "usm3", "en-us+m3", "male", "neu", 1, SENTENCES[1], pitch=50, rate=165, amplitude=70,
+        range="medium",
+    )  # fmt: skip
 
     def audio(**changes) -> np.ndarray:
         u = SynthUtt(**{**base.__dict__, **changes})

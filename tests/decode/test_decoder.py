@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from sedtk.data.datadir import DataDir, read_kaldi_map
 from sedtk.decode.outputs import RESULTS, SUMMARY, iter_results
 from sedtk.decode.run import decode_data_dir
 from sedtk.decode.sources import AudioSource
+from sedtk.errors import OptionError
 
 KALDI = ("text", "utt2desc", "utt2emo", "utt2emo_post")
 
@@ -184,3 +186,32 @@ def test_resume_redoes_exactly_the_utterances_whose_audio_changed(decoder, data4
     s = decode_data_dir(None, tmp_path / "data", out, None, decoder=decoder, log=_quiet)
     assert s["failed"] == 1 and "audio file not found" in s["errors"][k3]
     assert k3 not in read_kaldi_map(out / "utt2emo")
+
+
+def test_no_speech_control_hears_nothing_but_the_length(tiny_exp, decoder):
+    """--no-speech-control: S^Con and S^Des are zeros, so two utterances of one length get one answer."""
+    import torch
+
+    from sedtk.decode.decoder import DecodeOptions, Decoder
+    from sedtk.models.sed_model import SpeechBatch
+
+    opts = DecodeOptions(max_new_tokens=4, batch_size=4, device="cpu", no_speech_control=True)
+    control = Decoder.load(tiny_exp, opts)
+    g = torch.Generator().manual_seed(0)
+    num_layers, dim = control.config.model.num_layers, control.config.model.feature_dim
+    feats = [torch.randn(num_layers, 40, dim, generator=g) for _ in range(2)]
+    batch = SpeechBatch.from_features(["a", "b"], feats)
+    a, b = control.decode_batch(batch, [1.0, 1.0])
+    assert a.raw == b.raw and a.posterior == b.posterior  # nothing of the audio reaches the LLM
+    emb = control.model.encode(batch)
+    assert not emb.content.any() and not emb.descriptor.any()
+    assert emb.content_lengths.tolist() == decoder.model.encode(batch).content_lengths.tolist()
+    real_a, real_b = decoder.decode_batch(batch, [1.0, 1.0])
+    assert real_a.posterior != real_b.posterior  # the same model, hearing the features
+    assert not decoder.model.no_speech  # a control is its own Decoder; the shared model is untouched
+    ssl = SimpleNamespace(
+        model=SimpleNamespace(kind="ssl_ser"), train=SimpleNamespace(tasks=["ser"]),
+        prompt=SimpleNamespace(instructions={"ser": "", "asr": ""}, targets={"ser": "Emotion: {emotion}."}),
+    )  # fmt: skip
+    with pytest.raises(OptionError, match="no-speech-control"):  # the SSL baseline has no LLM prior
+        Decoder(None, ssl, ["neu"], DecodeOptions(no_speech_control=True))
