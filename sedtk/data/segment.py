@@ -188,6 +188,54 @@ def load_vad():
     return model
 
 
+# ----------------------------------------------------------------------------- is there speech at all?
+
+#: Less speech than this (seconds of 32 ms frames Silero VAD scores >= 0.5) is "no speech": silence,
+#: noise, tones and other non-speech score 0 frames; the real speech of SECap's test wavs (40 files,
+#: 2-5 s) scores >= 1.4 s, espeak-ng's >= 1 s.
+MIN_SPEECH_S = 0.1
+SPEECH_THRESHOLD = 0.5
+_shared_vad = None
+
+
+def shared_vad():
+    """One Silero VAD model per process (loaded on first use; :func:`load_vad`)."""
+    global _shared_vad
+    if _shared_vad is None:
+        _shared_vad = load_vad()
+    return _shared_vad
+
+
+def speech_seconds(wavs, threshold: float = SPEECH_THRESHOLD, model=None) -> list[float]:
+    """Seconds of speech Silero VAD finds in each 16 kHz mono waveform (tensors or arrays).
+
+    The waveforms are zero-padded into one batch (Silero keeps a state per row, so a row's frames
+    equal those of the waveform alone) and each one's frames with ``p >= threshold`` are counted.
+    Cost on one CPU thread: about 0.03 s per second of audio in batches of 8-16 (0.05 s one by one).
+    """
+    import torch
+
+    if not len(wavs):
+        return []
+    rows = [torch.as_tensor(np.asarray(w, dtype=np.float32)).reshape(-1) for w in wavs]
+    batch = torch.zeros(len(rows), max(len(r) for r in rows))
+    for i, r in enumerate(rows):
+        batch[i, : len(r)] = r
+    model = model if model is not None else shared_vad()
+    with torch.no_grad():
+        p = model.audio_forward(batch, SAMPLE_RATE)  # (B, frames)
+    out = []
+    for i, r in enumerate(rows):
+        n = -(-len(r) // VAD_FRAME)
+        out.append(round(float((p[i, :n] >= threshold).sum()) * VAD_FRAME / SAMPLE_RATE, 3))
+    return out
+
+
+def has_speech(seconds: float | None) -> bool | None:
+    """Whether :func:`speech_seconds` found speech (None when it was not measured)."""
+    return None if seconds is None else seconds >= MIN_SPEECH_S
+
+
 class VadSegmenter:
     """Streaming speech segmentation with Silero VAD (see the module docstring for the rules)."""
 

@@ -26,6 +26,8 @@ def result_record(r: UttResult, model: str | None = None) -> dict:
         "duration": r.duration,
         "evidence": r.evidence,
         "posterior_from": r.posterior_from,
+        "no_speech": r.no_speech,
+        "speech_seconds": r.speech_seconds,
     }
     if model is not None:
         out["model"] = model
@@ -47,6 +49,8 @@ def result_panel(r: UttResult):
     fields = Table.grid(padding=(0, 2))
     fields.add_column(style="bold cyan", no_wrap=True)
     fields.add_column(overflow="fold")
+    if r.no_speech:
+        fields.add_row(Text("no speech", style="bold yellow"), Text(NO_SPEECH_NOTE, style="bold yellow"))
     if r.transcript is not None:
         fields.add_row("transcript", r.transcript or "(empty)")
     if r.description is not None:
@@ -64,6 +68,8 @@ def result_panel(r: UttResult):
         if p is not None:
             emo.append(f"  p={p:.3f}", style="magenta")
         emo.append(f"  ({how})", style="dim")
+        if r.no_speech:
+            emo.append("  [no speech: not meaningful]", style="bold yellow")
         fields.add_row("emotion", emo)
     parts = [fields]
     if r.posterior:
@@ -84,7 +90,21 @@ def result_panel(r: UttResult):
     if r.evidence is not None:
         parts += [Text(""), *evidence_renderables(r.evidence)]
     title = f"{r.key}" + (f"  ({r.duration:.2f} s)" if r.duration else "")
-    return Panel(Group(*parts), title=title, title_align="left", border_style="green")
+    border = "yellow" if r.no_speech else "green"
+    return Panel(Group(*parts), title=title, title_align="left", border_style=border)
+
+
+#: What the panel says of audio without speech (the answer is kept, but is the model's guess).
+NO_SPEECH_NOTE = (
+    "the voice activity detector (Silero VAD) found no speech in this audio: the answers below are the "
+    "model's guesses on non-speech (silence, noise, a tone), not a transcript, description or emotion"
+)
+
+
+def no_speech_warning(what: str, seconds: float | None) -> str:
+    """The warning line printed for an input without speech."""
+    found = f" ({seconds:.2f} s of speech frames)" if seconds else ""
+    return f"warning: {what}: no speech detected (Silero VAD{found}); its answer is not meaningful"
 
 
 VERDICT_STYLE = {"supported": "green", "contradicted": "bold red", "not checkable": "dim"}
@@ -140,6 +160,8 @@ def show_result(r: UttResult, as_json: bool, con, err, model: str | None = None)
         if as_json:
             sys.stdout.write(result_json(r) + "\n")
         return False
+    if r.no_speech:
+        err.print(no_speech_warning(r.key, r.speech_seconds), style="yellow", markup=False)
     if as_json:
         sys.stdout.write(result_json(r, model) + "\n")
         sys.stdout.flush()
@@ -159,6 +181,17 @@ def show_timeline(t, as_json: bool, con, err) -> bool:
         if as_json:
             sys.stdout.write(json.dumps({"file": t.file, "error": t.error}, ensure_ascii=False) + "\n")
         return False
+    summary = t.record.get("summary", {})
+    if t.record.get("no_speech"):
+        err.print(no_speech_warning(t.file, None), style="yellow", markup=False)
+    elif summary.get("no_speech_segments"):
+        n = summary["no_speech_segments"]
+        err.print(
+            f"warning: {t.file}: {n} segment(s) have no speech (Silero VAD): their answers are flagged "
+            "no_speech in the timeline",
+            style="yellow",
+            markup=False,
+        )
     if as_json:
         sys.stdout.write(json.dumps(t.record, ensure_ascii=False) + "\n")
         sys.stdout.flush()

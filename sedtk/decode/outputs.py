@@ -73,6 +73,11 @@ class UttResult:
     # the fingerprint of the inputs this result is of (data-dir decodes; sedtk.data.fingerprint): a resumed
     # decode redoes a result whose utterance's fingerprint changed
     input: str | None = None
+    # seconds of speech Silero VAD found in the input (None: not checked); under
+    # sedtk.data.segment.MIN_SPEECH_S the input has no speech: ``no_speech`` is set and the answer,
+    # kept, is the model's guess on non-speech audio (the panel, JSON and timeline say so)
+    speech_seconds: float | None = None
+    no_speech: bool | None = None
 
     @property
     def ok(self) -> bool:

@@ -69,11 +69,14 @@ def decode_keys(
     on_batch: Callable[[list[UttResult]], None],
     log: Log | None = None,
     inputs: Mapping[str, str] | None = None,
+    check_speech: bool = False,
 ) -> None:
     """Decode ``keys`` batch by batch; each batch's results (failures included) go to ``on_batch``.
 
     ``inputs``: each key's input fingerprint (:mod:`sedtk.data.fingerprint`), recorded in its result
-    so that a resumed decode can tell which utterances changed since.
+    so that a resumed decode can tell which utterances changed since.  ``check_speech``: run Silero
+    VAD on every input (:func:`sedtk.data.segment.speech_seconds`) and flag those without speech
+    (``UttResult.no_speech``; their answers are kept).
     """
     durations = {k: source.duration(k) for k in keys}
     batches = batches_by_length(keys, durations, decoder.options.batch_size)
@@ -94,6 +97,8 @@ def decode_keys(
             secs = [round(source.seconds(x), 3) for x in items]
             for r in decoder.decode_batch(batch, secs):
                 results[r.key] = r
+            if check_speech:
+                _check_speech(source, good_keys, items, results)
         if inputs is not None:
             for k in batch_keys:
                 results[k].input = inputs.get(k)
@@ -102,6 +107,16 @@ def decode_keys(
         if log:
             rate = done / max(time.perf_counter() - t_start, 1e-9)
             log(f"decoded {done}/{len(keys)} utterances ({rate:.2f} utt/s)")
+
+
+def _check_speech(source: Source, keys: list[str], items: list, results: dict[str, UttResult]) -> None:
+    """Set ``speech_seconds`` / ``no_speech`` of each result from its waveform (VAD, one batch)."""
+    from sedtk.data.segment import has_speech, speech_seconds
+
+    wavs = {k: w for k, x in zip(keys, items, strict=True) if (w := source.waveform(k, x)) is not None}
+    for k, s in zip(wavs, speech_seconds(list(wavs.values())), strict=True):
+        results[k].speech_seconds = s
+        results[k].no_speech = not has_speech(s)
 
 
 # ----------------------------------------------------------------------------- audio files
@@ -128,7 +143,7 @@ def decode_files(
     for i in range(0, len(order), options.batch_size):
         chunk = order[i : i + options.batch_size]
         got: list[UttResult] = []
-        decode_keys(decoder, source, chunk, got.extend)
+        decode_keys(decoder, source, chunk, got.extend, check_speech=True)
         by_key = {r.key: _posterior_from(decoder, r) for r in got}
         yield from (by_key[k] for k in chunk)
 
@@ -139,7 +154,7 @@ def decode_arrays(decoder: Decoder, wavs: dict) -> list[UttResult]:
 
     source = ArraySource(wavs, decoder.options.max_duration, decoder.model.upstream.min_samples)
     got: list[UttResult] = []
-    decode_keys(decoder, source, list(wavs), got.extend)
+    decode_keys(decoder, source, list(wavs), got.extend, check_speech=True)
     by_key = {r.key: _posterior_from(decoder, r) for r in got}
     return [by_key[k] for k in wavs]
 
@@ -181,16 +196,18 @@ def _worker(job: int, nj: int, model: str, opts: dict, inventory: list[str], dat
         logger.info(f"[job {job + 1}/{nj}] {m}")
 
     with ResultsWriter(part) as w:
-        decode_keys(decoder, source, keys, w.write, log, inputs=inputs)
+        decode_keys(decoder, source, keys, w.write, log, inputs=inputs, check_speech=True)
     return len(keys)
 
 
 def _source(decoder: Decoder, data: DataDir, feats: str | None, log: Log | None, inputs=None):
-    if feats is not None:
+    min_samples = getattr(getattr(decoder.model, "upstream", None), "min_samples", 0)
+    audio = AudioSource(data, decoder.options.max_duration, min_samples)
+    if feats is not None:  # the audio is still read for the speech check
         return FeatureSource(
-            feats, decoder.config.model, decoder.options.max_duration, warn=log, expected=inputs
+            feats, decoder.config.model, decoder.options.max_duration, warn=log, expected=inputs, audio=audio
         )
-    return AudioSource(data, decoder.options.max_duration, decoder.model.upstream.min_samples)
+    return audio
 
 
 def _planned_identity(model: str, options: DecodeOptions, inventory: list[str], data: Path, feats) -> dict:
@@ -278,7 +295,7 @@ def decode_data_dir(
                 decoder = decoder.with_inventory(inventory)
             source = _source(decoder, data, str(feats) if feats else None, warn, inputs)
             with ResultsWriter(out / RESULTS) as w:
-                decode_keys(decoder, source, todo, w.write, log, inputs=inputs)
+                decode_keys(decoder, source, todo, w.write, log, inputs=inputs, check_speech=True)
             del decoder
         else:
             _run_jobs(ckpt, options, inventory, data_dir, feats, todo, out, nj, log, inputs)
@@ -291,6 +308,14 @@ def decode_data_dir(
     summary["inventory"] = inventory
     summary["inventory_source"] = origin
     summary["redone_changed"] = len(changed)
+    silent = sorted(k for k in keys if k in results and results[k].ok and results[k].no_speech)
+    summary["no_speech"] = len(silent)
+    summary["no_speech_keys"] = silent[:100]
+    if silent:
+        warn(
+            f"warning: {len(silent)} of {len(keys)} utterances have no speech (Silero VAD, e.g. "
+            f"{silent[0]}): their answers are kept but flagged (no_speech in {out / RESULTS})"
+        )
     if evidence:
         from sedtk.data.evidence import write_evidence
 

@@ -48,6 +48,10 @@ class Source(Protocol):
         """Seconds of one loaded input (the ``duration_s`` of its result)."""
         ...
 
+    def waveform(self, key: str, item: Any) -> Any:
+        """The 16 kHz waveform of a loaded input (for the speech check), or None when there is none."""
+        ...
+
 
 def _too_long(what: str, seconds: float, limit: float) -> InputError:
     return InputError(
@@ -96,6 +100,11 @@ class AudioSource:
     @staticmethod
     def seconds(item) -> float:
         return item.numel() / SAMPLE_RATE
+
+    @staticmethod
+    def waveform(key: str, item):
+        """The 16 kHz waveform of a loaded item, for the speech check (it is the item)."""
+        return item
 
 
 class FileSource(AudioSource):
@@ -168,12 +177,16 @@ class FeatureSource:
 
     kind = "features"
 
-    def __init__(self, dump: str | os.PathLike, model_cfg, max_duration: float, warn=None, expected=None):
+    def __init__(
+        self, dump: str | os.PathLike, model_cfg, max_duration: float, warn=None, expected=None, audio=None
+    ):
         """``expected``: each key's current input fingerprint (:mod:`sedtk.data.fingerprint`); an
-        utterance whose features were dumped from other audio is refused (never decoded stale)."""
+        utterance whose features were dumped from other audio is refused (never decoded stale).
+        ``audio``: the data dir (:class:`AudioSource`) whose audio the speech check reads."""
         from sedtk.features.storage import FeatureReader
 
         self.reader = FeatureReader(dump)
+        self.audio = audio
         self.stale = self.reader.stale(dict(expected)) if expected else {}
         if warn is not None and expected and self.reader.inputs is None:
             warn(
@@ -220,6 +233,15 @@ class FeatureSource:
 
     def seconds(self, item) -> float:
         return item.shape[1] / self.reader.frame_rate
+
+    def waveform(self, key: str, item):
+        """The utterance's audio for the speech check, or None when it has none to read."""
+        if self.audio is None:
+            return None
+        try:
+            return self.audio.load(key)
+        except InputError:
+            return None
 
 
 def layer_positions(reader, model_cfg, dump) -> list[int] | None:

@@ -41,12 +41,16 @@ of the recording, 3 decimals; fields of tasks not decoded are absent)::
          "emotion": "ang", "probability": 0.62,
          "posterior": {"ang": 0.62, "hap": 0.1, "neu": 0.2, "sad": 0.08},   # inventory order
          "parse_failed": false,           # true: the label came from scoring, not the answer
+         "no_speech": true,               # only when Silero VAD found no speech in the segment
+                                          # (the answers are kept: the model's guess on non-speech)
          "raw": {"ser_sed": "...", "asr": "..."},     # the generated answers
          "evidence": {...}},              # only with --evidence (sedtk.data.evidence)
         {"index": 1, "key": "...", "start": 6.3, "end": 9.2, "duration": 2.9,
          "error": "why this segment could not be decoded"}
       ],
+      "no_speech": false,                  # true: no segment has speech (none found, or all flagged)
       "summary": {"segments": 2, "decoded": 1, "failed": 1,
+                  "no_speech_segments": 0,          # decoded segments flagged no_speech
                   "speech_seconds": 6.2,            # sum of segment durations
                   "coverage": 0.0017,               # speech_seconds / duration
                   "emotion_seconds": {"ang": 3.3},  # seconds per label over decoded segments
@@ -292,7 +296,7 @@ def _decode_group(decoder, group: dict[str, Segment], evidence: EvidenceFn | Non
             got[r.key] = r
         release_freed_memory()  # after each batch: its tensors are freed by now
 
-    decode_keys(decoder, source, list(group), keep)
+    decode_keys(decoder, source, list(group), keep, check_speech=True)
     out = [got[k] for k in group]
     if evidence is not None:
         for r in out:
@@ -413,11 +417,14 @@ def timeline_record(
             ev = getattr(r, "evidence", None)
             if ev is not None:
                 item["evidence"] = ev
+            if r.no_speech:
+                item["no_speech"] = True  # the answer is the model's guess on non-speech
             if r.emotion is not None:
                 emo_secs[r.emotion] = emo_secs.get(r.emotion, 0.0) + (e - s) / SAMPLE_RATE
         items.append(item)
     speech = sum(x["duration"] for x in items)
     decoded = sum(1 for x in items if "error" not in x)
+    silent = sum(1 for x in items if x.get("no_speech"))
     ckpt = getattr(decoder, "checkpoint", None)
     return {
         "schema": SCHEMA,
@@ -429,10 +436,13 @@ def timeline_record(
         "inventory": list(decoder.inventory),
         "segmentation": {"mode": seg_options.mode, **seg_options.identity()},
         "segments": items,
+        # no segment with speech: VAD found none (no segments), or every segment was flagged
+        "no_speech": decoded == silent and not any("error" in x for x in items),
         "summary": {
             "segments": len(items),
             "decoded": decoded,
             "failed": len(items) - decoded,
+            "no_speech_segments": silent,
             "speech_seconds": round(speech, 3),
             "coverage": round(speech / duration, 4) if duration else None,
             "emotion_seconds": {k: round(v, 3) for k, v in sorted(emo_secs.items())},
@@ -462,11 +472,14 @@ def _stamp(seconds: float, sep: str) -> str:
 
 
 def cue_lines(item: dict) -> list[str]:
-    """The text lines of one segment's cue: ``[EMOTION P] transcript``, then the description."""
+    """The text lines of one segment's cue: ``[EMOTION P] transcript``, then the description
+    (``[no speech]`` first when the segment has none)."""
     head = ""
     if item.get("emotion") is not None:
         p = item.get("probability")
         head = f"[{item['emotion']}" + (f" {p:.2f}]" if p is not None else "]")
+    if item.get("no_speech"):
+        head = f"[no speech] {head}".strip()
     first = " ".join(x for x in (head, _one_line(item.get("transcript") or "")) if x)
     lines = [first] if first else []
     if item.get("description"):
@@ -547,9 +560,15 @@ def timeline_panel(t: Timeline, max_rows: int = 40):
             continue
         p = item.get("probability")
         emo = (item.get("emotion") or "") + (f" {p:.2f}" if p is not None else "")
+        if item.get("no_speech"):
+            emo += " (no speech)"
         words = " / ".join(x for x in (item.get("transcript"), item.get("description")) if x)
         table.add_row(str(item["index"]), span, emo, words)
     parts: list = [table]
+    if rec.get("no_speech"):
+        what = "every segment is flagged" if segs else "it found no segment to decode"
+        parts.insert(0, Text(f"no speech: the voice activity detector (Silero VAD) found none in the "
+                             f"recording ({what})", style="bold yellow"))  # fmt: skip
     if len(segs) > max_rows:
         parts.append(Text(f"... {len(segs) - max_rows} more segments in {t.paths.get('json')}", style="dim"))
     s = rec["summary"]
