@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -94,7 +95,7 @@ def measure(cmd: list[str], cwd: Path, env: dict[str, str], log: Path, disk: Pat
     t0 = time.time()
     log.parent.mkdir(parents=True, exist_ok=True)
     maxrss = log.with_suffix(".maxrss")
-    timed = ["/usr/bin/time", "-f", "%M", "-o", str(maxrss), "nice", "-n", "10", *cmd]
+    timed = ["/usr/bin/time", "-f", "%M %U %S", "-o", str(maxrss), "nice", "-n", "10", *cmd]
     with open(log, "w") as f:
         proc = subprocess.Popen(timed, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT)
         peak = [0]
@@ -109,12 +110,14 @@ def measure(cmd: list[str], cwd: Path, env: dict[str, str], log: Path, disk: Pat
         rc = proc.wait()
         th.join()
     wall = time.time() - t0
+    kib, user, system = maxrss.read_text().split()[-3:]  # GNU time: KiB, CPU seconds
     return {
         "cmd": " ".join(cmd),
         "rc": rc,
         "wall_s": round(wall, 1),
         "peak_tree_rss_gib": round(peak[0] / 2**30, 2),
-        "peak_process_rss_gib": round(int(maxrss.read_text().split()[-1]) / 2**20, 2),  # GNU time: KiB
+        "cpu_s": round(float(user) + float(system), 1),
+        "peak_process_rss_gib": round(int(kib) / 2**20, 2),
         "disk_gained_gib": round((_du(disk) - before) / 2**30, 3) if disk else None,
         "load_before": round(load0, 1),
         "load_after": round(os.getloadavg()[0], 1),
@@ -169,7 +172,7 @@ def recipes(a: argparse.Namespace) -> None:
         systems = getattr(a, f"systems_{r}", None)
         if systems and r != "emosec":
             args += ["--systems", systems]
-        args += (getattr(a, f"extra_{r}", "") or "").split()
+        args += shlex.split(getattr(a, f"extra_{r}", "") or "")
         for stage in range(6):
             row = measure(["bash", "run.sh", "--stage", str(stage), "--stop-stage", str(stage), *args],
                           recipe, renv, work / "logs" / f"{r}_stage{stage}.log", disk=recipe)  # fmt: skip
@@ -203,13 +206,14 @@ def prep(a: argparse.Namespace) -> None:
 
 def table(work: Path) -> None:
     rows = [json.loads(x) for x in (work / "rehearsal.jsonl").read_text().splitlines() if x.strip()]
-    lines = ["| recipe | stage | status | wall | peak RSS (tree / largest process) | disk gained | load |",
-             "|---|---:|---|---:|---:|---:|---:|"]  # fmt: skip
+    head = "| recipe | stage | status | wall | CPU | peak RSS (tree / largest process) | disk gained | load |"
+    lines = [head, "|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         status = "ok" if r["rc"] == 0 else f"FAILED ({r['rc']})"
         disk = "" if r.get("disk_gained_gib") is None else f"{r['disk_gained_gib']:.2f} GiB"
-        lines.append(f"| {r['recipe']} | {r['stage']} | {status} | {r['wall_s']:.0f} s | "
-                     f"{r['peak_tree_rss_gib']:.2f} / {r['peak_process_rss_gib']:.2f} GiB | {disk} | "
+        rss = f"{r['peak_tree_rss_gib']:.2f} / {r['peak_process_rss_gib']:.2f} GiB"
+        times = f"{r['wall_s']:.0f} s | {r.get('cpu_s', 0):.0f} s"
+        lines.append(f"| {r['recipe']} | {r['stage']} | {status} | {times} | {rss} | {disk} | "
                      f"{r['load_before']}-{r['load_after']} |")  # fmt: skip
     (work / "rehearsal.md").write_text("\n".join(lines) + "\n")
 

@@ -38,7 +38,9 @@ from sedtk.utils.io import atomic_write_text  # also imported from here by many 
 
 _SPACE = re.compile(r"\s")
 logger = logging.getLogger(__name__)
-
+#: What " ".join(value.split()) would change, in values joined by NULs: other whitespace, double,
+#: leading or trailing spaces.
+_UNFLAT = re.compile(r"[^\S ]|  |^ | $|\0 | \0")
 #: Per-utterance (or per-recording for wav.scp) map files, in the order they are reported.
 MAP_FILES = ("wav.scp", "segments", "text", "utt2spk", "utt2emo", "utt2desc", "utt2attr", "utt2dur")
 #: Files keyed by utterance whose key set must equal the utterance set.
@@ -132,15 +134,16 @@ def read_kaldi_map(path: str | os.PathLike, allow_empty_value: bool = True) -> d
 
 def write_kaldi_map(path: str | os.PathLike, mapping: Mapping[str, object]) -> None:
     """Write a ``key value`` file with sorted keys, atomically.  Newlines in values are flattened."""
-    lines = []
-    for key in sorted(mapping):
-        if not key or _SPACE.search(key):
-            raise DataDirError(f"{path}: invalid key {key!r} (keys must be non-empty and have no spaces)")
-        value = str(mapping[key])
-        if not value.isprintable() or "  " in value or value[:1] == " " or value[-1:] == " ":
-            value = " ".join(value.split())  # (the fast path above: already one line of single spaces)
-        lines.append(f"{key} {value}\n" if value else f"{key}\n")
-    atomic_write_text(path, "".join(lines))
+    keys = sorted(mapping)
+    if not all(keys) or _SPACE.search("".join(keys)):  # one scan of every key, then find the bad one
+        bad = next(k for k in keys if not k or _SPACE.search(k))
+        raise DataDirError(f"{path}: invalid key {bad!r} (keys must be non-empty and have no spaces)")
+    values = [str(mapping[k]) for k in keys]
+    if _UNFLAT.search("\0".join(values)):  # some value is not one line of single spaces: flatten
+        values = [" ".join(v.split()) for v in values]
+    atomic_write_text(
+        path, "".join(f"{k} {v}\n" if v else f"{k}\n" for k, v in zip(keys, values, strict=True))
+    )
 
 
 def parse_attr(value: str) -> dict[str, str]:
