@@ -127,5 +127,5 @@ def test_failing_pipes_name_the_command_and_the_line(tmp_path: Path) -> None:
     problems = [str(p) for p in validate(tmp_path / "d")]
     assert problems == [
         f"{tmp_path / 'd' / 'wav.scp'}:2: program 'no-such-decoder' of the pipe command not found",
-        f"{tmp_path / 'd' / 'wav.scp'}:4: audio file of 'd' not found: {tmp_path / 'gone.opus'}",
+        f"{tmp_path / 'd' / 'wav.scp'}:4: audio of 'd': {tmp_path / 'gone.opus'}: audio file not found",
     ]
