@@ -40,11 +40,12 @@ if [ "$imported" != "$here/sedtk" ]; then
   [ "$imported" = "$here/sedtk" ] || export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
 fi
 
-# what sedtk's training and decoding import; the rest (scoring, evidence, VAD) is not used here
+# what sedtk's training and decoding import (decoding checks every input for speech: silero_vad);
+# the rest (scoring, evidence measurements) is not used here
 missing=$("$python" - <<'PY'
 import importlib.util
 need = ["torch", "torchaudio", "transformers", "peft", "tokenizers", "safetensors", "typer", "rich",
-        "numpy", "scipy", "pandas", "yaml", "soundfile"]
+        "numpy", "scipy", "pandas", "yaml", "soundfile", "silero_vad"]
 print(" ".join(n for n in need if importlib.util.find_spec(n) is None))
 PY
 )
