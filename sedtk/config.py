@@ -121,6 +121,9 @@ class DataConfig:
     # largest share of a data dir's utterances a task may lose (no features, stale features, missing
     # field, label outside the inventory, unreadable audio) before training refuses to start
     max_drop: float = 0.01
+    # share (0-1) of an epoch's training examples that may fail to load while training (each skipped,
+    # counted and logged with its key and reason) before the run stops
+    max_failed_share: float = 0.01
 
 
 @dataclass
@@ -365,6 +368,7 @@ def _RANGES(cfg: Config) -> list[tuple[str, float, tuple[float, bool], tuple[flo
         ("model.ssl_ser.projector_dim", m.ssl_ser.projector_dim, (1, False), inf),
         ("data.max_duration", d.max_duration, open0, inf),
         ("data.max_drop", d.max_drop, closed0, one),
+        ("data.max_failed_share", d.max_failed_share, closed0, one),
         ("data.num_workers", d.num_workers, closed0, inf),
         ("data.bucket_batches", d.bucket_batches, (1, False), inf),
     ]

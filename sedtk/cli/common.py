@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from typing import Annotated
@@ -36,12 +37,17 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 
 @contextmanager
 def user_errors():
-    """Print a clean ``error: ...`` line and exit 1 for bad user input; anything else keeps its traceback."""
+    """Print a clean ``error: ...`` line and exit 1 for bad user input; anything else keeps its traceback.
+
+    Under ``torchrun`` every process meets the same bad input: only rank 0 prints the line (the
+    others exit 1 quietly), so the user reads it once.
+    """
     try:
         yield
     except USER_ERRORS as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        typer.secho(f"error: {msg}", fg="red", err=True)
+        if os.environ.get("RANK", "0") == "0":
+            typer.secho(f"error: {msg}", fg="red", err=True)
         raise typer.Exit(1) from None
 
 

@@ -63,6 +63,8 @@ class SpeechBatch:
     targets: list[str] | None = None
     emotions: list[str | None] | None = None
     task: str | None = None
+    #: ``(key, reason)`` of the utterances that could not be loaded (left out; see sedtk.train.data)
+    failed: list[tuple[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -187,6 +189,7 @@ def vib_loss(
     kl_frames: Mapping[str, torch.Tensor],
     beta: Mapping[str, float],
     normalization: str = "tokens",
+    totals: Mapping[str, float] | None = None,
 ) -> dict[str, torch.Tensor]:
     """The VIB objective of Eq. 2 with ``L_LLM`` of Eq. 4 for one batch.
 
@@ -196,30 +199,37 @@ def vib_loss(
         kl: per branch, ``(B,)`` KL per example summed over valid frames x latent dims.
         kl_frames: per branch, ``(B,)`` valid frames of each example.
         beta: weight of each branch that enters the loss (trained branches only).
-        normalization: ``tokens`` -- ``(ce_sum + sum_b beta_b sum_i KL_b,i) / n_tokens`` (the paper's
-            per-example weighting, scaled like a per-token mean); ``mean`` -- ``ce_sum / n_tokens +
-            sum_b beta_b (sum_i KL_b,i / frames_b)``.
+        normalization: ``tokens`` -- ``(ce_sum + sum_b beta_b sum_i KL_b,i) / N`` (the paper's
+            per-example weighting, scaled like a per-token mean); ``mean`` -- ``ce_sum / N +
+            sum_b beta_b (sum_i KL_b,i / F)``.
+        totals: the denominators ``{"tokens": N, "frames": F}`` of the whole optimizer step (every
+            micro-batch of every process, :meth:`SEDModel.loss_counts` summed and all-reduced), so
+            that the step's summed losses are the formula of one batch on any layout; default this
+            batch's own ``n_tokens`` and frames.
 
-    Returns ``loss``, ``ce`` (per answer token), ``kl_<b>`` (mean per-example KL) for every branch in
-    ``kl`` and, with ``mean``, ``kl_<b>_frame`` (per-frame KL, the quantity that ``mean`` weights).
+    Returns ``loss``, ``ce`` (per answer token of this batch), ``kl_<b>`` (mean per-example KL) for
+    every branch in ``kl`` and, with ``mean``, ``kl_<b>_frame`` (per-frame KL, the quantity that
+    ``mean`` weights).
     """
     if normalization not in LOSS_NORMALIZATIONS:
         raise ConfigError(
             f"train.loss_normalization {normalization!r}: use one of {', '.join(LOSS_NORMALIZATIONS)}"
         )
     n = max(int(n_tokens), 1)
+    n_total = max(float(totals["tokens"]), 1.0) if totals else n
     terms = {"ce": ce_sum / n}
     total = ce_sum
-    loss = terms["ce"]
+    loss = ce_sum / n_total
     for b, v in kl.items():
+        frames = max(float(totals["frames"]), 1.0) if totals else kl_frames[b].sum().clamp(min=1)
         terms[f"kl_{b}"] = v.mean()
         if normalization == "mean":
             terms[f"kl_{b}_frame"] = v.sum() / kl_frames[b].sum().clamp(min=1)
         if b in beta:
             total = total + beta[b] * v.sum()
             if normalization == "mean":
-                loss = loss + beta[b] * terms[f"kl_{b}_frame"]
-    terms["loss"] = total / n if normalization == "tokens" else loss
+                loss = loss + beta[b] * v.sum() / frames
+    terms["loss"] = total / n_total if normalization == "tokens" else loss
     return terms
 
 
@@ -228,6 +238,9 @@ def vib_loss(
 
 class SEDModel(nn.Module):
     """HuBERT features -> two disentanglement blocks -> two adapters -> prompt -> LLM (Figure 1)."""
+
+    #: the denominators of the loss (:meth:`loss_counts`), in a fixed order
+    LOSS_COUNTS = ("tokens", "frames")
 
     def __init__(
         self,
@@ -407,8 +420,28 @@ class SEDModel(nn.Module):
         lp = -nn.functional.cross_entropy(logits, target[mask], reduction="none")  # (N,)
         return lp, mask.nonzero()[:, 0]
 
+    def loss_counts(self, batch: SpeechBatch) -> dict[str, float]:
+        """The denominators of this batch's loss, without running it: answer tokens and valid frames.
+
+        A training step sums them over its micro-batches and processes and hands the totals to
+        :meth:`forward` (``totals``), so every layout computes the loss of one batch (Eq. 2 / 4).
+        """
+        tokens = sum(len(self.prompt.answer_ids(t)) for t in batch.targets or [])
+        if batch.feat_lengths is not None:
+            frames = int(batch.feat_lengths.sum())
+        elif batch.wavs and self.upstream is not None:
+            samples = torch.tensor([w.numel() for w in batch.wavs], dtype=torch.long)
+            frames = int(self.upstream.output_lengths(samples).sum())
+        else:
+            frames = 0
+        return {"tokens": float(tokens), "frames": float(frames)}
+
     def forward(
-        self, batch: SpeechBatch, task: str | None = None, beta: Mapping[str, float] | None = None
+        self,
+        batch: SpeechBatch,
+        task: str | None = None,
+        beta: Mapping[str, float] | None = None,
+        totals: Mapping[str, float] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Training loss terms for a batch of one task (Eq. 2 and Eq. 4).
 
@@ -417,6 +450,8 @@ class SEDModel(nn.Module):
         its answer tokens (Eq. 4) and ``KL_b,i`` branch ``b``'s KL summed over valid frames and latent
         dims (Eq. 2); the batch total is divided by the batch's answer-token count (the gradient
         scale of a per-token mean).  With ``"mean"``: per-token mean CE + ``beta_b`` x per-frame mean KL.
+        ``totals`` (:meth:`loss_counts` of a whole optimizer step, see :func:`vib_loss`) replace the
+        batch's own denominators: the step's micro-batch losses then add up to one batch's loss.
 
         Returns ``loss``, ``ce`` (mean CE per answer token), ``kl_content`` / ``kl_descriptor`` (mean
         per-example KL) where computed; with ``"mean"`` also ``kl_<b>_frame`` (mean KL per frame).
@@ -438,6 +473,7 @@ class SEDModel(nn.Module):
             emb.kl_frames,
             {b: float(beta.get(b, 0.0)) for b in kl if b in self.trainable_branches},
             self.loss_normalization,
+            totals,
         )
 
     # -- inference ----------------------------------------------------------------------------

@@ -109,6 +109,8 @@ class SSLSERModel(nn.Module):
     """Frozen SSL upstream -> weighted sums -> emotion head (posterior) and CTC head (transcript)."""
 
     kind = "ssl_ser"
+    #: the denominators of the loss (:meth:`loss_counts`), in a fixed order
+    LOSS_COUNTS = ("chars", "labelled")
 
     def __init__(self, cfg: ModelConfig, prompt_cfg: PromptConfig, upstream: nn.Module | None = None):
         super().__init__()
@@ -245,11 +247,38 @@ class SSLSERModel(nn.Module):
         )
         return loss.to(log_probs.device), int(target_lengths.sum())
 
-    def forward(self, batch, task: str | None = None, beta: Mapping[str, float] | None = None) -> dict:
+    def _texts(self, batch, task: str) -> list[str | None]:
+        """The CTC transcript of every utterance: the target (``asr``) or the one inside it (``ser``)."""
+        if task == "asr":
+            return list(batch.targets)
+        emotions = list(batch.emotions or [None] * len(batch))
+        return [self.split_target(t, e) for t, e in zip(batch.targets, emotions, strict=True)]
+
+    def _labels(self, batch) -> list[int]:
+        return [self.label_index.get(e, IGNORE) if e is not None else IGNORE for e in batch.emotions or []]
+
+    def loss_counts(self, batch) -> dict[str, float]:
+        """The denominators of this batch's loss without running it: CTC target characters and
+        labelled utterances (summed over a step's micro-batches and processes, see ``forward``)."""
+        task = batch.task
+        chars = sum(len(self.prompt.answer_ids(t)) for t in self._texts(batch, task) if t)
+        labelled = sum(1 for y in self._labels(batch) if y != IGNORE) if task == "ser" else 0
+        return {"chars": float(chars), "labelled": float(labelled)}
+
+    def forward(
+        self,
+        batch,
+        task: str | None = None,
+        beta: Mapping[str, float] | None = None,
+        totals: Mapping[str, float] | None = None,
+    ) -> dict:
         """Loss terms: ``loss = ce + ctc_weight * ctc`` (``ser``) or ``ctc_weight * ctc`` (``asr``).
 
-        ``ce``: mean cross-entropy over the utterances whose label is a class of the model; ``ctc``:
-        CTC loss per target character.  ``beta`` (the LLM model's KL weights) does not apply.
+        ``ce``: cross-entropy summed over the utterances whose label is a class of the model, divided
+        by their number; ``ctc``: CTC loss summed over the target characters, divided by their
+        number.  ``totals`` (:meth:`loss_counts` of a whole optimizer step) replace this batch's own
+        numbers in ``loss``, so that a step's micro-batches add up to one batch's loss.  ``beta``
+        (the LLM model's KL weights) does not apply.
         """
         task = task or batch.task
         if task not in TASKS:
@@ -258,30 +287,23 @@ class SSLSERModel(nn.Module):
             raise ValueError("forward needs target texts")
         hidden, lengths = self.features(batch)
         lam = float(self.cfg.ssl_ser.ctc_weight)
+        ctc_sum, n_chars = self._ctc_loss(hidden, lengths, self._texts(batch, task))
+        chars = max(float(totals["chars"]), 1.0) if totals else max(n_chars, 1)
+        terms = {"ctc": ctc_sum / max(n_chars, 1)}
         if task == "asr":
-            texts = list(batch.targets)
-        else:
-            emotions = list(batch.emotions or [None] * len(batch))
-            texts = [self.split_target(t, e) for t, e in zip(batch.targets, emotions, strict=True)]
-        ctc_sum, n_chars = self._ctc_loss(hidden, lengths, texts)
-        ctc = ctc_sum / max(n_chars, 1)
-        terms = {"ctc": ctc}
-        if task == "asr":
-            terms["ce"] = ctc
-            terms["loss"] = lam * ctc
+            terms["ce"] = terms["ctc"]
+            terms["loss"] = lam * ctc_sum / chars
             return terms
         logits = self.emotion_logits(hidden, lengths)  # (B, K)
-        y = torch.tensor(
-            [self.label_index.get(e, IGNORE) if e is not None else IGNORE for e in emotions],
-            dtype=torch.long,
-            device=logits.device,
-        )
-        if bool((y != IGNORE).any()):
-            ce = F.cross_entropy(logits.float(), y, ignore_index=IGNORE)
+        y = torch.tensor(self._labels(batch), dtype=torch.long, device=logits.device)
+        n_labelled = int((y != IGNORE).sum())
+        if n_labelled:
+            ce_sum = F.cross_entropy(logits.float(), y, ignore_index=IGNORE, reduction="sum")
         else:
-            ce = logits.sum() * 0.0  # no labelled utterance in the batch
-        terms["ce"] = ce
-        terms["loss"] = ce + lam * ctc
+            ce_sum = logits.sum() * 0.0  # no labelled utterance in the batch
+        labelled = max(float(totals["labelled"]), 1.0) if totals else max(n_labelled, 1)
+        terms["ce"] = ce_sum / max(n_labelled, 1)
+        terms["loss"] = ce_sum / labelled + lam * ctc_sum / chars
         return terms
 
     # -- inference (the decoder's interface) ----------------------------------------------------

@@ -5,14 +5,17 @@
   for an emotion task, whose label is outside the inventory) is skipped *for that task*, one without
   features for every task; each is counted with its reason (:class:`sedtk.utils.drops.Drops`) --
   never trained on an empty target or an unknown label, never dropped silently.
-* :func:`epoch_plan` is the batch order of one epoch: per task a seeded shuffle (optionally
-  length-bucketed), then the tasks' batches interleaved ``alternate_every`` at a time (``ser_sed``,
-  ``asr``, ``ser_sed``, ...).  When one task runs out of batches the others finish the epoch.  The plan
-  is a pure function of ``(seed, epoch)``, so a resumed run needs only the epoch and batch index.
+* :func:`epoch_steps` is the optimizer-step order of one epoch: per task a seeded shuffle (optionally
+  length-bucketed) cut into batches, grouped ``grad_accum`` batches to a step, then the tasks' steps
+  interleaved ``alternate_every`` at a time (``ser_sed``, ``asr``, ``ser_sed``, ...).  A step never
+  mixes tasks; when one task runs out the others finish the epoch.  The plan is a pure function of
+  ``(seed, epoch)``, so a resumed run needs only the epoch and step index.
 * Under DDP every rank builds the same plan of *global* batches (``batch_size * world_size``) and
   takes every ``world_size``-th example of each.
 * :class:`SpeechDataset` reads features from a dump (:class:`~sedtk.features.storage.FeatureReader`)
-  or audio (online upstream); :func:`collate` pads ``(B, L, T, D)`` and keeps the lengths.
+  or audio (online upstream); :func:`collate` pads ``(B, L, T, D)`` and keeps the lengths.  A clip
+  that cannot be loaded is left out of its batch and listed in ``SpeechBatch.failed``; the trainer
+  counts it (:class:`LoadFailures`).
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from dataclasses import dataclass
 
 import torch
 
-from sedtk.data.audio import load_utterance
+from sedtk.data.audio import SAMPLE_RATE, load_utterance
 from sedtk.data.datadir import DataDir
+from sedtk.errors import AudioError, DataDirError, SedtkError
 from sedtk.models.prompt import make_target, template_fields
 from sedtk.models.sed_model import SpeechBatch
 from sedtk.utils.drops import Drops
@@ -145,6 +149,43 @@ def _task_batches(
     return [order[j : j + batch_size] for j in range(0, len(order), batch_size)]
 
 
+#: One optimizer step: its task and its micro-batches (example indices), all of that task.
+Step = tuple[str, list[list[int]]]
+
+
+def epoch_steps(
+    examples: ExampleSet,
+    tasks: Sequence[str],
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    alternate_every: int = 1,
+    grad_accum: int = 1,
+    bucket: bool = True,
+    bucket_batches: int = 50,
+) -> list[Step]:
+    """The optimizer steps of one epoch, in training order.
+
+    Per task, the seeded batches are grouped ``grad_accum`` at a time into steps (a task's last step
+    may hold fewer), and the tasks' steps are interleaved ``alternate_every`` at a time: a step
+    never mixes tasks, also where one task runs out of batches before the others.
+    """
+    lengths = [e.length for e in examples.examples]
+    queues = []
+    for t in tasks:
+        rng = random.Random(f"sedtk-plan:{seed}:{epoch}:{t}")
+        batches = _task_batches(examples.by_task[t], lengths, batch_size, rng, bucket, bucket_batches)
+        queues.append((t, [batches[j : j + grad_accum] for j in range(0, len(batches), grad_accum)]))
+    plan: list[Step] = []
+    pos = [0] * len(queues)
+    while any(pos[i] < len(q) for i, (_, q) in enumerate(queues)):
+        for i, (t, q) in enumerate(queues):
+            take = q[pos[i] : pos[i] + alternate_every]
+            plan += [(t, step) for step in take]
+            pos[i] += len(take)
+    return plan
+
+
 def epoch_plan(
     examples: ExampleSet,
     tasks: Sequence[str],
@@ -155,22 +196,9 @@ def epoch_plan(
     bucket: bool = True,
     bucket_batches: int = 50,
 ) -> list[tuple[str, list[int]]]:
-    """The ``(task, example indices)`` batches of one epoch, in training order."""
-    lengths = [e.length for e in examples.examples]
-    queues = []
-    for t in tasks:
-        rng = random.Random(f"sedtk-plan:{seed}:{epoch}:{t}")
-        queues.append(
-            (t, _task_batches(examples.by_task[t], lengths, batch_size, rng, bucket, bucket_batches))
-        )
-    plan: list[tuple[str, list[int]]] = []
-    pos = [0] * len(queues)
-    while any(pos[i] < len(q) for i, (_, q) in enumerate(queues)):
-        for i, (t, q) in enumerate(queues):
-            take = q[pos[i] : pos[i] + alternate_every]
-            plan += [(t, b) for b in take]
-            pos[i] += len(take)
-    return plan
+    """The ``(task, example indices)`` batches of one epoch, one per step (:func:`epoch_steps`)."""
+    steps = epoch_steps(examples, tasks, batch_size, seed, epoch, alternate_every, 1, bucket, bucket_batches)
+    return [(t, batches[0]) for t, batches in steps]
 
 
 def shard_plan(plan: list[tuple[str, list[int]]], rank: int, world: int) -> list[tuple[str, list[int]]]:
@@ -178,17 +206,42 @@ def shard_plan(plan: list[tuple[str, list[int]]], rank: int, world: int) -> list
     return [(t, b[rank::world]) for t, b in plan if len(b) >= world]
 
 
+def shard_steps(steps: list[Step], rank: int, world: int) -> list[Step]:
+    """This rank's part of every step's global micro-batches (:func:`shard_plan` per step); a step
+    left with no micro-batch is dropped (on every rank alike)."""
+    out = []
+    for t, batches in steps:
+        mine = [b for _, b in shard_plan([(t, b) for b in batches], rank, world)]
+        if mine:
+            out.append((t, mine))
+    return out
+
+
 # ----------------------------------------------------------------------------- dataset
 
 
 class SpeechDataset(torch.utils.data.Dataset):
-    """Examples with their features (from a dump) or waveforms (for the online upstream)."""
+    """Examples with their features (from a dump) or waveforms (for the online upstream).
 
-    def __init__(self, examples: ExampleSet, data: DataDir, reader=None, max_duration: float | None = None):
+    An item that cannot be loaded (a corrupt or missing clip, a damaged dump shard, audio too short
+    for the upstream) does not raise in the DataLoader worker: it comes back with ``error`` set (the
+    key and the reason), :func:`collate` leaves it out of the batch and lists it in
+    ``SpeechBatch.failed``, and the trainer counts it (:class:`LoadFailures`).
+    """
+
+    def __init__(
+        self,
+        examples: ExampleSet,
+        data: DataDir,
+        reader=None,
+        max_duration: float | None = None,
+        min_samples: int = 0,
+    ):
         self.examples = examples.examples
         self.data = data
         self.reader = reader
         self.max_duration = max_duration
+        self.min_samples = min_samples
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -196,20 +249,80 @@ class SpeechDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict:
         ex = self.examples[i]
         item = {"key": ex.key, "task": ex.task, "target": ex.target, "emotion": ex.emotion}
-        if self.reader is not None:
-            item["feats"] = self.reader[ex.key]  # (L, T, D)
-        else:
-            item["wav"] = load_utterance(self.data.utterance(ex.key), max_duration=None)  # (T,)
+        try:
+            if self.reader is not None:
+                item["feats"] = self.reader[ex.key]  # (L, T, D)
+            else:
+                wav = load_utterance(self.data.utterance(ex.key), max_duration=None)  # (T,)
+                if wav.numel() < self.min_samples:
+                    raise AudioError(
+                        f"{wav.numel() / SAMPLE_RATE * 1000:.0f} ms of audio, shorter than the "
+                        f"{self.min_samples / SAMPLE_RATE * 1000:.0f} ms the upstream needs for one frame"
+                    )
+                item["wav"] = wav
+        except Exception as e:  # one clip's failure, whatever it is; the share check stops a systematic one
+            item["error"] = str(e) if isinstance(e, SedtkError) else f"{type(e).__name__}: {e}"
         return item
 
 
+#: The reason a clip that could not be loaded is listed under (train and dev alike).
+LOAD_FAILED = "could not be loaded"
+
+
+class LoadFailures:
+    """Training clips that could not be loaded: listed by key and reason, counted per epoch.
+
+    The run stops (:class:`~sedtk.errors.DataDirError`) when more than ``max_share`` of an epoch's
+    examples failed.  ``epoch_failed`` is the count over every process (the trainer adds the
+    all-reduced count of each step), so every process stops at the same step; ``drops`` holds this
+    process's keys (merged over the processes for the summary).
+    """
+
+    def __init__(self, max_share: float, examples_per_epoch: int):
+        self.max_share = max_share
+        self.examples_per_epoch = examples_per_epoch
+        # total 0: every rank's merge into one list; _finish sets the loads of the run
+        self.drops = Drops("training example loads (clips that failed to load)")
+        self.epoch_failed = 0
+
+    def record(self, failed: Sequence[tuple[str, str]]) -> None:
+        """This process's failures of one batch (a clip failing for two tasks is listed once)."""
+        for key, reason in failed:
+            self.drops.add(LOAD_FAILED, key, detail=reason)
+
+    def add_global(self, n: int, epoch: int) -> None:
+        """``n`` failures of a step over every process; raises past the allowed share."""
+        self.epoch_failed += int(n)
+        if self.epoch_failed > self.max_share * self.examples_per_epoch:
+            keys = [k for ks in self.drops.keys.values() for k in ks]
+            example = f"; e.g. {keys[-1]}: {self.drops.details.get(keys[-1])}" if keys else ""
+            raise DataDirError(
+                f"{self.epoch_failed} of the {self.examples_per_epoch} training examples of epoch "
+                f"{epoch + 1} could not be loaded, more than data.max_failed_share = {self.max_share:g}"
+                f"{example}; fix or remove those clips (the keys are in train.log), or raise "
+                "data.max_failed_share"
+            )
+
+
 def collate(items: list[dict]) -> SpeechBatch:
-    """Pad a list of dataset items into a :class:`SpeechBatch` (all of one task)."""
+    """Pad a list of dataset items into a :class:`SpeechBatch` (all of one task).
+
+    Items that failed to load are left out and listed in ``failed`` as ``(key, reason)``; when every
+    item failed the batch is empty (``len(batch) == 0``, no features).
+    """
     tasks = {it["task"] for it in items}
     if len(tasks) != 1:
         raise ValueError(f"a batch mixes tasks {sorted(tasks)}")
+    task = tasks.pop()
+    failed = [(it["key"], it["error"]) for it in items if "error" in it]
+    items = [it for it in items if "error" not in it]
+    if not items:
+        return SpeechBatch(keys=[], targets=[], emotions=[], task=task, failed=failed)
     meta = dict(
-        targets=[it["target"] for it in items], emotions=[it["emotion"] for it in items], task=tasks.pop()
+        targets=[it["target"] for it in items],
+        emotions=[it["emotion"] for it in items],
+        task=task,
+        failed=failed,
     )
     keys = [it["key"] for it in items]
     if "feats" in items[0]:

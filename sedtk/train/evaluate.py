@@ -17,12 +17,24 @@ import torch
 
 from sedtk.models.prompt import label_scoring
 from sedtk.models.sed_model import SEDModel
+from sedtk.train.data import LOAD_FAILED
 from sedtk.train.distributed import DistInfo, all_reduce_sum, gather_objects
+from sedtk.utils.drops import Drops
+
+
+def _note_failed(batch, failures: Drops | None) -> None:
+    if failures is not None:
+        for key, reason in batch.failed:
+            failures.add(LOAD_FAILED, key, detail=reason)
 
 
 @torch.no_grad()
-def dev_losses(model: SEDModel, loaders: dict, info: DistInfo) -> dict[str, float]:
-    """``{task: mean CE}`` over each task's dev loader (sharded across ranks, summed)."""
+def dev_losses(
+    model: SEDModel, loaders: dict, info: DistInfo, failures: Drops | None = None
+) -> dict[str, float]:
+    """``{task: mean CE}`` over each task's dev loader (sharded across ranks, summed).
+
+    Utterances that could not be loaded are left out and added to ``failures``."""
     was = model.training
     model.eval()
     out = {}
@@ -30,6 +42,9 @@ def dev_losses(model: SEDModel, loaders: dict, info: DistInfo) -> dict[str, floa
         for task, loader in loaders.items():
             total, count = 0.0, 0.0
             for batch in loader:
+                _note_failed(batch, failures)
+                if not len(batch):
+                    continue
                 batch = batch.to(info.device)
                 n_tokens = sum(len(model.prompt.answer_ids(t)) for t in batch.targets)
                 ce = model(batch, task)["ce"]
@@ -52,14 +67,19 @@ def dev_ua(
     inventory: Sequence[str],
     info: DistInfo,
     max_new_tokens: int = 128,
+    failures: Drops | None = None,
 ) -> float | None:
-    """Unweighted accuracy (%) of constrained label scoring on the dev loader's utterances."""
+    """Unweighted accuracy (%) of constrained label scoring on the dev loader's utterances (those
+    that could not be loaded are left out and added to ``failures``)."""
     from sklearn.metrics import balanced_accuracy_score
 
     scoring = label_scoring(template)
     candidates = [scoring.candidate(label, inventory) for label in inventory]
     refs, preds = [], []
     for batch in loader:
+        _note_failed(batch, failures)
+        if not len(batch):
+            continue
         batch = batch.to(info.device)
         if "{description}" in scoring.head:
             generated = model.generate(batch, task, max_new_tokens=max_new_tokens)

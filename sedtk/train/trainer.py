@@ -46,12 +46,14 @@ from sedtk.models.build import build_model
 from sedtk.models.sed_model import SEDModel
 from sedtk.train import distributed as D
 from sedtk.train.data import (
+    LoadFailures,
     SpeechDataset,
     build_examples,
     collate,
     epoch_plan,
+    epoch_steps,
     make_loader,
-    shard_plan,
+    shard_steps,
     stratified_sample,
 )
 from sedtk.train.determinism import deterministic_mode
@@ -79,6 +81,7 @@ RESUMABLE_CHANGES = {
     "train.device",
     "train.deterministic",
     "data.num_workers",
+    "data.max_failed_share",
 }
 
 
@@ -95,6 +98,7 @@ class TrainResult:
     timing: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)  # train utterances dropped, per reason
     drops: Drops | None = None  # the same with examples (sedtk.utils.drops)
+    load_failures: Drops | None = None  # training clips that failed to load (every rank's)
     model: SEDModel | None = None
 
 
@@ -103,10 +107,13 @@ class TrainState:
     """Where the loop is; saved as ``position`` in every ``last`` checkpoint and restored on resume."""
 
     step: int = 0  # optimizer steps done
-    epoch: int = 0  # the epoch of the next batch
-    batch: int = 0  # index of the next batch in that epoch's plan
+    epoch: int = 0  # the epoch of the next step
+    batch: int = 0  # index of the next step in that epoch's plan (older sedtk: of the next micro-batch)
     best_loss: float | None = None  # best dev CE so far (checkpoints/best_loss)
     best_ua: float | None = None  # best dev UA so far (checkpoints/best_ua)
+    plan: str = "steps"  # what ``batch`` counts; absent in checkpoints that counted micro-batches
+    epoch_failed: int = 0  # training examples of this epoch that could not be loaded (all ranks)
+    load_failures: dict | None = None  # Drops.to_dict() of them (rank 0: every rank's)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -205,7 +212,11 @@ class _Features:
     lengths: dict[str, float]  # frames of the dump, or seconds
     max_length: float  # data.max_duration in the unit of ``lengths``
     inputs: dict[str, str]  # utt -> input fingerprint (sedtk.data.fingerprint)
-    stale: dict[str, str]  # utt -> why its dumped features cannot be used (the audio changed since)
+    stale: dict[str, str]  # utt -> why it cannot be used (dumped features of changed audio; unreadable)
+
+
+#: The drop reason of an utterance whose audio header cannot be read (online features).
+UNREADABLE = "unreadable audio"
 
 
 def _feature_source(cfg: Config, feats: str | Path | None, data: DataDir, what: str) -> _Features:
@@ -214,9 +225,16 @@ def _feature_source(cfg: Config, feats: str | Path | None, data: DataDir, what: 
 
     inputs = fingerprints(data)
     if cfg.data.online_features:
-        from sedtk.features.dump import utterance_durations
+        from sedtk.data.audio import utterance_seconds
+        from sedtk.errors import AudioError
 
-        return _Features(None, utterance_durations(data), cfg.data.max_duration, inputs, {})
+        lengths, unreadable = {}, {}
+        for utt in data:  # an unreadable header loses the utterance (counted), not the run
+            try:
+                lengths[utt.key] = utterance_seconds(utt)
+            except AudioError:
+                unreadable[utt.key] = UNREADABLE
+        return _Features(None, lengths, cfg.data.max_duration, inputs, unreadable)
     if feats is None:
         raise OptionError(
             f"no feature dump for {what}: give --feats-{what} DUMP or set data.online_features=true"
@@ -261,33 +279,44 @@ def _inventory(train: DataDir, dev: DataDir) -> list[str]:
     return sorted(labels)
 
 
-def _rank_plan(examples, cfg: Config, epoch: int, info: D.DistInfo) -> list[tuple[str, list[int]]]:
-    """This process's ``(task, indices)`` batches of one epoch (same global plan on every rank).
-
-    Tasks alternate every ``alternate_every`` optimizer steps (``x grad_accum`` micro-batches)."""
+def _rank_steps(examples, cfg: Config, epoch: int, info: D.DistInfo) -> list[tuple[str, list[list[int]]]]:
+    """This process's ``(task, micro-batches)`` optimizer steps of one epoch (same global plan on
+    every rank): ``grad_accum`` micro-batches of one task per step, tasks alternating every
+    ``alternate_every`` steps (:func:`~sedtk.train.data.epoch_steps`)."""
     t = cfg.train
-    plan = epoch_plan(
+    steps = epoch_steps(
         examples,
         t.tasks,
         t.batch_size * info.world,
         t.seed,
         epoch,
-        t.alternate_every * t.grad_accum,
+        t.alternate_every,
+        t.grad_accum,
         cfg.data.bucket_by_length,
         cfg.data.bucket_batches,
     )
-    return shard_plan(plan, info.rank, info.world)
+    return shard_steps(steps, info.rank, info.world)
 
 
-def _remaining_batches(examples, cfg: Config, info: D.DistInfo, epoch0: int, batch0: int) -> list[tuple]:
-    """``(epoch, index, batches in epoch, example indices)`` of every batch from a position to the end."""
+def _remaining_steps(examples, cfg: Config, info: D.DistInfo, epoch0: int, step0: int) -> list[tuple]:
+    """``(epoch, index, steps in epoch, micro-batches)`` of every step from a position to the end."""
     out = []
     for epoch in range(epoch0, cfg.train.epochs):
-        plan = _rank_plan(examples, cfg, epoch, info)
-        out += [
-            (epoch, i, len(plan), idx) for i, (_, idx) in enumerate(plan) if epoch > epoch0 or i >= batch0
-        ]
+        steps = _rank_steps(examples, cfg, epoch, info)
+        out += [(epoch, i, len(steps), mb) for i, (_, mb) in enumerate(steps) if epoch > epoch0 or i >= step0]
     return out
+
+
+def _step_of_micro_batch(examples, cfg: Config, info: D.DistInfo, epoch: int, micro: int) -> int:
+    """The step at which micro-batch ``micro`` of ``epoch`` starts: a position saved by an older
+    sedtk, whose plan counted micro-batches, as the first step not yet done."""
+    steps = _rank_steps(examples, cfg, epoch, info)
+    done = 0
+    for i, (_, mb) in enumerate(steps):
+        if done >= micro:
+            return i
+        done += len(mb)
+    return len(steps)
 
 
 def _optimizer_step(model, optimizer, scheduler, max_grad_norm: float) -> float:
@@ -323,6 +352,7 @@ class DevSet:
     inventory: list[str] = field(default_factory=list)
     drops: Drops | None = None  # dev utterances left out, per reason
     digest: str | None = None  # of the dev examples and their inputs (a resume must see the same)
+    failures: Drops = field(default_factory=lambda: Drops("dev examples (clips that failed to load)"))
 
     @property
     def empty(self) -> bool:
@@ -330,7 +360,12 @@ class DevSet:
 
 
 def build_dev_loaders(
-    cfg: Config, dev_dir: str | Path | None, feats_dev, train_data: DataDir, info: D.DistInfo
+    cfg: Config,
+    dev_dir: str | Path | None,
+    feats_dev,
+    train_data: DataDir,
+    info: D.DistInfo,
+    min_samples: int = 0,
 ) -> DevSet:
     """The dev set's loaders (every rank gets every loader, maybe empty: evaluation ends in collectives)."""
     if dev_dir is None:
@@ -345,7 +380,7 @@ def build_dev_loaders(
         unusable=f.stale,
     )  # fmt: skip
     check_drops(examples.drops, cfg, dev_dir)
-    dataset = SpeechDataset(examples, dev_data, f.reader)
+    dataset = SpeechDataset(examples, dev_data, f.reader, min_samples=min_samples)
     dev = DevSet(drops=examples.drops, digest=data_digest(examples, f.inputs))
     for task in t.tasks:
         if examples.by_task[task]:
@@ -386,8 +421,10 @@ class CheckpointSaver:
         optimizer,
         scheduler,
         info: D.DistInfo,
+        failures: Drops | None = None,
     ):
         self.root = exp / "checkpoints"
+        self.failures = failures  # this process's clips that could not be loaded
         self.config_text = config_text
         self.model, self.optimizer, self.scheduler, self.info = model, optimizer, scheduler, info
         t = cfg.train
@@ -404,6 +441,9 @@ class CheckpointSaver:
 
     def save(self, name: str, state: TrainState, metrics: dict | None = None, trainer_state: bool = False):
         rng = D.gather_objects(self.info, _rng_state()) if trainer_state else None  # a collective
+        fails = None
+        if trainer_state and self.failures is not None:
+            fails = merged_drops(D.gather_objects(self.info, self.failures.to_dict()))  # a collective
         if not self.info.is_main:
             return
         meta = {"name": name, **self.meta, "epoch": state.epoch, "step": state.step, "metrics": metrics or {}}
@@ -413,9 +453,21 @@ class CheckpointSaver:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "rng": rng,
-                "position": state.to_dict(),
+                "position": {**state.to_dict(), "load_failures": fails.to_dict() if fails else None},
             }
         ckpt_io.save_checkpoint(self.root / name, self.model.trained_state_dict(), self.config_text, meta, ts)
+
+
+def merged_drops(parts: Sequence[dict]) -> Drops | None:
+    """One :class:`Drops` of several ``to_dict()`` (e.g. every rank's); None for none."""
+    out = None
+    for p in parts:
+        d = Drops.from_dict(p)
+        if out is None:
+            out = d
+        else:
+            out.merge(d)
+    return out
 
 
 # ----------------------------------------------------------------------------- the run
@@ -468,6 +520,63 @@ def train(
             D.cleanup(info)
 
 
+def backward_step(
+    net: torch.nn.Module,
+    model,
+    batches: Sequence,
+    task: str,
+    beta: dict,
+    info: D.DistInfo,
+    device: torch.device,
+    *,
+    stand_in: Callable[[str], Any] | None = None,
+    extra: Sequence[float] = (),
+    on_terms: Callable[[dict], None] | None = None,
+) -> tuple[float, float, list[float]]:
+    """Forward and backward of one optimizer step's micro-batches (all of ``task``), on this process.
+
+    The loss is the formula of one batch on every layout (Eq. 2 / 4): the step's denominators
+    (answer tokens and frames, ``model.loss_counts``) are summed over this process's micro-batches
+    and all-reduced over the processes *before* the first backward; every micro-batch's loss is
+    divided by those totals (``forward(..., totals=...)``) and multiplied by ``world`` to undo DDP's
+    gradient average, so the accumulated gradients are those of the whole step's batch on one
+    process.  Only the last micro-batch all-reduces gradients (``no_sync`` before it).  An empty
+    micro-batch (every clip failed to load) is skipped on one process; under DDP it is replaced by
+    ``stand_in(task)`` run with weight 0, so that every process runs the same forwards and
+    collectives.  ``extra`` values are all-reduced with the denominators; ``on_terms`` gets each
+    trained micro-batch's loss terms.  Returns ``(step loss over every process, examples over every
+    process, the reduced extra values)``.
+    """
+    names = list(model.LOSS_COUNTS)
+    local = dict.fromkeys(names, 0.0)
+    for b in batches:
+        if len(b):
+            for k, v in model.loss_counts(b).items():
+                local[k] += v
+    n_examples = float(sum(len(b) for b in batches))
+    reduced = D.all_reduce_sum(info, [local[k] for k in names] + [n_examples, *extra])
+    totals = dict(zip(names, reduced[: len(names)], strict=True))
+    loss_sum = 0.0
+    for j, b in enumerate(batches):
+        weight = float(info.world)
+        if not len(b):
+            if not info.enabled:
+                continue
+            if stand_in is None:
+                raise ValueError("an empty micro-batch under DDP needs a stand_in")
+            b, weight = stand_in(task), 0.0
+        sync = j == len(batches) - 1
+        with net.no_sync() if info.enabled and not sync else contextlib.nullcontext():
+            terms = net(b.to(device), task, beta, totals=totals)
+            (terms["loss"] * weight).backward()
+        if weight:
+            loss_sum += float(terms["loss"].detach())
+            if on_terms is not None:
+                on_terms(terms)
+    (loss,) = D.all_reduce_sum(info, [loss_sum])
+    return loss, reduced[len(names)], list(reduced[len(names) + 1 :])
+
+
 @dataclass
 class _Run:
     """What the loop works with, built once by :func:`_train`."""
@@ -485,26 +594,65 @@ class _Run:
     dev: DevSet
     mon: Monitor
     result: TrainResult
+    dataset: SpeechDataset
+    examples: Any  # ExampleSet
+    failures: LoadFailures
     running: dict[str, list[float]] = field(default_factory=dict)  # values since the last log line
+    _stand_ins: dict = field(default_factory=dict)
 
-    def micro_step(self, batch, sync: bool) -> tuple[dict, dict]:
-        """Forward and backward of one (micro-)batch; gradients are all-reduced only when ``sync``."""
-        t = self.cfg.train
-        no_sync = not sync and self.info.enabled
-        beta = beta_at(t.beta, self.state.step)
-        with self.net.no_sync() if no_sync else contextlib.nullcontext():
-            terms = self.net(batch, batch.task, beta)
-            (terms["loss"] / t.grad_accum).backward()
-        for k, v in terms.items():
-            self.running.setdefault(f"{batch.task}/{k}", []).append(float(v.detach()))
-        return terms, beta
+    def train_step(self, task: str, batches: Sequence, epoch: int) -> tuple[float, dict, bool]:
+        """Forward and backward of one optimizer step's micro-batches (:func:`backward_step`).
 
-    def log_step(self, epoch: int, terms: dict, beta: dict, grad_norm: float) -> None:
+        Clips that could not be loaded are left out, logged and counted (``self.failures``; the run
+        stops past ``data.max_failed_share``).  Returns ``(step loss over every process, beta,
+        whether any example was trained)``.
+        """
+        info = self.info
+        beta = beta_at(self.cfg.train.beta, self.state.step)
+        failed = [f for b in batches for f in b.failed]
+        self.failures.record(failed)
+        for key, reason in failed:
+            msg = f"could not load {key} ({task}), skipped: {reason}"
+            if info.is_main:
+                self.mon.log(msg, logging.WARNING)
+            else:
+                logger.warning(f"rank {info.rank}: {msg}")
+
+        def keep(terms: dict) -> None:
+            for k, v in terms.items():
+                if k != "loss":
+                    self.running.setdefault(f"{task}/{k}", []).append(float(v.detach()))
+
+        losses = self.running.setdefault(f"{task}/loss", [])
+        loss, n, (n_failed,) = backward_step(
+            self.net, self.model, batches, task, beta, info, self.device,
+            stand_in=self.stand_in, extra=[float(len(failed))], on_terms=keep,
+        )  # fmt: skip
+        self.failures.add_global(int(n_failed), epoch)
+        self.state.epoch_failed = self.failures.epoch_failed
+        if n:
+            losses.append(loss)
+        return loss, beta, bool(n)
+
+    def stand_in(self, task: str):
+        """A batch of one loadable example of ``task``, run with weight 0 where a DDP process's
+        micro-batch came back empty (every process must run the same forwards and all-reduces)."""
+        if task not in self._stand_ins:
+            for i in self.examples.by_task[task]:
+                item = self.dataset[i]
+                if "error" not in item:
+                    self._stand_ins[task] = collate([item])
+                    break
+            else:
+                raise DataDirError(f"no {task} training example of this process can be loaded")
+        return self._stand_ins[task]
+
+    def log_step(self, epoch: int, loss: float, beta: dict, grad_norm: float) -> None:
         step, total = self.state.step, self.total_steps
-        self.mon.advance(f"loss {float(terms['loss'].detach()):.3f}")
+        self.mon.advance(f"loss {loss:.3f}")
         if step % self.cfg.train.log_every and step != total:
             return
-        row = {k: sum(v) / len(v) for k, v in self.running.items()}
+        row = {k: sum(v) / len(v) for k, v in self.running.items() if v}
         row.update(lr=self.scheduler.get_last_lr()[0], grad_norm=grad_norm)
         row.update({f"beta/{b}": v for b, v in beta.items()})
         for b, w in self.model.layer_weights().items():
@@ -522,7 +670,8 @@ class _Run:
         dev, state = self.dev, self.state
         if dev.empty:
             return
-        losses = dev_losses(self.model, dev.loaders, self.info)
+        seen = dev.failures.dropped
+        losses = dev_losses(self.model, dev.loaders, self.info, dev.failures)
         metrics: dict = {f"dev_ce_{k}": v for k, v in losses.items()}
         if dev.ua_loader is not None:
             template = self.cfg.prompt.targets[dev.ua_task]
@@ -534,7 +683,13 @@ class _Run:
                 dev.inventory,
                 self.info,
                 self.cfg.train.dev_max_new_tokens,
+                dev.failures,
             )
+        if dev.failures.dropped and not seen:  # the first evaluation says which dev clips fail
+            for key in [k for ks in dev.failures.keys.values() for k in ks]:
+                self.mon.log(
+                    f"could not load dev {key}, skipped: {dev.failures.details.get(key)}", logging.WARNING
+                )
         self.result.dev.append({"step": state.step, "epoch": state.epoch, **metrics})
         self.mon.log("dev: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         self.mon.scalars(state.step, {k.replace("dev_", "dev/"): v for k, v in metrics.items()})
@@ -560,35 +715,41 @@ class _Run:
             self.saver.save("last", self.state, trainer_state=True)
 
 
-def _loop(run: _Run, dataset: SpeechDataset, examples) -> dict[str, float]:
-    """The training loop over every remaining batch (one DataLoader: workers start once); returns timing."""
+def _loop(run: _Run) -> dict[str, float]:
+    """The training loop over every remaining step (one DataLoader: workers start once); returns timing."""
     cfg, t, state = run.cfg, run.cfg.train, run.state
     timing = {"data_wait_s": 0.0, "step_s": 0.0, "micro_batches": 0}
     run.mon.start_progress(run.total_steps, state.step)
     t_start = time.perf_counter()
     stop = state.step >= run.total_steps
-    places = [] if stop else _remaining_batches(examples, cfg, run.info, state.epoch, state.batch)
-    batches = [idx for *_, idx in places]
-    loader = make_loader(dataset, batches, cfg.data.num_workers, t.seed, pin_memory=run.device.type == "cuda")
-    micro, t_ready = 0, time.perf_counter()
-    for (epoch, i, n, _), batch in zip(places, loader, strict=False):
+    places = [] if stop else _remaining_steps(run.examples, cfg, run.info, state.epoch, state.batch)
+    micro = [b for *_, mb in places for b in mb]
+    pin = run.device.type == "cuda"
+    loader = make_loader(run.dataset, micro, cfg.data.num_workers, t.seed, pin_memory=pin)
+    batches, t_ready = iter(loader), time.perf_counter()
+    for epoch, i, n, mb in places:
+        if i == 0:
+            run.failures.epoch_failed = 0  # the share of clips that may fail is per epoch
+        step_batches = [next(batches) for _ in mb]
         t_got = time.perf_counter()
         timing["data_wait_s"] += t_got - t_ready
         if timing["micro_batches"] == 0:
             timing["first_batch_wait_s"] = t_got - t_ready  # worker start-up
-        last_of_group = micro + 1 == t.grad_accum or i == n - 1
-        terms, beta = run.micro_step(batch.to(run.device), sync=last_of_group)
-        micro, timing["micro_batches"] = micro + 1, timing["micro_batches"] + 1
-        if last_of_group:  # an optimizer step
+        loss, beta, trained = run.train_step(step_batches[0].task, step_batches, epoch)
+        timing["micro_batches"] += len(mb)
+        if trained:
             grad_norm = _optimizer_step(run.model, run.optimizer, run.scheduler, t.max_grad_norm)
-            micro = 0
-            state.step, state.epoch, state.batch = state.step + 1, epoch, i + 1
-            run.log_step(epoch, terms, beta, grad_norm)
-            stop = state.step >= run.total_steps
-            if i == n - 1:  # end of an epoch: the next position is the start of the next one
-                state.epoch, state.batch = epoch + 1, 0
-                run.mon.log(f"epoch {epoch + 1} done (step {state.step})")
-            run.after_step(epoch_ended=i == n - 1)
+        else:  # every clip of the step failed on every process: no update, the schedule moves on
+            run.optimizer.zero_grad(set_to_none=True)
+            run.scheduler.step()
+            grad_norm = 0.0
+        state.step, state.epoch, state.batch = state.step + 1, epoch, i + 1
+        run.log_step(epoch, loss, beta, grad_norm)
+        stop = state.step >= run.total_steps
+        if i == n - 1:  # end of an epoch: the next position is the start of the next one
+            state.epoch, state.batch = epoch + 1, 0
+            run.mon.log(f"epoch {epoch + 1} done (step {state.step})")
+        run.after_step(epoch_ended=i == n - 1)
         timing["step_s"] += time.perf_counter() - t_got
         t_ready = time.perf_counter()
         if stop:
@@ -612,7 +773,12 @@ def _restore(resume: Path, model, optimizer, scheduler, info: D.DistInfo) -> tup
     if len(ts["rng"]) != info.world:
         raise CheckpointError(f"{resume}: saved by {len(ts['rng'])} processes; resume with the same number")
     _set_rng_state(ts["rng"][info.rank])
-    return TrainState.from_dict(ts["position"]), ckpt_io.read_meta(resume).get("init", {})
+    state = TrainState.from_dict(ts["position"])
+    if "plan" not in ts["position"]:
+        state.plan = "micro-batches"  # an older sedtk's position: converted by _train (the plan is known)
+    if not info.is_main:
+        state.load_failures = None  # rank 0 carries the run's list (the union of every rank's)
+    return state, ckpt_io.read_meta(resume).get("init", {})
 
 
 def _allowed(key: str, allow: Sequence[str]) -> bool:
@@ -737,12 +903,11 @@ def _prepare_exp(
     return resume, config_text, changed
 
 
-def _total_steps(cfg: Config, batches_per_epoch: int) -> tuple[int, int]:
+def _total_steps(cfg: Config, steps_per_epoch: int) -> tuple[int, int]:
     """``(optimizer steps per epoch, steps in all)``."""
     t = cfg.train
-    per_epoch = math.ceil(batches_per_epoch / t.grad_accum)
-    total = t.epochs * per_epoch
-    return per_epoch, min(total, t.max_steps) if t.max_steps > 0 else total
+    total = t.epochs * steps_per_epoch
+    return steps_per_epoch, min(total, t.max_steps) if t.max_steps > 0 else total
 
 
 def _log_setup(mon: Monitor, cfg: Config, notes: list[str], counts: dict, examples) -> None:
@@ -775,7 +940,11 @@ def _finish(run: _Run, drops: Drops) -> None:
         if any(s != sums[0] for s in sums[1:]):
             raise RuntimeError("DDP: trained parameters differ between ranks")
         mon.log(f"DDP: trained parameters identical on {info.world} ranks")
+    failures = merged_drops(D.gather_objects(info, run.failures.drops.to_dict()))
+    dev_failures = merged_drops(D.gather_objects(info, run.dev.failures.to_dict()))
+    failures.total = run.failures.examples_per_epoch * max(1, state.epoch)  # the loads of the run
     result.steps, result.epochs_done, result.finished = state.step, state.epoch, True
+    result.load_failures = failures
     if info.is_main:
         summary = {
             "steps": state.step,
@@ -786,10 +955,11 @@ def _finish(run: _Run, drops: Drops) -> None:
             "timing": result.timing,
             "skipped": drops.by_reason(),
             "dropped": {"train": drops.to_dict(), "dev": run.dev.drops.to_dict() if run.dev.drops else None},
+            "load_failures": {"train": failures.to_dict(), "dev": dev_failures.to_dict()},
         }
         write_json(result.exp / "train_summary.json", summary)
     mon.log(f"finished: {state.step} steps, best dev loss {state.best_loss}, best dev UA {state.best_ua}")
-    for d in (drops, run.dev.drops):
+    for d in (drops, run.dev.drops, failures, dev_failures):
         if d:
             mon.log(f"warning: {d.summary()}", logging.WARNING)
     mon.close()
@@ -839,20 +1009,28 @@ def _train(
     # -- dev data (checked, like the training data, before anything is written) ---------------
     layout = batch_layout(t, info.world)
     run_cfg = replace(cfg, train=replace(t, batch_size=layout.micro, grad_accum=layout.accum))  # as run
-    dev = build_dev_loaders(run_cfg, paths.dev, paths.feats_dev, tr.data, info)
+    min_samples = model.upstream.min_samples if cfg.data.online_features and model.upstream else 0
+    tr.dataset.min_samples = min_samples
+    dev = build_dev_loaders(run_cfg, paths.dev, paths.feats_dev, tr.data, info, min_samples)
 
     # -- experiment dir, optimiser, resume ----------------------------------------------------
     digests = {"train": tr.digest, "dev": dev.digest}
     resume, config_text, changed = _prepare_exp(exp, cfg, info, allow_changes, digests)
     cfg = run_cfg
     mon = Monitor(exp, enabled=info.is_main, console=console)
-    batches_per_epoch = len(_rank_plan(tr.examples, cfg, 0, info))
-    steps_per_epoch, total_steps = _total_steps(cfg, batches_per_epoch)
+    first_epoch = _rank_steps(tr.examples, cfg, 0, info)
+    batches_per_epoch = sum(len(mb) for _, mb in first_epoch)
+    steps_per_epoch, total_steps = _total_steps(cfg, len(first_epoch))
     optimizer = build_optimizer(model, t)
     scheduler = build_scheduler(optimizer, t, total_steps)
     state = TrainState()
     if resume is not None:
         state, init_meta = _restore(resume, model, optimizer, scheduler, info)
+        if state.plan != "steps":  # a position counted in micro-batches (an older sedtk)
+            state.batch, state.plan = (
+                _step_of_micro_batch(tr.examples, cfg, info, state.epoch, state.batch),
+                "steps",
+            )
         mon.log(f"resuming from {resume}: epoch {state.epoch}, batch {state.batch}, step {state.step}")
         if changed:
             mon.log(
@@ -869,11 +1047,16 @@ def _train(
         f"{steps_per_epoch} steps/epoch, {total_steps} steps in all, device {device}"
     )
     log_drops(mon.log, dev.drops)
+    failures = LoadFailures(cfg.data.max_failed_share, len(tr.examples.examples))
+    if state.load_failures:
+        failures.drops.merge(Drops.from_dict({**state.load_failures, "total": 0}))
+    failures.epoch_failed = state.epoch_failed
 
     # -- loop -------------------------------------------------------------------------------
     saver = CheckpointSaver(
-        exp, cfg, config_text, total_steps, init_meta, tr.emotions, model, optimizer, scheduler, info
-    )
+        exp, cfg, config_text, total_steps, init_meta, tr.emotions, model, optimizer, scheduler, info,
+        failures.drops,
+    )  # fmt: skip
     saver.meta["data"] = digests  # what a resume must find again
     net = torch.nn.parallel.DistributedDataParallel(model) if info.enabled else model
     model.train()
@@ -881,9 +1064,10 @@ def _train(
         exp, state.step, state.epoch, False, counts, skipped=tr.examples.skipped, drops=tr.examples.drops
     )
     run = _Run(
-        cfg, info, device, model, net, optimizer, scheduler, total_steps, state, saver, dev, mon, result
-    )
-    result.timing = _loop(run, tr.dataset, tr.examples)
+        cfg, info, device, model, net, optimizer, scheduler, total_steps, state, saver, dev, mon, result,
+        tr.dataset, tr.examples, failures,
+    )  # fmt: skip
+    result.timing = _loop(run)
     _finish(run, tr.examples.drops)
     if keep_model:
         result.model = model

@@ -25,6 +25,8 @@ from sedtk.errors import InputError
 
 #: Keys kept per reason to show as examples.
 MAX_EXAMPLES = 3
+#: Keys kept per reason for the JSON summary's full list (the count goes on beyond it).
+MAX_KEYS = 1000
 
 
 @dataclass
@@ -32,7 +34,9 @@ class Drops:
     """Items left out of a step: ``total`` considered, and per ``(scope, reason)`` a count and examples.
 
     ``what`` names the items in messages ("train utterances").  ``scope`` ``None`` means the item is
-    lost for every scope (e.g. for every training task).
+    lost for every scope (e.g. for every training task).  ``keys`` lists every key dropped per
+    reason (each once, up to :data:`MAX_KEYS`) for the JSON summary; ``details`` says what happened
+    to a key where that is more than its reason (an unreadable clip's error).
     """
 
     what: str
@@ -40,14 +44,27 @@ class Drops:
     counts: dict[tuple[str | None, str], int] = field(default_factory=dict)
     examples: dict[tuple[str | None, str], list[str]] = field(default_factory=dict)
     exempt: set[str] = field(default_factory=set)
+    keys: dict[tuple[str | None, str], list[str]] = field(default_factory=dict)
+    details: dict[str, str] = field(default_factory=dict)
 
-    def add(self, reason: str, key: str | None = None, scope: str | None = None) -> None:
+    def add(
+        self, reason: str, key: str | None = None, scope: str | None = None, detail: str | None = None
+    ) -> None:
         """Count one item dropped for ``reason`` (in ``scope``; ``None``: in every scope)."""
         k = (scope, reason)
         self.counts[k] = self.counts.get(k, 0) + 1
+        if key is None:
+            return
+        keys = self.keys.setdefault(k, [])
+        if key in keys:  # the same item again (a clip that fails in every epoch): counted, listed once
+            return
         ex = self.examples.setdefault(k, [])
-        if key is not None and len(ex) < MAX_EXAMPLES:
+        if len(ex) < MAX_EXAMPLES:
             ex.append(key)
+        if len(keys) < MAX_KEYS:
+            keys.append(key)
+        if detail:
+            self.details.setdefault(key, detail)
 
     def merge(self, other: Drops) -> None:
         """Add ``other``'s counts (the same kind of items, e.g. from another worker)."""
@@ -55,8 +72,13 @@ class Drops:
         self.exempt |= other.exempt
         for k, n in other.counts.items():
             self.counts[k] = self.counts.get(k, 0) + n
+            keys = self.keys.setdefault(k, [])
+            new = [x for x in other.keys.get(k, []) if x not in keys]
+            keys += new[: MAX_KEYS - len(keys)]
             ex = self.examples.setdefault(k, [])
-            ex += other.examples.get(k, [])[: MAX_EXAMPLES - len(ex)]
+            ex += [x for x in other.examples.get(k, []) if x not in ex][: MAX_EXAMPLES - len(ex)]
+        for key, d in other.details.items():
+            self.details.setdefault(key, d)
 
     # -- views ------------------------------------------------------------------------------
     @property
@@ -110,14 +132,32 @@ class Drops:
         return f"{head}: " + ", ".join(f"{n} {r}" for r, n in self.by_reason().items())
 
     def to_dict(self) -> dict:
-        """For a JSON summary: ``total``, ``dropped`` per reason and the example keys."""
-        return {
+        """For a JSON summary: ``total``, ``dropped`` per reason, the example keys, every key (``keys``,
+        up to :data:`MAX_KEYS` per reason) and the ``details`` of those that have one."""
+        out = {
             "what": self.what,
             "total": self.total,
             "dropped": self.by_reason(),
             "examples": {_label(k): list(v) for k, v in self.examples.items() if v},
+            "keys": {_label(k): list(v) for k, v in self.keys.items() if v},
             "exempt": sorted(self.exempt),
+            "scopes": [s for s in self.scopes() if s],
         }
+        if self.details:
+            out["details"] = dict(self.details)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Drops:
+        """The inverse of :meth:`to_dict` (e.g. what a checkpoint saved, or another rank sent)."""
+        out = cls(d["what"], d.get("total", 0), exempt=set(d.get("exempt", [])))
+        for label, n in d.get("dropped", {}).items():
+            k = _unlabel(label, n, d)
+            out.counts[k] = n
+            out.keys[k] = list(d.get("keys", {}).get(label, []))
+            out.examples[k] = list(d.get("examples", {}).get(label, []))
+        out.details = dict(d.get("details", {}))
+        return out
 
     # -- the limit --------------------------------------------------------------------------
     def check(self, limit: float, source: str, hint: str = "") -> None:
@@ -149,3 +189,11 @@ class Drops:
 def _label(k: tuple[str | None, str]) -> str:
     scope, reason = k
     return f"{scope}: {reason}" if scope else reason
+
+
+def _unlabel(label: str, n: int, d: dict) -> tuple[str | None, str]:
+    """The ``(scope, reason)`` of a :func:`_label` (``d["scopes"]`` names the scopes when saved)."""
+    for scope in d.get("scopes", []):
+        if label.startswith(f"{scope}: "):
+            return scope, label[len(scope) + 2 :]
+    return None, label

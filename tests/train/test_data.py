@@ -107,3 +107,45 @@ def test_a_label_outside_the_inventory_gives_no_emotion_example_and_is_counted()
         ex.drops.check(0.01, "data/x")
     ex.drops.check(0.3, "data/x")  # at the limit: accepted
     assert Drops("x", total=5).lines() == []
+
+
+def test_an_accumulated_step_never_mixes_tasks():
+    from sedtk.train.data import epoch_steps, shard_steps
+
+    data = toy_data(10)
+    lengths = {k: 1.0 for k in data.utts}
+    ex = build_examples(data, ["ser_sed", "asr"], DEFAULT_TARGETS, lengths)  # 8 ser_sed, 10 asr
+    steps = epoch_steps(ex, ["ser_sed", "asr"], batch_size=2, seed=0, epoch=0, grad_accum=3, bucket=False)
+    # ser_sed: 4 batches -> steps of 3 + 1; asr: 5 batches -> 3 + 2; alternating step by step
+    assert [(t, len(mb)) for t, mb in steps] == [("ser_sed", 3), ("asr", 3), ("ser_sed", 1), ("asr", 2)]
+    for t, mb in steps:
+        assert all(ex.examples[i].task == t for b in mb for i in b)
+    assert sorted(i for t, mb in steps if t == "asr" for b in mb for i in b) == sorted(ex.by_task["asr"])
+    # under DDP each rank takes its share of every micro-batch; the steps stay aligned across ranks
+    r0, r1 = shard_steps(steps, 0, 2), shard_steps(steps, 1, 2)
+    shape = [(t, len(mb)) for t, mb in steps]
+    assert [(t, len(mb)) for t, mb in r0] == [(t, len(mb)) for t, mb in r1] == shape
+
+
+def test_drops_list_every_key_once_and_survive_a_round_trip():
+    from sedtk.utils.drops import MAX_EXAMPLES, Drops
+
+    d = Drops("clips")
+    for i in range(MAX_EXAMPLES + 2):
+        d.add("could not be loaded", f"k{i}", detail=f"error {i}")
+    d.add("could not be loaded", "k0", detail="again")  # the same clip in a later epoch
+    d.add("no label", "k9", scope="ser_sed")
+    assert d.counts[(None, "could not be loaded")] == MAX_EXAMPLES + 3  # every failure counted
+    assert d.keys[(None, "could not be loaded")] == [f"k{i}" for i in range(MAX_EXAMPLES + 2)]  # once
+    assert len(d.examples[(None, "could not be loaded")]) == MAX_EXAMPLES
+    assert d.details["k0"] == "error 0"
+    back = Drops.from_dict(d.to_dict())
+    assert back.to_dict() == d.to_dict() and back.counts == d.counts
+    other = Drops("clips")
+    other.add("could not be loaded", "k1")
+    other.add("could not be loaded", "z")
+    back.merge(other)
+    assert (
+        back.keys[(None, "could not be loaded")][-1] == "z"
+        and back.keys[(None, "could not be loaded")].count("k1") == 1
+    )

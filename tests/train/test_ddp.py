@@ -1,4 +1,5 @@
-"""Two CPU processes (Gloo) under torchrun train the tiny model and stay in sync."""
+"""Two CPU processes (Gloo) under torchrun train the tiny model and stay in sync, also when a clip
+of one process's micro-batch cannot be loaded (that process runs a zero-weighted stand-in)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,34 @@ print(f"rank {rank}: {res.steps} steps")
 
 
 def test_two_process_gloo_ddp_keeps_ranks_identical(tmp_path):
+    import json
+
+    from sedtk.data.datadir import DataDir
+
     a = shared_assets()
     script = tmp_path / "ddp_train.py"
     script.write_text(SCRIPT)
-    # global batch 2 (train.keep_global_batch): 1 utterance per process and step
-    overrides = a.overrides("train.max_steps=2", "train.batch_size=2", "train.train_branches=[descriptor]")
+    from sedtk.config import load_config
+    from sedtk.train.data import build_examples, epoch_steps
+
+    d = DataDir.load(a.subset("train", 4))
+    cfg = load_config("paper/sys7_stage2")
+    lengths = {k: float(v) for k, v in d.maps["utt2dur"].items()}
+    ex = build_examples(d, cfg.train.tasks, cfg.prompt.targets, lengths)
+    task, (first, *_) = epoch_steps(ex, cfg.train.tasks, 2, cfg.train.seed, 0)[0]
+    bad = ex.examples[first[1]].key  # rank 1's utterance of the first step
+    (tmp_path / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")  # utt2dur gives its length
+    d.maps["wav.scp"] = {**d.maps["wav.scp"], bad: str(tmp_path / "broken.wav")}
+    d.save(tmp_path / "data")
+    # global batch 2 (train.keep_global_batch): 1 utterance per process and step; the process that
+    # gets the broken clip has an empty micro-batch in that step
+    overrides = a.overrides(
+        "train.max_steps=2",
+        "train.batch_size=2",
+        "train.train_branches=[descriptor]",
+        "data.online_features=true",
+        "data.max_failed_share=0.5",
+    )
     cmd = [
         sys.executable,
         "-m",
@@ -39,7 +63,7 @@ def test_two_process_gloo_ddp_keeps_ranks_identical(tmp_path):
         "--nproc-per-node",
         "2",
         str(script),
-        str(a.subset("train", 4)),
+        str(tmp_path / "data"),
         str(tmp_path / "exp"),
         str(a.dump),
         str(tmp_path),
@@ -57,3 +81,6 @@ def test_two_process_gloo_ddp_keeps_ranks_identical(tmp_path):
     assert "global batch 2 = 1 per process x 2 process(es) x 1 accumulation step(s)" in log
     init = load_file(str(tmp_path / "exp" / "checkpoints" / "last" / "model.safetensors"))
     assert all(torch.equal(init[k], r0[k]) for k in r0)  # rank 0 saved exactly what both ranks hold
+    summary = json.loads((tmp_path / "exp" / "train_summary.json").read_text())
+    assert summary["load_failures"]["train"]["keys"] == {"could not be loaded": [bad]}  # from rank 1
+    assert f"rank 1: could not load {bad}" in proc.stderr

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from sedtk.data.datadir import DataDir
-from sedtk.errors import InputError
+from sedtk.errors import DataDirError, InputError
 from sedtk.models import checkpoint as ckpt_io
 from sedtk.train import trainer as trainer_mod
 from sedtk.train.trainer import train
@@ -463,3 +463,33 @@ def test_stale_features_and_changed_data_are_never_trained_on(assets, tmp_path):
     assert list(res.skipped) == [
         f"features out of date (its audio changed since the dump {tmp_path / 'dump'})"
     ]
+
+
+def test_unloadable_clips_are_skipped_listed_and_stop_the_run_past_the_share(assets, tmp_path):
+    d = DataDir.load(assets.subset("train", 6))
+    dur = {k: float(v) for k, v in d.maps["utt2dur"].items()}
+    longest = max(dur, key=dur.get)
+    bad = next(k for k in d.utts if k != longest)
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")  # utt2dur still gives its length
+    d.maps["wav.scp"] = {**d.maps["wav.scp"], bad: str(broken)}
+    d.save(tmp_path / "data")
+    over = "data.online_features=true", "train.batch_size=2", "train.epochs=1"
+    limit = f"data.max_duration={dur[longest] - 0.01}"  # the longest utterance is skipped
+    share = "data.max_failed_share=0.25"  # 1 of 5 may fail (the default is 1 %)
+    res = train("paper/sys7_stage1", tmp_path / "data", tmp_path / "exp", console=False,
+                overrides=assets.overrides(*over, limit, share))  # fmt: skip
+    assert res.finished and res.steps == 3  # 5 utterances, batches of 2: the broken one left out of its batch
+    log = (tmp_path / "exp" / "train.log").read_text()
+    assert f"could not load {bad} (asr), skipped: " in log and str(broken) in log
+    assert f"1 longer than data.max_duration, e.g. {longest}" in log
+    summary = json.loads((tmp_path / "exp" / "train_summary.json").read_text())
+    failed = summary["load_failures"]["train"]
+    assert failed["keys"] == {"could not be loaded": [bad]} and str(broken) in failed["details"][bad]
+    assert summary["dropped"]["train"]["keys"] == {"longer than data.max_duration": [longest]}
+    # past the allowed share the run stops with one clear message naming the clip
+    with pytest.raises(
+        DataDirError, match=rf"1 of the 5 training examples of epoch 1 could not be loaded.*{bad}"
+    ):
+        train("paper/sys7_stage1", tmp_path / "data", tmp_path / "exp2", console=False,
+              overrides=assets.overrides(*over, limit, "data.max_failed_share=0.1"))  # fmt: skip
