@@ -52,3 +52,22 @@ def test_real_test_set(shared_dir: Path, tmp_path: Path):
     assert all(not v.endswith(" ") for v in dd.maps["text"].values())
     assert validate(tmp_path / "out" / "test") == []
     assert 0 < report.splits["test"].hours < 1
+
+
+def test_pipe_lines_in_wav_scp(tmp_path: Path):
+    """A recognised decode command is looked up as its input path; another command is kept and run."""
+    root = tmp_path / "secap"
+    items = {k: v for k, v in ITEMS.items() if v[1]}
+    ds = build_emosec(root, items, with_wav=[k for k in items if "emulate" not in k])
+    a, b, c = sorted(items)
+    lines = [
+        f"{a} sox dataset/wav/{a}.wav -t wav - |",
+        f"{b} cat {ds / 'wav' / b}.wav |",
+        f"{c} sox x.wav -t wav - |",
+    ]
+    (ds / "wav.scp").write_text("".join(f"{x}\n" for x in lines), encoding="utf-8")
+    report = prepare_corpus("emosec", root, tmp_path / "out")
+    assert report.skipped_by_reason() == {"wav missing": 1}
+    scp = DataDir.load(tmp_path / "out" / "test").maps["wav.scp"]
+    assert scp == {a: str(ds / "wav" / f"{a}.wav"), b: f"cat {ds / 'wav' / b}.wav |"}
+    assert float(DataDir.load(tmp_path / "out" / "test").get("utt2dur", b)) == pytest.approx(0.2)

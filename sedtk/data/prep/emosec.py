@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sedtk.data import wavscp
 from sedtk.data.datadir import Utterance
 from sedtk.data.prep.common import (
     PrepReport,
@@ -54,15 +55,22 @@ def find_root(src: Path) -> Path:
     raise FileNotFoundError(f"{src}: no fid2captions.json (expected SECap's test set folder)")
 
 
-def resolve_wav(root: Path, uid: str, value: str | None) -> Path | None:
-    """The existing wav for ``uid`` among the candidate locations, else None."""
+def resolve_wav(root: Path, uid: str, value: str | None) -> str | None:
+    """The existing wav for ``uid`` among the candidate locations (absolute), a Kaldi pipe command to
+    run (:mod:`sedtk.data.wavscp`; a recognised decode command's input file is looked for as a
+    path), else None."""
+    if value is not None and wavscp.is_pipe(value):
+        src = wavscp.recognise(value)
+        if src is None:
+            return value.strip()
+        value = src
     cands = []
     if value is not None:
         rel = Path(value)
         cands += [rel] if rel.is_absolute() else [root / rel, root.parent / rel]
         cands += [root / "wav" / rel.name, root / rel.name]
     cands.append(root / "wav" / f"{uid}.wav")
-    return next((c for c in cands if c.is_file()), None)
+    return next((str(c.resolve()) for c in cands if c.is_file()), None)
 
 
 def prepare(src: Path, out: Path, *, nj: int = 4) -> PrepReport:
@@ -81,7 +89,7 @@ def prepare(src: Path, out: Path, *, nj: int = 4) -> PrepReport:
     texts = read_id_text(root / "text.txt")
     scp = read_id_text(root / "wav.scp") if (root / "wav.scp").is_file() else {}
 
-    wavs: dict[str, Path] = {}
+    wavs: dict[str, str] = {}
     for uid in sorted(set(texts) | set(captions) | set(scp)):
         wav = resolve_wav(root, uid, scp.get(uid))
         if wav is None:
@@ -91,17 +99,17 @@ def prepare(src: Path, out: Path, *, nj: int = 4) -> PrepReport:
         elif not str(captions.get(uid) or "").strip():
             report.skip(uid, "no caption", str(root / "fid2captions.json"))
         else:
-            wavs[uid] = wav.resolve()
-    dur = durations([str(w) for w in wavs.values()], nj=nj)
+            wavs[uid] = wav
+    dur = durations(list(wavs.values()), nj=nj)
     utts = []
     for uid, wav in wavs.items():
-        d = dur[str(wav)]
+        d = dur[wav]
         if not isinstance(d, float):
             report.skip(uid, "unreadable wav", str(d))
             continue
         caption = " ".join(str(captions[uid]).split())
         utts.append(
-            Utterance(key=uid, wav=str(wav), text=texts[uid], speaker=uid, description=caption, duration=d)
+            Utterance(key=uid, wav=wav, text=texts[uid], speaker=uid, description=caption, duration=d)
         )
     if not utts:
         raise nothing_usable(report, f"{root}: no utterance has a wav, a transcript and a caption")
