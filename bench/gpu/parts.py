@@ -361,13 +361,16 @@ def feature_batch(
 
 
 def make_step(model, batches: list, task: str, beta: dict, optimizer, scheduler, max_grad_norm: float):
-    """One optimizer step as the trainer takes it: forward + backward of each micro-batch (the loss
-    divided by their number), then the trainer's clip-step-schedule (``_optimizer_step``)."""
-    from sedtk.train.trainer import _optimizer_step
+    """One optimizer step as the trainer takes it on one process: ``backward_step`` (the step's
+    micro-batches, the loss divided by the step's answer-token and frame totals), then the trainer's
+    clip-step-schedule (``_optimizer_step``)."""
+    from sedtk.train import distributed as D
+    from sedtk.train.trainer import _optimizer_step, backward_step
+
+    info = D.DistInfo(0, 1, 0, model.device)
 
     def step():
-        for b in batches:
-            (model(b.to(model.device), task, beta)["loss"] / len(batches)).backward()
+        backward_step(model, model, batches, task, beta, info, model.device)
         _optimizer_step(model, optimizer, scheduler, max_grad_norm)
 
     return step
