@@ -75,3 +75,66 @@ def test_docs_mapping_names_every_final_config() -> None:
     doc = (Path(__file__).resolve().parents[1] / "docs" / "paper_systems.md").read_text(encoding="utf-8")
     for s in systems.SYSTEMS.values():
         assert f"`{s.final}.yaml`" in doc, s.final
+
+
+def _finish(sc: Path, *finals: str) -> None:
+    for f in finals:
+        (sc / f).mkdir(parents=True, exist_ok=True)
+        (sc / f / ".done").write_text("x\n")
+
+
+@pytest.mark.parametrize("name", list(systems.SYSTEMS))
+def test_each_system_starts_from_the_speechcraft_run_of_the_same_system(name: str, tmp_path: Path) -> None:
+    """Issue 14 §4: with every SpeechCraft run finished, each LLM system starts from its own one
+    (Sys. 5 from SpeechCraft's Sys. 5, never from Sys. 7's model trained with descriptions)."""
+    s = systems.get(name)
+    sc = tmp_path / "sc"
+    _finish(sc, *(x.final for x in systems.SYSTEMS.values()))
+    st = systems.first_run(s, "auto", str(sc))
+    if s.kind == "ssl_ser":
+        assert (st.init, st.how, st.run) == (None, "ssl", s.final)
+        return
+    assert st.init == f"{sc}/{s.final}" and st.how == "speechcraft", st
+    # its own config of the first run: a shared stage 1 only when the sharer starts from the same model
+    assert st.run == s.own_first
+    # --ablation-init proposed: Tab. 3's ablations start from Sys. 7's model, the Tab. 2 systems not
+    prop = systems.first_run(s, "auto", str(sc), "proposed")
+    assert prop.init == (f"{sc}/sys7_stage2" if s.ablation else f"{sc}/{s.final}")
+    if s.ablation and s.stage1 == "sys7_stage1":  # the two-stage ablation then shares Sys. 7's stage 1
+        assert prop.run == "sys7_stage1" and "shared with sys7" in prop.note
+
+
+def test_the_ablations_are_the_tab3_rows() -> None:
+    assert sorted(n for n, s in systems.SYSTEMS.items() if s.ablation) == sorted(
+        n for n in systems.SYSTEMS if n.startswith("tab3_")
+    )
+
+
+def test_without_its_speechcraft_run_a_system_trains_from_scratch_never_from_another(tmp_path: Path) -> None:
+    sc = tmp_path / "sc"
+    _finish(sc, "sys7_stage2")  # only the proposed system's SpeechCraft run is finished
+    (sc / "sys5_stage2").mkdir()  # started, not finished: never used
+    sys7, sys5 = systems.first_run("sys7", "auto", str(sc)), systems.first_run("sys5", "auto", str(sc))
+    assert (sys7.run, sys7.init, sys7.how) == ("sys7_stage1", f"{sc}/sys7_stage2", "speechcraft")
+    assert (sys5.run, sys5.init, sys5.how) == ("sys5_stage1", None, "scratch") and sys5.warn
+    assert "FROM SCRATCH" in sys5.note and f"{sc}/sys5_stage2" in sys5.note and "add sys5" in sys5.note
+    two = systems.first_run("tab3_sys2_two_stage", "auto", str(sc))
+    assert two.how == "scratch" and "--ablation-init proposed" in two.note
+    # all from scratch (--init-from none): Sys. 5 and the two-stage ablation share Sys. 7's stage 1
+    for name in ("sys7", "sys5", "tab3_sys2_two_stage"):
+        st = systems.first_run(name, "none", str(sc))
+        assert (st.run, st.init, st.how) == ("sys7_stage1", None, "none")
+    # --init-from EXP: every first run from it (shared stage 1 again); a missing one is an error
+    assert systems.first_run("sys5", str(sc / "sys7_stage2"), str(sc)).run == "sys7_stage1"
+    with pytest.raises(FileNotFoundError, match="--init-from /no/exp: no such experiment"):
+        systems.first_run("sys7", "/no/exp", str(sc))
+    with pytest.raises(KeyError, match="--ablation-init"):
+        systems.first_run("tab3_sys5_beta1", "auto", str(sc), "mine")
+
+
+def test_the_starts_table_names_each_systems_model() -> None:
+    table = systems.starts_table()
+    assert "| sys5 | sys5_stage1 | `../speechcraft/exp/sys5_stage2` | same |" in table
+    assert "| tab3_sys5_beta1 | tab3_sys5_beta1_stage1 | `../speechcraft/exp/tab3_sys5_beta1_stage2` | " \
+        "`../speechcraft/exp/sys7_stage2` |" in table  # fmt: skip
+    assert len(table.splitlines()) == 2 + len(systems.SYSTEMS)

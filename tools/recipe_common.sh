@@ -322,58 +322,32 @@ system_upstreams() {
   done
 }
 
-# speechcraft_model NAME: the finished SpeechCraft experiment that run NAME (a stage-1 or one-stage
-# config) can start from -- the final run of a system whose first run is NAME, trained by
-# egs/speechcraft -- or nothing.
-speechcraft_model() {
-  local name=$1 sys sc=${speechcraft_exp:-../speechcraft/exp}
-  for sys in "${!SEDTK_SYS_FINAL[@]}"; do
-    if [ "${SEDTK_SYS_STAGE1[$sys]}" = "$name" ] ||
-      { [ -z "${SEDTK_SYS_STAGE1[$sys]}" ] && [ "${SEDTK_SYS_FINAL[$sys]}" = "$name" ]; }; then
-      if [ -f "$sc/${SEDTK_SYS_FINAL[$sys]}/.done" ]; then
-        echo "$sc/${SEDTK_SYS_FINAL[$sys]}"
-        return 0
-      fi
+# system_start SYS: "RUN INIT" of SYS's first run (its stage 1, or its one stage) on this corpus,
+# chosen by sedtk/systems.py (first_run) from --init-from (auto: the finished SpeechCraft run of the
+# same system; none; EXP), --ablation-init (own|proposed: where Tab. 3's ablations start) and
+# --speechcraft-exp; RUN is the config / experiment name (SYS's own copy of a shared stage 1 when it
+# starts from another model than the system it shares it with).  The reason goes to the log
+# (stderr, unless QUIET is set), a from-scratch LLM run under a loud banner.
+system_start() {
+  local sys=$1 out run init how note
+  out=$("$SEDTK_PYTHON" -m sedtk.systems start "$sys" --init-from "${init_from:-auto}" \
+    --speechcraft-exp "${speechcraft_exp:-../speechcraft/exp}" --ablation-init "${ablation_init:-own}") ||
+    _die_caller "cannot choose where $sys starts (see the error above)"
+  { read -r run; read -r init; read -r how; read -r note; } <<< "$out"
+  if [ -z "${QUIET:-}" ]; then
+    if [ "$how" = scratch ]; then
+      {
+        echo "########################################################################################"
+        _say 1 "WARNING: " "$note"
+        echo "# The paper trains on SpeechCraft (GigaSpeech-m, 739 h) before IEMOCAP / MELD: numbers of"
+        echo "# this run are not comparable with its Tables 2-3 (see this recipe's README)."
+        echo "########################################################################################"
+      } >&2
+    else
+      _log_caller "$note" >&2
     fi
-  done
-  return 0
-}
-
-# first_run_init SYS NAME: what run NAME (SYS's first run) starts from, with the reason in the log:
-# --init-from EXP; "auto" (default): the SpeechCraft model when it exists (the paper's path: trained
-# on SpeechCraft, evaluated on IEMOCAP / MELD), else from scratch, loudly; "none": from scratch.
-first_run_init() {
-  local sys=$1 name=$2 found
-  if system_is_ssl "$sys"; then
-    _log_caller "$name: SSL SER baseline, trained from its pre-trained upstream (no SpeechCraft model)" >&2
-    return 0
   fi
-  case "${init_from:-auto}" in
-    none | "")
-      _log_caller "$name: trains from scratch on this corpus (--init-from none)" >&2
-      ;;
-    auto)
-      found=$(speechcraft_model "$name")
-      if [ -n "$found" ]; then
-        _log_caller "$name: starts from the SpeechCraft model $found (the paper's path)" >&2
-        echo "$found"
-      else
-        {
-          echo "########################################################################################"
-          _say 1 "WARNING: " "$name trains FROM SCRATCH: no finished SpeechCraft model for it in" \
-            "${speechcraft_exp:-../speechcraft/exp} (run egs/speechcraft first, or --init-from EXP)."
-          echo "# The paper trains on SpeechCraft (GigaSpeech-m, 739 h) before IEMOCAP / MELD: numbers of"
-          echo "# this run are not comparable with its Tables 2-3 (see this recipe's README)."
-          echo "########################################################################################"
-        } >&2
-      fi
-      ;;
-    *)
-      [ -e "$init_from" ] || _die_caller "--init-from $init_from: no such experiment"
-      _log_caller "$name: starts from --init-from $init_from" >&2
-      echo "$init_from"
-      ;;
-  esac
+  echo "$run $init"
 }
 
 # system_train PREFIX TRAIN DEV SYS NAME [INIT]: one "sedtk train" run into PREFIX/NAME.
@@ -395,31 +369,36 @@ system_train() {
     "${online_opts[@]}" "${extra[@]}"
 }
 
-# systems_stage1 PREFIX TRAIN DEV: stage 2 of a recipe: every distinct stage-1 run (once each) and,
-# for one-stage systems, nothing (they run in stage 3).
+# systems_stage1 PREFIX TRAIN DEV: stage 2 of a recipe: every distinct stage-1 run (once each; systems
+# share one when they start from the same model, system_start) and, for one-stage systems, nothing
+# (they run in stage 3).
 systems_stage1() {
-  local sys s1 init
+  local sys start run init
   local -A seen=()
   for sys in "${systems_arr[@]}"; do
-    s1=$(system_stage1 "$conf" "$sys")
-    if [ -z "$s1" ] || [ -n "${seen[$s1]:-}" ]; then continue; fi
-    seen[$s1]=1
-    init=$(first_run_init "$sys" "$s1") || exit 1
-    system_train "$1" "$2" "$3" "$sys" "$s1" "$init"
+    [ -n "$(system_stage1 "$conf" "$sys")" ] || continue
+    start=$(system_start "$sys") || exit 1
+    read -r run init <<< "$start"
+    if [ -n "${seen[$run]:-}" ]; then continue; fi
+    seen[$run]=1
+    system_train "$1" "$2" "$3" "$sys" "$run" "$init"
   done
 }
 
 # systems_stage2 PREFIX TRAIN DEV: stage 3: each system's final run, from its stage-1 run (or, for a
 # one-stage system, as its first run).
 systems_stage2() {
-  local sys s1 final init
+  local sys s1 final start run init
   for sys in "${systems_arr[@]}"; do
     s1=$(system_stage1 "$conf" "$sys")
     final=$(system_final "$conf" "$sys")
     if [ -n "$s1" ]; then
-      system_train "$1" "$2" "$3" "$sys" "$final" "$1/$s1"
+      start=$(QUIET=1 system_start "$sys") || exit 1
+      read -r run init <<< "$start"
+      system_train "$1" "$2" "$3" "$sys" "$final" "$1/$run"
     else
-      init=$(first_run_init "$sys" "$final") || exit 1
+      start=$(system_start "$sys") || exit 1
+      read -r run init <<< "$start"
       system_train "$1" "$2" "$3" "$sys" "$final" "$init"
     fi
   done

@@ -6,9 +6,10 @@
 #   bash egs/meld/run.sh --stage 2 --ngpu 4 --systems "sys7 sys4"
 #   bash egs/meld/run.sh --systems "sys7 sys1 sys2 sys3"    # Tab. 2's SSL baselines (own dumps)
 #
-# By default (--init-from auto) every LLM system's first run starts from the SpeechCraft model of
-# egs/speechcraft when it exists (the paper's path); without one it trains from scratch, with a loud
-# warning (see README.md for which numbers each path compares with).
+# By default (--init-from auto) every LLM system's first run starts from the finished SpeechCraft run
+# of the same system in egs/speechcraft (the paper's path; sedtk/systems.py chooses, --ablation-init
+# says where Tab. 3's ablations start); without it the run trains from scratch under a loud warning
+# (see README.md for what each system starts from and which numbers each path compares with).
 #
 # Stages (public numbers; never renumbered):
 #   0  data/{train,dev,test} (audio extracted from the mp4s with ffmpeg, --nj in parallel) and
@@ -40,12 +41,13 @@ wavlm=${WAVLM:-microsoft/wavlm-large}                         # Tab. 2 Sys. 2's 
 wav2vec2=${WAV2VEC2:-facebook/wav2vec2-large-960h-lv60-self}  # Tab. 2 Sys. 3's upstream
 llm=${LLM:-meta-llama/Llama-3.1-8B-Instruct}
 online_feats=false   # true: no dump, the upstream runs inside training and decoding
-init_from=auto       # first runs start from: auto (the SpeechCraft model if any), none, or an EXP
+init_from=auto       # first runs start from: auto (the SpeechCraft run of the same system), none, or an EXP
+ablation_init=own    # Tab. 3 ablations start from: own (their own SpeechCraft run) or proposed (Sys. 7's)
 speechcraft_exp=../speechcraft/exp  # where --init-from auto looks for the SpeechCraft models
 train_extra=""       # more "sedtk train" options, e.g. "--set train.max_steps=10"
 decode_opts="--batch-size 8"
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--ngpu N] [--systems 'sys7 sys4 sys5 sys6 sys1']
-       [--init-from auto|none|EXP] [--online-feats true] [--device cuda] [--hubert ID|PATH]
+       [--init-from auto|none|EXP] [--ablation-init own|proposed] [--online-feats true] [--device cuda] [--hubert ID|PATH]
        [--wavlm ID|PATH] [--wav2vec2 ID|PATH] [--llm ID|PATH] [--train-extra '--set k=v']
        [--cmd local|slurm] [--force true]
 Systems: python -m sedtk.systems (sys1-3 are the SSL baselines, sys2/sys3 need their own dump).

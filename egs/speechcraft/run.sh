@@ -25,14 +25,16 @@ ngpu=1               # GPUs per training run (torchrun when > 1)
 cmd=${SEDTK_CMD:-local}
 device=cuda          # feature dump and decoding device: cuda, cuda:N or cpu
 force=false
-systems="sys7 sys4 sys6"  # Tab. 1: Sys. 3 (= sys7, proposed), Sys. 1 (= sys4), Sys. 2 (= sys6)
+# Tab. 1: Sys. 3 (= sys7, proposed), Sys. 1 (= sys4), Sys. 2 (= sys6); sys5 (not in Tab. 1) is where
+# IEMOCAP / MELD start their Sys. 5 (sedtk/systems.py first_run): its stage 1 is sys7's, trained once
+systems="sys7 sys4 sys6 sys5"
 hubert=${HUBERT:-facebook/hubert-large-ls960-ft}
 llm=${LLM:-meta-llama/Llama-3.1-8B-Instruct}
 online_feats=true    # false: dump features in stage 1 and train from the dump
 init_from=none       # SpeechCraft is where the paper's models start: from scratch
 train_extra=""       # more "sedtk train" options, e.g. "--set data.num_workers=8"
 decode_opts="--batch-size 8"
-help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--ngpu N] [--systems 'sys7 sys4 sys6']
+help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--ngpu N] [--systems 'sys7 sys4 sys6 sys5']
        [--online-feats false] [--device cuda] [--hubert ID|PATH] [--llm ID|PATH]
        [--train-extra '--set k=v'] [--cmd local|slurm] [--force true]
 Stages: 0 data, 1 feature dump (off by default), 2 stage-1 ASR, 3 stage-2 SER-SED/ASR, 4 decode, 5 score.

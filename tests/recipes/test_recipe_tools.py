@@ -233,25 +233,53 @@ def test_system_graph_in_the_shell(tmp_path: Path) -> None:
     assert r.returncode == 1 and "the 'wav2vec2' upstream: set --wav2vec2" in r.stderr
 
 
-def test_first_runs_start_from_the_speechcraft_model(tmp_path: Path) -> None:
-    """--init-from auto: the SpeechCraft model when finished, else scratch with a loud warning."""
-    (tmp_path / "sc/sys7_stage2").mkdir(parents=True)
-    (tmp_path / "sc/sys7_stage2/.done").write_text("x\n")
+def test_first_runs_start_from_the_speechcraft_run_of_the_same_system(tmp_path: Path) -> None:
+    """--init-from auto: each system's own finished SpeechCraft run (sedtk/systems.py first_run),
+    else scratch with a loud warning; Sys. 5 never starts from Sys. 7's model (issue 14 §4)."""
+    for final in ("sys7_stage2", "sys5_stage2"):
+        (tmp_path / "sc" / final).mkdir(parents=True)
+        (tmp_path / "sc" / final / ".done").write_text("x\n")
     (tmp_path / "sc/sys4_stage2").mkdir()  # unfinished: never used
     script = """
     speechcraft_exp=sc; init_from=auto
-    echo "sys7=$(first_run_init sys7 sys7_stage1) sys5=$(first_run_init sys5 sys7_stage1)"
-    echo "sys4=$(first_run_init sys4 sys4_stage1) sys1=$(first_run_init sys1 sys1_hubert)"
-    init_from=none; echo "none=$(first_run_init sys7 sys7_stage1)"
-    init_from=sc/sys4_stage2; echo "path=$(first_run_init sys6 sys6)"
+    echo "sys7=$(system_start sys7) sys5=$(system_start sys5)"
+    echo "sys4=$(system_start sys4) sys1=$(system_start sys1)"
+    echo "two=$(system_start tab3_sys2_two_stage)"
+    ablation_init=proposed; echo "two-proposed=$(system_start tab3_sys2_two_stage)"
+    ablation_init=own init_from=none; echo "none=$(system_start sys5)"
+    init_from=sc/sys5_stage2; echo "path=$(system_start sys6)"
     """
     r = bash(script, tmp_path)
-    assert r.stdout.splitlines() == ["sys7=sc/sys7_stage2 sys5=sc/sys7_stage2", "sys4= sys1=",
-                                     "none=", "path=sc/sys4_stage2"], r.stderr  # fmt: skip
-    assert "sys7_stage1: starts from the SpeechCraft model sc/sys7_stage2" in r.stderr
+    assert r.stdout.splitlines() == [
+        "sys7=sys7_stage1 sc/sys7_stage2 sys5=sys5_stage1 sc/sys5_stage2",  # own runs: stage 1 not shared
+        "sys4=sys4_stage1  sys1=sys1_hubert ",
+        "two=tab3_sys2_two_stage_stage1 ",
+        "two-proposed=sys7_stage1 sc/sys7_stage2",  # then it shares Sys. 7's stage 1
+        "none=sys7_stage1 ",  # everything from scratch: one shared stage 1
+        "path=sys6 sc/sys5_stage2",
+    ], r.stderr
+    assert (
+        "sys7_stage1: starts from the SpeechCraft model sc/sys7_stage2, its own SpeechCraft run" in r.stderr
+    )
+    assert "sys5_stage1: starts from the SpeechCraft model sc/sys5_stage2" in r.stderr
     assert "WARNING: sys4_stage1 trains FROM SCRATCH" in r.stderr and "not comparable" in r.stderr
     assert "sys1_hubert: SSL SER baseline" in r.stderr
     assert "--init-from none" in r.stderr
+    # stages 2-3: Sys. 5's stage 2 starts from its own stage 1, trained from SpeechCraft's Sys. 5
+    runs = bash(
+        """
+        speechcraft_exp=sc; init_from=auto; conf=conf; online_feats=true; systems_arr=(sys7 sys5)
+        system_train() { echo "train $4 $5 init=${6:-}"; }
+        systems_stage1 exp data/tr data/dev; systems_stage2 exp data/tr data/dev
+        """,
+        tmp_path,
+    )
+    assert [x for x in runs.stdout.splitlines() if x.startswith("train")] == [
+        "train sys7 sys7_stage1 init=sc/sys7_stage2",
+        "train sys5 sys5_stage1 init=sc/sys5_stage2",
+        "train sys7 sys7_stage2 init=exp/sys7_stage1",
+        "train sys5 sys5_stage2 init=exp/sys5_stage1",
+    ], runs.stderr
     r = bash(
         "conf=conf; systems_arr=(sys7); init_from=missing/exp; systems_stage1 exp data/tr data/dev\n",
         tmp_path,
