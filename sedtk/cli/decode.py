@@ -30,7 +30,8 @@ def decode_cmd(
         typer.Option(
             "--model",
             "-m",
-            help="Experiment or checkpoint dir. Default: $SEDTK_MODEL, else the demo's model.",
+            help="Experiment, checkpoint or 'sedtk model export' dir, or an export's hub id ORG/NAME[@REV]. "
+            "Default: $SEDTK_MODEL, else the demo's model.",
         ),
     ] = None,
     as_json: Annotated[

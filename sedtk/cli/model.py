@@ -130,3 +130,60 @@ def finetune_ctc_cmd(
             upstream, train, out, dev=dev, settings=settings, mask_time_prob=mask_time_prob, units=units
         )
     typer.echo(f"{out}: {result['train_utts']} utterances; last epoch {result['final']}")
+
+
+@app.command("export")
+def export_cmd(
+    exp: Annotated[Path, typer.Argument(help="Experiment dir of a finished 'sedtk train' run.")],
+    out: Annotated[Path, typer.Argument(help="Folder to write (upload it with: hf upload ORG/NAME OUT).")],
+    checkpoint: Annotated[
+        str | None,
+        typer.Option("--checkpoint", help="best_ua | best_loss | last (default: the first there)."),
+    ] = None,
+    score: Annotated[
+        Path | None, typer.Option("--score", help="The run's 'sedtk score' dir or score.json (card metrics).")
+    ] = None,
+    system: Annotated[
+        str | None,
+        typer.Option("--system", help="This model's row in score.json (default: decoded from EXP)."),
+    ] = None,
+    dataset: Annotated[
+        list[str] | None, typer.Option("--dataset", help="Training dataset: hub id or name (repeatable).")
+    ] = None,
+    language: Annotated[
+        list[str] | None,
+        typer.Option("--language", help="Language code: en, zh, ... (default: score.json's)."),
+    ] = None,
+    llm_id: Annotated[
+        str | None,
+        typer.Option("--llm-id", help="Hub id[@revision] of the LLM when model.llm is a local copy."),
+    ] = None,
+    upstream_id: Annotated[
+        str | None, typer.Option("--upstream-id", help="Hub id[@revision] of the SSL upstream (local copy).")
+    ] = None,
+    bundle_base: Annotated[
+        bool, typer.Option("--bundle-base", help="Copy the base models into OUT/base/ (small or private).")
+    ] = False,
+    repo_id: Annotated[
+        str | None, typer.Option("--repo-id", help="The hub id it will be uploaded as (the card's usage).")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="The card's title.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
+) -> None:
+    """Write a finished run as a folder for the Hugging Face Hub: weights, config, base models, model card.
+
+    `sedtk decode --model OUT` (or the hub id it is uploaded as) and `sedtk.load_model` load it.
+    See sedtk/models/export.py for what the folder holds.
+    """
+    from sedtk.models.export import export_model
+
+    with user_errors():
+        res = export_model(
+            exp, out, checkpoint=checkpoint, score=score, system=system, datasets=dataset or [],
+            languages=language or [], llm_id=llm_id, upstream_id=upstream_id, bundle_base=bundle_base,
+            repo_id=repo_id, name=name, force=force,
+        )  # fmt: skip
+    for w in res.warnings:
+        typer.secho(f"warning: {w}", fg="yellow", err=True)
+    bases = ", ".join(f"{b.role} {b.ref}" for b in res.base_models) or "none"
+    typer.echo(f"exported {res.checkpoint} -> {res.out} (base models: {bases})")

@@ -1,5 +1,10 @@
 """Which trained model ``sedtk decode`` uses when none is named.
 
+A model is a local folder (an experiment, a checkpoint, or a folder written by ``sedtk model
+export``) or, when no such folder exists, the Hugging Face hub id of an exported folder
+(``org/name[@revision]``, resolved by :func:`sedtk.utils.hub.snapshot`: the hub cache, ``HF_TOKEN``
+and ``HF_HUB_OFFLINE`` hold).
+
 Order: ``--model``; else the ``SEDTK_MODEL`` environment variable; else the default model recorded
 in the user's config dir (:func:`default_model_file`: ``$XDG_CONFIG_HOME/sedtk/default_model``,
 ``~/.config/sedtk/default_model``; written by ``bash egs/mini/run.sh`` with the path of its trained
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sedtk.errors import NoModelError  # noqa: F401  (re-exported: a SedtkError)
+from sedtk.utils.hub import format_hub_ref, parse_hub_ref, snapshot
 
 MODEL_ENV = "SEDTK_MODEL"
 CONFIG_ENV = "SEDTK_CONFIG_DIR"  # overrides the config dir (tests, shared accounts)
@@ -52,6 +58,7 @@ def record_default_model(path: str | os.PathLike, env: dict[str, str] | None = N
 class ModelRef:
     path: Path
     source: str  # "--model", "$SEDTK_MODEL" or "default"
+    hub: str | None = None  # the hub id (org/name[@revision]) the path was resolved from
 
     def describe(self) -> str:
         how = {
@@ -60,6 +67,8 @@ class ModelRef:
             "default": "the default model recorded in the sedtk config dir (the demo writes it); "
             f"use --model or ${MODEL_ENV} for another",
         }[self.source]
+        if self.hub:
+            return f"{self.hub} ({how}; Hugging Face hub snapshot {self.path})"
         return f"{self.path} ({how})"
 
 
@@ -95,6 +104,14 @@ def resolve_model(model: str | os.PathLike | None, env: dict[str, str] | None = 
             f"    or set {MODEL_ENV}=EXP once in your shell."
         )
     if not path.exists():
+        given = str(model if source == "--model" else path)
+        hub = parse_hub_ref(given)
+        if hub is not None and not Path(hub[0].split("/")[0]).exists():
+            # org/name[@revision]: a folder written by 'sedtk model export', on the hub
+            try:
+                return ModelRef(snapshot(*hub), source, format_hub_ref(*hub))
+            except NoModelError as e:
+                raise NoModelError(f"{given}: no such local folder; as a Hugging Face hub id: {e}") from None
         raise NoModelError(
             f"{path}: model not found ({'given with --model' if source == '--model' else source})"
         )

@@ -17,7 +17,8 @@ place and is used if the new one never arrived).
 
 :func:`load_model` rebuilds a trained model of either kind (``model.kind``) for decoding from an
 experiment dir or a checkpoint dir, loading the base models named in the saved config (which can be
-overridden, e.g. to point at a local copy of the LLM).
+overridden, e.g. to point at a local copy of the LLM).  A folder written by ``sedtk model export``
+(:mod:`sedtk.models.export`) loads the same way, its base models resolved from its manifest.
 """
 
 from __future__ import annotations
@@ -168,10 +169,17 @@ def load_model(
     """
     from sedtk.config import apply_override, config_from_dict
     from sedtk.models.build import build_model
+    from sedtk.models.export import base_model_paths, read_manifest
 
     ckpt = require_checkpoint(exp_or_ckpt, name)
     tree = read_config_dict(ckpt)
     extra = list(overrides)
+    manifest = read_manifest(ckpt)
+    if manifest is not None:  # a 'sedtk model export' folder: its base models from the manifest
+        given = {"llm": llm, "upstream": upstream}
+        todo = {r: b for r, b in manifest.get("base_models", {}).items() if given.get(r) is None}
+        for role, path in base_model_paths(ckpt, {"base_models": todo}).items():
+            extra.append(f"model.{role}={path}")
     if llm is not None:
         extra.append(f"model.llm={llm}")
     if upstream is not None:
