@@ -187,3 +187,54 @@ def export_cmd(
         typer.secho(f"warning: {w}", fg="yellow", err=True)
     bases = ", ".join(f"{b.role} {b.ref}" for b in res.base_models) or "none"
     typer.echo(f"exported {res.checkpoint} -> {res.out} (base models: {bases})")
+
+
+@app.command("download")
+def download_cmd(
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Hub ids, e.g. meta-llama/Llama-3.1-8B-Instruct.", show_default=False),
+    ] = None,
+    config: Annotated[
+        list[str] | None,
+        typer.Option("--config", "-c", help="Also the LLM and upstream of this config (repeatable)."),
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache", help="Cache folder to fill (default: HF_HUB_CACHE, else ~/.cache/huggingface/hub)."
+        ),
+    ] = None,
+    revision: Annotated[str | None, typer.Option("--revision", help="Branch, tag or commit.")] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Also Meta's original-format weights (original/*) of Llama repos.")
+    ] = False,
+) -> None:
+    """Pre-fill a Hugging Face cache for compute nodes without internet (huggingface_hub.snapshot_download).
+
+    \b
+    sedtk model download meta-llama/Llama-3.1-8B-Instruct facebook/hubert-large-ls960-ft --cache /shared/hf
+    sedtk model download --config paper/sys7_stage2 --cache /shared/hf
+    # on the compute nodes:
+    export HF_HUB_CACHE=/shared/hf HF_HUB_OFFLINE=1
+    """
+    from sedtk.errors import OptionError
+    from sedtk.utils.hub import download
+
+    with user_errors():
+        names = list(ids or [])
+        for c in config or []:
+            from sedtk.config import load_config
+
+            cfg = load_config(c)
+            names += [n for n in (cfg.model.llm, cfg.model.upstream) if n and n not in ("fbank", "fbank-raw")]
+        names = list(dict.fromkeys(names))
+        if not names:
+            raise OptionError("nothing to download: give hub ids or --config")
+        paths = download(names, cache, revision=revision, everything=everything)
+    for name, path in zip(names, paths, strict=True):
+        typer.echo(f"{name}: {path}")
+    from sedtk.utils.hub import cache_dir
+
+    where = cache if cache is not None else cache_dir()
+    typer.echo(f"on nodes without internet: export HF_HUB_CACHE={where} HF_HUB_OFFLINE=1", err=True)

@@ -346,9 +346,12 @@ def load_upstream(
         return up.to(device)
     from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
+    from sedtk.utils.hub import hub_errors
+
     if Path(name).exists() and not (Path(name) / "config.json").is_file():
         raise FileNotFoundError(f"{name}: not a Hugging Face checkpoint folder (no config.json)")
-    config = AutoConfig.from_pretrained(name, trust_remote_code=False)
+    with hub_errors(name, "upstream"):  # gated, missing, not cached offline: one clear line
+        config = AutoConfig.from_pretrained(name, trust_remote_code=False)
     if not hasattr(config, "conv_stride"):
         raise CheckpointError(
             f"{name}: model type {config.model_type!r} is not a wav2vec2-style SSL speech model "
@@ -358,6 +361,8 @@ def load_upstream(
         fe = AutoFeatureExtractor.from_pretrained(name, trust_remote_code=False)
     except (OSError, ValueError):
         fe = _default_feature_extractor(name, config)
-    model = AutoModel.from_pretrained(name, trust_remote_code=False, dtype=dtype or torch.float32)
+    with hub_errors(name, "upstream"):
+        # a *ForCTC checkpoint (hubert-large-ls960-ft) loads as its encoder: the CTC head is not read
+        model = AutoModel.from_pretrained(name, trust_remote_code=False, dtype=dtype or torch.float32)
     up = HFUpstream(name, model, fe, layers=layers)
     return up.to(device)

@@ -93,7 +93,10 @@ def check_quantization(quant: str, mode: str) -> None:
 def load_tokenizer(name_or_path: str):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
+    from sedtk.utils.hub import hub_errors
+
+    with hub_errors(name_or_path, "LLM"):
+        return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
 
 
 def load_llm(
@@ -122,7 +125,10 @@ def load_llm(
     if quant != "none":
         kwargs["quantization_config"] = quantization_config(quant)
         kwargs["device_map"] = {"": torch.cuda.current_device()}  # the process's GPU (set per rank)
-    model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
+    from sedtk.utils.hub import hub_errors
+
+    with hub_errors(name_or_path, "LLM"):  # gated, missing, not cached offline: one clear line
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     tokenizer = load_tokenizer(name_or_path)
     return prepare_llm(model, mode, lora, gradient_checkpointing, quant), tokenizer
 

@@ -6,12 +6,23 @@ offline mode hold.  ``HF_HUB_OFFLINE``, ``HF_HUB_CACHE`` and ``HF_HOME`` are rea
 only when ``huggingface_hub`` is first imported), so a notebook or a test that sets them later is
 honoured; offline, only what the cache holds is used and a missing entry is one error line saying
 how to fetch it.
+
+The base models themselves (``facebook/hubert-large-ls960-ft``, ``meta-llama/Llama-3.1-8B-Instruct``)
+are loaded by transformers' ``from_pretrained``, which raises an ``OSError`` whose cause is a
+``huggingface_hub`` error; :func:`hub_errors` turns those into one :class:`ModelUnavailableError`
+line naming the model and the fixes -- gated (accept the licence on the model's page, then
+``HF_TOKEN`` or ``hf auth login``), not found (a typo, or a private repo without a token), not cached
+with the hub unreachable or ``HF_HUB_OFFLINE=1`` (fill a cache where there is network: ``sedtk
+model download ID... --cache DIR``, :func:`download`, then ``HF_HUB_CACHE=DIR``) -- and always a local
+copy through the option that names the model (``--set model.llm=PATH``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from sedtk.errors import NoModelError
@@ -56,9 +67,16 @@ def cache_dir() -> Path:
     return Path(constants.HF_HUB_CACHE)
 
 
-def snapshot(repo_id: str, revision: str | None = None, what: str = "model") -> Path:
+def snapshot(
+    repo_id: str,
+    revision: str | None = None,
+    what: str = "model",
+    cache: str | os.PathLike | None = None,
+    ignore_patterns: Sequence[str] | None = tuple(IGNORE_PATTERNS),
+) -> Path:
     """The local folder of ``repo_id`` at ``revision`` (default the main branch), downloaded into the
-    hub cache unless it is there already; offline, from the cache only."""
+    hub cache (``cache``, default :func:`cache_dir`) unless it is there already; offline, from the
+    cache only.  ``ignore_patterns``: files not fetched (None: every file)."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -70,10 +88,11 @@ def snapshot(repo_id: str, revision: str | None = None, what: str = "model") -> 
 
     ref = format_hub_ref(repo_id, revision)
     off = offline()
+    where = Path(cache) if cache is not None else cache_dir()
     try:
         path = snapshot_download(
-            repo_id, revision=revision, cache_dir=cache_dir(), local_files_only=off,
-            ignore_patterns=IGNORE_PATTERNS,
+            repo_id, revision=revision, cache_dir=where, local_files_only=off,
+            ignore_patterns=list(ignore_patterns) if ignore_patterns is not None else None,
         )  # fmt: skip
     except GatedRepoError:
         raise NoModelError(
@@ -90,7 +109,7 @@ def snapshot(repo_id: str, revision: str | None = None, what: str = "model") -> 
     except LocalEntryNotFoundError:
         how = "HF_HUB_OFFLINE is set" if off else "the hub cannot be reached"
         raise NoModelError(
-            f"{what} {ref}: not in the Hugging Face cache {cache_dir()} and {how}; fetch it where there is "
+            f"{what} {ref}: not in the Hugging Face cache {where} and {how}; fetch it where there is "
             f"internet (hf download {repo_id}"
             + (f" --revision {revision}" if revision else "")
             + ") into that cache, or give a local folder"
@@ -117,3 +136,110 @@ def cached_revision(repo_id: str, revision: str | None = None) -> str | None:
         commit = ref_file.read_text(encoding="utf-8").strip()
         return commit if (refs / "snapshots" / commit).is_dir() else None
     return None
+
+
+# ----------------------------------------------------------------------------- base models
+
+
+class ModelUnavailableError(NoModelError):
+    """A base model that is neither a local folder nor obtainable from the hub or its cache."""
+
+
+#: How a role's local copy is given instead (the error's last fix).
+LOCAL_COPY = {
+    "LLM": "--set model.llm=PATH (sedtk decode: --llm PATH)",
+    "upstream": "--set model.upstream=PATH (sedtk decode: --upstream PATH)",
+}
+
+
+def _cause(e: BaseException | None) -> str | None:
+    """``gated``, ``not_found``, ``not_cached`` (offline or unreachable) or None (not a hub error)."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    seen = set()
+    while e is not None and id(e) not in seen:  # transformers wraps the hub's error in an OSError
+        seen.add(id(e))
+        if isinstance(e, GatedRepoError):  # a RepositoryNotFoundError: tested first
+            return "gated"
+        if isinstance(e, RepositoryNotFoundError | RevisionNotFoundError | HFValidationError):
+            return "not_found"
+        if isinstance(e, LocalEntryNotFoundError | OfflineModeIsEnabled | ConnectionError):
+            return "not_cached"
+        text = str(e)
+        if "gated repo" in text or ("restricted" in text and "huggingface.co" in text):
+            return "gated"
+        if "is not a local folder and is not a valid model identifier" in text:
+            return "not_found"
+        if ("couldn't connect to" in text and "huggingface.co" in text) or "offline mode" in text:
+            return "not_cached"
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def unavailable_message(name: str, what: str, cause: str, option: str | None = None) -> str:
+    """The one line of :class:`ModelUnavailableError`."""
+    local = f"or give a local copy with {option or LOCAL_COPY.get(what, 'its option')}"
+    if cause == "gated":
+        return (
+            f"{what} {name!r} is gated on the Hugging Face hub and this machine has no access to it: accept "
+            f"its licence at https://huggingface.co/{name}, then set HF_TOKEN or run 'hf auth login'; {local}"
+        )
+    if cause == "not_found":
+        return (
+            f"{what} {name!r} is neither a local folder nor a model on the Hugging Face hub (check the "
+            f"path or id; a private model needs HF_TOKEN or 'hf auth login'); {local}"
+        )
+    why = "HF_HUB_OFFLINE=1 forbids the network" if offline() else "the Hugging Face hub cannot be reached"
+    return (
+        f"{what} {name!r} is not in the Hugging Face cache {cache_dir()} and {why}: on a machine with "
+        f"network run 'sedtk model download {name} --cache DIR' and set HF_HUB_CACHE=DIR here; {local}"
+    )
+
+
+@contextlib.contextmanager
+def hub_errors(name: str | os.PathLike, what: str, option: str | None = None) -> Iterator[None]:
+    """Turn a failure to get base model ``name`` from the hub into one :class:`ModelUnavailableError`.
+
+    ``what`` names its role in the message (``LLM``, ``upstream``); ``option`` how to give a local
+    copy instead (default :data:`LOCAL_COPY` of the role).  Other errors pass through unchanged.
+    """
+    try:
+        yield
+    except NoModelError:
+        raise
+    except Exception as e:
+        if Path(str(name)).exists():  # a local folder: its own error (a corrupt file) is the news
+            raise
+        cause = _cause(e)
+        if cause is None:
+            raise
+        raise ModelUnavailableError(unavailable_message(str(name), what, cause, option)) from e
+
+
+def download(
+    ids: Sequence[str],
+    cache: str | os.PathLike | None = None,
+    revision: str | None = None,
+    everything: bool = False,
+) -> list[Path]:
+    """Fill a hub cache with ``ids`` (:func:`snapshot`: ``huggingface_hub.snapshot_download``); their
+    snapshot folders.  Compute nodes without internet then read them with ``HF_HUB_CACHE=cache
+    HF_HUB_OFFLINE=1``.  Files of :data:`IGNORE_PATTERNS` (Llama's ``original/`` copy, other
+    frameworks' weights) are left out unless ``everything``.  Cached files are not fetched again;
+    an interrupted download resumes.
+    """
+    out = []
+    for repo in ids:
+        if parse_hub_ref(repo) is None or Path(repo).exists():
+            raise NoModelError(f"{repo}: not a Hugging Face hub id (ORG/NAME); nothing to download")
+        out.append(
+            snapshot(repo, revision, cache=cache, ignore_patterns=None if everything else IGNORE_PATTERNS)
+        )
+    return out

@@ -148,3 +148,28 @@ def test_bad_inputs(hubert_dir, tmp_path):
         load_upstream(tmp_path / "empty")
     with pytest.raises(ValueError, match="comma-separated"):
         parse_layers("first", 4)
+
+
+def test_a_ctc_checkpoint_loads_as_its_encoder_with_every_hidden_layer(hubert_dir, tmp_path):
+    """facebook/hubert-large-ls960-ft is a HubertForCTC checkpoint: its CTC head is not read, the
+    encoder's weights are (not random ones), and every hidden state is an upstream layer."""
+    from transformers import AutoConfig, HubertForCTC
+
+    config = AutoConfig.from_pretrained(hubert_dir)
+    config.vocab_size, config.architectures = 12, ["HubertForCTC"]
+    torch.manual_seed(1)
+    ctc = HubertForCTC(config).eval()
+    ctc.save_pretrained(tmp_path / "ctc")
+    (tmp_path / "ctc" / "preprocessor_config.json").write_bytes(
+        (hubert_dir / "preprocessor_config.json").read_bytes()
+    )
+    up = load_upstream(tmp_path / "ctc")
+    assert up.layers == list(range(config.num_hidden_layers + 1)) and up.num_layers == up.num_hidden_states
+    assert not any("lm_head" in n for n, _ in up.named_parameters())
+    (wav,) = _wavs(8000)
+    hidden, _ = up([wav])
+    values = up.feature_extractor(wav.numpy(), sampling_rate=16000, return_tensors="pt").input_values
+    with torch.no_grad():
+        ref = ctc.hubert(values, output_hidden_states=True).hidden_states
+    for i, h in enumerate(ref):
+        torch.testing.assert_close(hidden[0, i], h[0], atol=1e-5, rtol=1e-4)
