@@ -104,7 +104,9 @@ class SedtkModel:
                 key = f"array{i}"
                 r = failed.get(key) or by_array[key]
                 if evidence and r.ok and r.description is not None:
-                    r.evidence = evidence_for_audio(wavs[key].numpy(), SAMPLE_RATE, r.description)
+                    r.evidence = evidence_for_audio(
+                        wavs[key].numpy(), SAMPLE_RATE, r.description, transcript=r.transcript
+                    )
             out.append(r)
         return out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,6 +20,15 @@ from sedtk.errors import SedtkError
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N.")]
 #: ``--batch-size/-b``: utterances per forward.
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Utterances per batch.")]
+#: ``--calibration``: the bands the evidence check and describe bin by (``sedtk data calibrate``).
+CalibrationOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--calibration",
+        help="A calibration file of 'sedtk data calibrate' (bands learned on labelled data) for the "
+        "evidence check; default: the data dir's own statistics, or population norms for a single file.",
+    ),
+]
 #: Root command ``-v/--verbose`` (count) and ``--quiet``: one ``logging`` level for every command.
 VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (debug).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")]

@@ -54,6 +54,47 @@ def export_jsonl_cmd(
             atomic_write_text(out, "".join(lines))
 
 
+@app.command("calibrate")
+def calibrate_cmd(
+    data: Annotated[Path, typer.Argument(help="A data dir whose utt2attr knows the attribute levels.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Calibration file (default: DATA/calibration.json).")
+    ] = None,
+    nj: Annotated[int, typer.Option("--nj", help="Parallel workers for the measurements.")] = 2,
+    error_rate: Annotated[
+        float,
+        typer.Option(
+            "--error-rate",
+            help="Margins: beyond this distance from an edge at most this share of the labelled "
+            "utterances is on the wrong side (the evidence check is 'uncertain' within).",
+        ),
+    ] = 0.03,
+    min_group: Annotated[
+        int, typer.Option("--min-group", help="Fewest utterances of a speaker for a speaker median.")
+    ] = 10,
+) -> None:
+    """Learn the bands of pitch, volume, pace and pitch range from labelled data (for describe and the
+    evidence check: --calibration FILE).
+
+    Measures every utterance (eGeMAPS, cached in DATA/descriptor_feats.tsv), then finds the edges
+    low|normal and normal|high that misclassify the fewest labelled utterances: per speaker, relative
+    to the speaker's median (for unseen speakers), per gender and for everyone, each with the margin
+    within which a verdict is uncertain.  Labels of source=derived (sedtk data describe) are not used.
+    """
+    import logging
+
+    from sedtk.data.calibration import calibrate
+
+    with user_errors():
+        cal = calibrate(data, out=out, nj=nj, error_rate=error_rate, min_group=min_group,
+                        log=logging.getLogger("sedtk.data.calibration"))  # fmt: skip
+    for name, kinds in cal.edges.items():
+        acc = kinds.get("all", {}).get("all")
+        shown = f"{100 * acc.accuracy:.1f}% binned right by the pooled edges" if acc and acc.accuracy else ""
+        typer.echo(f"{name}: edges for {', '.join(f'{len(g)} {k}' for k, g in kinds.items())}; {shown}")
+    typer.echo(f"wrote {cal.path} ({cal.utterances} labelled utterances)")
+
+
 # Corpus preparation, the synthetic corpus and descriptor pseudo-labels live in their own modules.
 data_prep.register(app)
 data_synth.register(app)

@@ -21,9 +21,10 @@ SYNTH_HELP = (
 DESCRIBE_HELP = (
     "Derive pitch, volume, pace and pitch-range labels and captions from the audio.\n\n"
     "THESE ARE DERIVED PSEUDO-LABELS, NOT HUMAN ANNOTATIONS.  openSMILE eGeMAPS v02 measurements "
-    "(F0 level and range in semitones, RMS level, syllable nuclei per second) are z-scored within speaker "
-    "(or gender, or the whole dir, for speakers with few utterances) "
-    "and binned at +-0.5 SD into low/normal/high.\n\n"
+    "(F0 level and range in semitones, speech level, syllables of the transcript per second of VAD speech "
+    "or, without text, syllable nuclei per second) are binned by the bands of --calibration (learned "
+    "on labelled data by sedtk data calibrate), else z-scored within speaker (or gender, or the whole "
+    "dir, for speakers with few utterances) and binned at +-0.5 SD into low/normal/high.\n\n"
     "Writes utt2attr (existing attributes kept; source=derived), utt2desc (SpeechCraft-style, with the "
     "emotion word and the quoted transcript where known) and descriptor_feats.tsv (the measurements).  "
     "Refuses to replace an existing utt2desc without --force."
@@ -93,12 +94,22 @@ def describe_cmd(
             "--lang", help="Caption language: en, zh, or auto (the data dir's 'lang' file, else en)."
         ),
     ] = "auto",
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            "--calibration",
+            help="Bin by the bands of a calibration file (sedtk data calibrate) instead of z-scores.",
+        ),
+    ] = None,
 ) -> None:
     """Parse the options and call :func:`sedtk.data.describe.describe`."""
     from sedtk.data.describe import describe
 
     with user_errors():
-        result = describe(data, out=out, force=force, nj=nj, min_group=min_group, seed=seed, lang=lang)
+        result = describe(
+            data, out=out, force=force, nj=nj, min_group=min_group, seed=seed, lang=lang,
+            calibration=calibration,
+        )  # fmt: skip
         typer.echo(f"{out or data}: derived descriptions for {len(result)} utterances")
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sedtk.cli.common import BatchSizeOpt, DeviceOpt, user_errors
+from sedtk.cli.common import BatchSizeOpt, CalibrationOpt, DeviceOpt, user_errors
 
 DEFAULT_TASKS_HELP = "the tasks the model was trained on"
 
@@ -135,10 +135,12 @@ def decode_cmd(
         typer.Option(
             "--evidence",
             help="Check every claim of the description against the audio's eGeMAPS measurements "
-            "(supported / contradicted / not checkable). --wav: against population norms, in the panel "
-            "and JSON; --data: against the data dir's speaker statistics, into OUT/evidence.jsonl.",
+            "(supported / contradicted / uncertain / not checkable). --wav: against --calibration or "
+            "population norms, in the panel and JSON; --data: against --calibration or the data dir's "
+            "speaker statistics, into OUT/evidence.jsonl.",
         ),
     ] = False,
+    calibration: CalibrationOpt = None,
 ) -> None:
     """Decode audio files (a panel per file) or a whole data dir (Kaldi-style files, resumable).
 
@@ -163,7 +165,7 @@ def decode_cmd(
         request = DecodeRequest(
             paths=[str(p) for p in (wav or []) + (files or [])], data=data, out=out, model=model,
             feats=feats, nj=nj, emotions=emotions, segment=segment, evidence=evidence, as_json=as_json,
-            force=force, options=options,
+            force=force, options=options, calibration=calibration,
         )  # fmt: skip
         status = run_decode(request, console())
     if status:

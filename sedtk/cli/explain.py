@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sedtk.cli.common import BatchSizeOpt, DeviceOpt, user_errors
+from sedtk.cli.common import BatchSizeOpt, CalibrationOpt, DeviceOpt, user_errors
 
 
 def explain_cmd(
@@ -39,6 +39,7 @@ def explain_cmd(
     upstream: Annotated[
         str | None, typer.Option("--upstream", help="Local copy of the SSL upstream.")
     ] = None,
+    calibration: CalibrationOpt = None,
 ) -> None:
     """Layer weights per branch, per-dimension KL and active latent units, reference vs predicted descriptors.
 
@@ -51,7 +52,7 @@ def explain_cmd(
     with user_errors():
         summary = explain(
             model, out, data=data, decode=decode, feats=feats, checkpoint=checkpoint, max_utts=max_utts,
-            batch_size=batch_size, device=device, upstream=upstream,
+            batch_size=batch_size, device=device, upstream=upstream, calibration=calibration,
         )  # fmt: skip
     for b, s in summary.get("latent", {}).items():
         typer.echo(

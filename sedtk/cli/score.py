@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sedtk.cli.common import user_errors
+from sedtk.cli.common import CalibrationOpt, user_errors
 from sedtk.errors import OptionError
 
 HELP = """Score systems on SER (UA/WA/F1), ASR (WER/CER) and SED captions \
@@ -66,6 +66,7 @@ def score_cmd(
     jobs: Annotated[
         int | None, typer.Option(help="Processes for the caption scorers (default min(4, CPUs)).")
     ] = None,
+    calibration: CalibrationOpt = None,
 ) -> None:
     """Parse the systems and call :func:`sedtk.score.score_systems` (help text: ``HELP``)."""
     from sedtk.cli.common import console
@@ -89,6 +90,7 @@ def score_cmd(
             max_missing=max_missing,
             jobs=jobs,
             console=console(),
+            calibration=calibration,
         )
 
 

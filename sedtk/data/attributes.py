@@ -351,20 +351,40 @@ _EMOTION_ADVERBS = {"happily": "happy", "cheerfully": "happy", "joyfully": "happ
 # ---------------------------------------------------------------- Chinese keywords (SECap-style captions)
 _DEG_ZH = (
     r"(?:不太|不是很|并不|不|没有?)?"  # a negation here makes a negated claim ("音量不大")
-    r"(?:很|较|比较|偏|非常|特别|稍|稍微|略|略微|有点|有些|十分|极|更|相当)?"
+    r"(?:很|较为|较|比较|偏|非常|特别|稍微|稍|略微|略|有点|有些|十分|极其|极度|极|更|相当|过于|过"
+    r"|逐渐|渐渐|越来越|渐|微微|微)?"
 )
+# Nouns of the voice's pitch ("声音很高" is a high voice; "声音很大" a loud one, below) and the words
+# that say it is high or low.  高 is not followed by 兴 (高兴: glad), 低 not by 落/迷 (低落: downcast).
+_PITCH_ZH = r"(?:音调|音高|声调|语调|声音|语音|嗓音|语气)"
+_HIGH_ZH = r"(?:高亢|高昂|高扬|高挑|高拔|拔高|上扬|上升|升高|高(?!兴)|尖)"
+_LOW_ZH = r"(?:低沉|深沉|低婉|下降|降低|低(?![落迷]))"
+_VOICE_ZH = r"(?:音量|声音|嗓门|说话声)"
+_PACE_ZH = r"(?:语速|说话|声音|节奏)"
+#: Chinese set phrases with a 不 that is no negation: "不疾不徐" (neither fast nor slow) is a normal pace.
+_ZH_IDIOMS = ("不疾不徐", "不急不缓", "不紧不慢", "不急不慢")
 _WORDS_ZH: list[tuple[str, str, str]] = [
     ("gender", "male", r"男(?:性|声|生|子|人|士|孩)?"),
     ("gender", "female", r"女(?:性|声|生|子|人|士|孩)?"),
-    ("pitch", "high", rf"(?:音调|音高|声调|语调){_DEG_ZH}高|高亢|尖锐|高音"),
-    ("pitch", "low", rf"(?:音调|音高|声调|语调){_DEG_ZH}低|低沉|深沉|低音"),
-    ("pitch", "normal", r"(?:音调|音高|声调)(?:适中|正常|平稳)"),
-    ("volume", "high", rf"(?:音量|声音){_DEG_ZH}大|洪亮|响亮|大声|嘹亮"),
-    ("volume", "low", rf"(?:音量|声音){_DEG_ZH}小|轻声|小声|低声|细声"),
+    # set words of pitch, unless they describe the mood (情绪高昂: in high spirits)
+    (
+        "pitch",
+        "high",
+        rf"{_PITCH_ZH}{_DEG_ZH}{_HIGH_ZH}|(?<!情绪)(?<!心情)(?:高亢|高昂|高扬|高挑|拔高|上扬|微扬)"
+        r"|尖锐|尖利|尖细|高音",
+    ),
+    ("pitch", "low", rf"{_PITCH_ZH}{_DEG_ZH}{_LOW_ZH}|(?<!情绪)(?<!心情)(?:低沉|深沉)|低音"),
+    ("pitch", "normal", r"(?:音调|音高|声调|语调)(?:适中|正常|平稳)"),
+    ("volume", "high", rf"{_VOICE_ZH}{_DEG_ZH}(?:大|响亮|洪亮|响)|洪亮|响亮|大声|嘹亮|(?:声音|说话)用力"),
+    (
+        "volume",
+        "low",
+        rf"{_VOICE_ZH}{_DEG_ZH}(?:小|微弱|弱|轻柔|轻(?![快松盈]))|轻声|小声|低声|细声|微弱|轻柔",
+    ),
     ("volume", "normal", r"音量(?:适中|正常)"),
-    ("speed", "fast", rf"语速{_DEG_ZH}快|(?:说|讲)得{_DEG_ZH}快|急促|飞快"),
-    ("speed", "slow", rf"语速{_DEG_ZH}慢|(?:说|讲)得{_DEG_ZH}慢|缓慢|慢吞吞|慢悠悠"),
-    ("speed", "normal", r"语速(?:适中|正常|平稳)"),
+    ("speed", "fast", rf"{_PACE_ZH}{_DEG_ZH}(?:加快|快)|(?:说|讲)得{_DEG_ZH}快|急促|飞快"),
+    ("speed", "slow", rf"{_PACE_ZH}{_DEG_ZH}(?:缓慢|放慢|慢|缓)|(?:说|讲)得{_DEG_ZH}慢|缓慢|慢吞吞|慢悠悠"),
+    ("speed", "normal", r"语速(?:适中|正常|平稳)|" + "|".join(_ZH_IDIOMS)),
     ("pitch_range", "narrow", r"平淡|单调"),
     ("voice_quality", "trembling", r"颤抖"),
     ("voice_quality", "hoarse", r"沙哑|嘶哑"),
@@ -414,6 +434,8 @@ def _blank_quotes(text: str) -> str:
 
 def _negated(text: str, start: int, end: int) -> bool:
     inside = text[start:end]
+    for idiom in _ZH_IDIOMS:
+        inside = inside.replace(idiom, "")
     if _NEG_EN.search(inside) or (_CJK.search(inside) and _NEG_ZH.search(inside)):
         return True
     before = text[max(0, start - 40) : start]

@@ -6,23 +6,28 @@ ship none.  :func:`describe` measures every utterance and writes captions from t
 carries ``source=derived`` and the raw numbers are kept in ``descriptor_feats.tsv``.
 
 Per utterance (audio through :func:`sedtk.data.audio.load_utterance`, 16 kHz), openSMILE's
-eGeMAPS v02 functionals via :func:`sedtk.data.measure.measure` (see that module for every field):
+eGeMAPS v02 functionals via :func:`sedtk.data.measure.measure` (see that module for every field),
+on the scales of :mod:`sedtk.data.calibration`:
 
 * Pitch *level*: the 30th percentile of the voiced frames' F0 in semitones (eGeMAPS'
   ``F0semitoneFrom27.5Hz_sma3nz``); pitch *range*: its 5th-95th percentile span in semitones.
-* Volume: the RMS level of the active span (frames within 40 dB of the loudest), in dBFS.
-* Speed: the log of the syllable-nucleus rate (peaks of eGeMAPS' loudness contour within voiced
-  frames, above the median loudness, per second; de Jong & Wempe 2009), a syllable-rate proxy that
-  needs no transcript.  Audio without voiced speech (or without one nucleus) gets no pitch, range
-  or speed label.
+* Volume: the noise-compensated RMS level of the Silero-VAD speech frames, in dBFS.
+* Speed: with a transcript (``text``), the log of its syllables (:mod:`sedtk.data.syllables`) per
+  second of VAD speech; without one, the log of the syllable-nucleus rate (peaks of eGeMAPS'
+  loudness contour within voiced frames, above the median loudness, per second; de Jong & Wempe
+  2009).  Audio without voiced speech (or without one nucleus) gets no pitch, range or speed label.
 * Gender: ``gender`` in ``utt2attr`` if present, else an IEMOCAP-style speaker id ending in F/M
   (``Ses01F``, ``Ses01_F``).
 
-Binning: each measure is z-scored within its speaker, or within the speaker's gender when the
+Binning (:class:`sedtk.data.calibration.Bands`): with ``calibration`` (a file of ``sedtk data
+calibrate``), by the edges learned on labelled data -- the speaker's own when the calibration knows
+the speaker, else the calibrated speaker-relative edges around the speaker's median here, else the
+gender's, else everyone's (describe bins at the edge; the margins are the evidence check's).
+Without, each measure is z-scored within its speaker, or within the speaker's gender when the
 speaker has fewer than ``min_group`` utterances, or within the whole data dir when that is also too
 small; ``z < -0.5`` is low (slow, narrow), ``z > 0.5`` high (fast, wide), otherwise normal (about
 31/38/31 % for normally distributed values).  The labels are thus *relative to the speaker*, like
-SpeechCraft's gender-dependent pitch bins.
+SpeechCraft's gender-dependent pitch bins.  The log names the bands used.
 
 Existing attributes are kept: a ``pitch``/``volume``/``speed``/``pitch_range`` already in ``utt2attr``
 is only replaced when that line's ``source`` is ``derived`` (left by an earlier run); a line that
@@ -38,38 +43,28 @@ import math
 import os
 import random
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-
 from sedtk.data.attributes import caption
+from sedtk.data.calibration import (
+    Band,
+    Bands,
+    Calibration,
+    datadir_values,
+    load_calibration,
+    scale_for,
+    transcript_syllables,
+)
 from sedtk.data.datadir import DataDir, format_attr, parse_attr
 from sedtk.data.emotions import label_word
 from sedtk.data.measure import FEATS_FILE, Measurement, measure_datadir
+from sedtk.data.syllables import Syllables
 from sedtk.errors import DataDirError
 
 log = logging.getLogger(__name__)
 
 DERIVED_FIELDS = ("pitch", "volume", "speed", "pitch_range")
-Z_THRESHOLD = 0.5
-
-
-def _log(v: float) -> float:
-    return math.log(v) if v > 0 else math.nan
-
-
-#: attribute -> (the measurement binned, its low/normal/high words).  Shared with the evidence check.
-MEASURES: dict[str, tuple[Callable[[Measurement], float], tuple[str, str, str]]] = {
-    "pitch": (lambda m: m.f0_level_st, ("low", "normal", "high")),
-    "volume": (lambda m: m.level_db, ("low", "normal", "high")),
-    "speed": (lambda m: _log(m.rate), ("slow", "normal", "fast")),
-    "pitch_range": (lambda m: m.f0_range_st, ("narrow", "normal", "wide")),
-}
-
-
-# ----------------------------------------------------------------------------- binning
-
 
 _GENDER_SPK = re.compile(r"(?:^Ses\d\d_?|[_-])([FM])$")
 
@@ -83,38 +78,24 @@ def gender_of(speaker: str | None, attrs: dict[str, str]) -> str | None:
     return {"F": "female", "M": "male"}[m.group(1)] if m else None
 
 
-def bin_within_groups(
-    values: dict[str, float],
-    groups: Iterable[dict[str, str]],
-    words: tuple[str, str, str],
-    min_group: int,
-) -> dict[str, str]:
-    """z-score each value within the first grouping that gives it ``min_group`` peers, then bin.
-
-    ``groups`` are key -> group maps tried in order (speaker, gender...); a key missing from one,
-    or whose group is too small there, falls through to the next, and finally to all keys together.
-    NaN values get no label.
-    """
-    finite = {k: v for k, v in values.items() if math.isfinite(v)}
-    members: list[dict[str, list[str]]] = []
-    for grouping in groups:
-        g: dict[str, list[str]] = {}
-        for k in finite:
-            if k in grouping:
-                g.setdefault(grouping[k], []).append(k)
-        members.append(g)
-    out: dict[str, str] = {}
-    everyone = list(finite)
-    for k, v in finite.items():
-        peers = everyone
-        for grouping, g in zip(groups, members, strict=True):
-            if k in grouping and len(g[grouping[k]]) >= min_group:
-                peers = g[grouping[k]]
-                break
-        arr = np.array([finite[p] for p in peers])
-        sd = float(arr.std())
-        z = (v - float(arr.mean())) / sd if sd > 1e-9 else 0.0
-        out[k] = words[0] if z < -Z_THRESHOLD else words[2] if z > Z_THRESHOLD else words[1]
+def derive_levels(
+    meas: Mapping[str, Measurement],
+    bands: Bands,
+    syllables: Mapping[str, Syllables],
+    gender: Mapping[str, str],
+) -> dict[str, dict[str, str]]:
+    """attribute -> key -> level word for every measured utterance, binned by ``bands`` at the edges."""
+    out: dict[str, dict[str, str]] = {a: {} for a in DERIVED_FIELDS}
+    for k, m in meas.items():
+        syl = syllables.get(k)
+        for a in DERIVED_FIELDS:
+            scale = scale_for(a, m, syl)
+            band = bands.band(a, scale, k, gender.get(k))
+            if not isinstance(band, Band):
+                continue
+            v = band.scale.value(m, syl)
+            if math.isfinite(v):
+                out[a][k] = band.scale.words[band.edges.bin(v)]
     return out
 
 
@@ -137,6 +118,7 @@ def describe(
     min_group: int = 10,
     seed: int = 0,
     lang: str = "auto",
+    calibration: Calibration | str | os.PathLike | None = None,
 ) -> DataDir:
     """Write derived ``utt2attr`` and ``utt2desc`` for the data dir ``data`` (into ``out`` if given).
 
@@ -147,7 +129,10 @@ def describe(
     Refuses when ``data`` (or ``out``) already has ``utt2desc`` unless ``force``.  Measurements are
     cached in ``descriptor_feats.tsv`` of the output dir after every chunk, so an interrupted run
     resumes where it stopped.  ``seed`` picks the caption frames (per utterance, order-independent).
+    ``calibration``: a :class:`~sedtk.data.calibration.Calibration` or its file (module docstring).
     """
+    if calibration is not None and not isinstance(calibration, Calibration):
+        calibration = load_calibration(calibration)
     src = DataDir.load(data)
     dst = Path(out) if out is not None else Path(data)
     cap_lang = caption_language(lang, data)
@@ -166,11 +151,10 @@ def describe(
     # -- labels ----------------------------------------------------------------------------
     speaker = {k: u.speaker for k, u in utts.items() if u.speaker}
     gender = {k: g for k in utts if (g := gender_of(utts[k].speaker, attrs[k]))}
-    groups = [speaker, gender]
-    derived = {
-        name: bin_within_groups({k: value(v) for k, v in m.items()}, groups, words, min_group)
-        for name, (value, words) in MEASURES.items()
-    }
+    syl = transcript_syllables({k: u.text for k, u in utts.items() if u.text})
+    bands = Bands(calibration, datadir_values(src, m, syl), speaker, gender, min_group)
+    log.info("describe: bands from %s", bands.source)
+    derived = derive_levels(m, bands, syl, gender)
 
     new_attr, new_desc = {}, {}
     for k, u in utts.items():

@@ -3,62 +3,69 @@
 A description such as "A female speaker with high pitch, low volume and a fast pace" makes claims
 (parsed by :func:`sedtk.data.attributes.parse_claims`, the same parser as the score's attribute
 accuracy).  Each claim is checked against the eGeMAPS measurements of that audio
-(:mod:`sedtk.data.measure`) binned *relative to a stated reference*:
+(:mod:`sedtk.data.measure`) binned by the bands of :mod:`sedtk.data.calibration` -- the same scales
+and bands ``sedtk data describe`` bins by:
 
-* **a data dir** (``sedtk decode --data ... --evidence``, ``sedtk explain --decode``, ``sedtk
-  score``): the utterance's speaker (at least ``min_group`` measured utterances), else its gender,
-  else the whole data dir -- exactly the grouping and the z-score bins of ``sedtk data describe``
-  (``z < -0.5`` low, ``z > 0.5`` high, on the same scales: the F0 level in semitones, level in dBFS,
-  the log of the loudness-peak rate, the 5-95 % F0 range in semitones);
-* **population norms** otherwise (``sedtk decode --wav ... --evidence``), documented below.
+* **a calibration file** (``sedtk data calibrate``; ``--calibration`` of decode, score, explain):
+  edges learned on labelled data, per speaker, speaker-relative, per gender or for everyone;
+* **a data dir** without one (``sedtk decode --data ... --evidence``, ``sedtk explain --decode``,
+  ``sedtk score``): z-scores within the utterance's speaker (else gender, else the data dir);
+* **population norms** otherwise (``sedtk decode --wav ... --evidence``), with their sources in
+  :mod:`sedtk.data.calibration`.
 
-Verdicts: ``supported`` (the measurement falls in the claimed bin; for a negated claim such as
-"not loud", outside it), ``contradicted`` (it falls in another bin), ``not checkable`` (no
-measurement or no reference for that attribute: emotion, age, voice quality; pace and pitch range
-without a data dir; a gender-ambiguous F0; audio too short to measure).  Audio without voiced
-speech is reported as such (``voiced: false``): its pitch, range, pace and gender claims are
-``contradicted`` (there is no voice to have them; negated ones are not checkable), and its volume
-claims are checked as usual.
+The pace is measured from the transcript when there is one (the data dir's ``text``, else the
+decode's own transcript): its syllables (:mod:`sedtk.data.syllables`) per second of VAD speech; else
+from the audio alone (syllable nuclei per second).  Gender claims are checked against the F0 of the
+*speaker* (the median over the speaker's reliably voiced utterances) when the data dir has
+``utt2spk``, else of the utterance: male-typical below 150 Hz, female-typical above 175 Hz.
 
-Population norms (used without a data dir; coarse by nature -- give a data dir for a real one):
+Verdicts:
 
-* **Pitch and gender.**  Mean speaking F0 of adults is about 120 Hz for men and 210 Hz for women
-  (Titze, *Principles of Voice Production*, 1994; Baken & Orlikoff, *Clinical Measurement
-  of Speech and Voice*, 2nd ed., 2000).  Pitch is binned against the norm of the speaker's gender
-  (from the data dir's ``utt2attr`` if given, else the description's own gender claim, else the F0
-  when it is clearly male- or female-typical; otherwise not checkable): "normal" is within
-  :data:`PITCH_NORMAL_ST` = 2 semitones of the norm (sedtk's convention, about the spread of
-  adults' mean F0 within one sex).  Gender claims: F0 below :data:`MALE_BELOW_HZ` = 150 Hz is
-  male-typical, above :data:`FEMALE_ABOVE_HZ` = 175 Hz female-typical, in between ambiguous.
-* **Volume.**  Recording levels depend on the microphone gain, so any absolute norm is a
-  convention: -26 dBov, the nominal active speech level of ITU-T practice (level measured as in
-  ITU-T P.56; the normalisation level of ITU-T G.191 tools), with "normal" within
-  :data:`LEVEL_NORMAL_DB` = 8 dB of it.
-* **Pace and pitch range** have no published population norm for eGeMAPS' loudness-peak rate or
-  5-95 % F0 range: not checkable without a data dir.
+``supported``      the measurement is in the claimed bin (for a negated claim such as "not loud",
+                   outside it), farther than the band's margin from every edge that matters;
+``contradicted``   it is in another bin, beyond the margin;
+``uncertain``      it lies within the margin of an edge that decides the claim, or the measurement is
+                   unreliable: less than :data:`MIN_VOICED_S` of voiced speech (pitch, range,
+                   gender), an HNR below :data:`MIN_HNR_DB` (the F0 track is noise), a clipped
+                   waveform (volume), an SNR below :data:`MIN_SNR_DB` (volume), less than
+                   :data:`~sedtk.data.calibration.MIN_SPEECH_S` of speech (pace), a speaker F0
+                   between the male and female ranges (gender);
+``not checkable``  no measurement or no reference for the attribute: emotion, age, voice quality;
+                   a pace or range without a data dir or calibration; audio too short to measure.
+
+Audio without voiced speech *and* without VAD speech is reported as such (``voiced: false``): its
+pitch, range, pace and gender claims are contradicted (there is no voice to have them; negated ones
+are not checkable); with VAD speech but no voiced frame they are uncertain.  Volume is checked as usual.
 
 JSON (one object per utterance; ``evidence.jsonl`` of a decode dir holds one per line with ``key``,
-``description``, ``data`` -- the reference data dir, resolved -- and ``inputs`` -- the fingerprint
-of that data dir's audio, :func:`reference_inputs`; a record is reused only while both hold -- added)::
+``description``, ``data`` -- the reference data dir, resolved --, ``inputs`` -- the fingerprint of
+that data dir's audio, :func:`reference_inputs` -- and ``calibration`` -- the calibration file and
+its fingerprint -- added; a record is reused only while all of them hold)::
 
-    {"voiced": true,                          # false: no voiced speech found
+    {"voiced": true,
      "note": "...",                           # only when something applies to every claim
-     "measurements": {"f0_hz": 231.2, "f0_mean_st": 37.6, "f0_level_st": 37.1, "f0_range_st": 6.1,
-                      "level_db": -22.9,
-                      "loudness": 0.71, "rate": 4.2, "jitter": 0.012, "shimmer_db": 0.9,
-                      "hnr_db": 8.3, "duration_s": 2.4, "speech_s": 2.1, ...},   # null: undefined
-     "reference": "speaker usf3 (52 utterances)",
-     "claims": [{"claim": "high pitch",       # the matched span of the description
-                 "attribute": "pitch", "value": "high", "negated": false,
+     "measurements": {"f0_hz": 231.2, "f0_level_st": 37.1, "level_db": -22.9, ...},  # null: undefined
+     "syllables": 12,                         # of the transcript used for the pace (absent: none)
+     "transcript": "reference",               # reference | decoded (where the syllables came from)
+     "speaker_f0_hz": 224.0,                  # the speaker's median F0 (gender), when pooled
+     "reference": "calibration ... / the data dir's own statistics / population norms",
+     "claims": [{"claim": "high pitch", "attribute": "pitch", "value": "high", "negated": false,
                  "start": 22, "end": 32,      # character offsets in the description
-                 "measured": 231.2, "unit": "Hz",  # pitch: the F0 level (data dir) or mean F0
+                 "measured": 231.2, "unit": "Hz", "scale": "pitch",
                  "bin": "high",               # null when not checkable
-                 "normal": [190.5, 222.0],    # the reference's normal band in the unit, or null
-                 "verdict": "supported",      # supported | contradicted | not checkable
-                 "reason": "231 Hz is above the normal band (190 to 222 Hz) of speaker usf3 (52 utts)"}]}
+                 "normal": [190.5, 222.0],    # the normal band in the unit shown, or null
+                 "margins": [[185.1, 196.0], [216.2, 228.0]],  # within these: uncertain
+                 "verdict": "supported",      # supported | contradicted | uncertain | not checkable
+                 "reason": "231 Hz is above the normal band (190 to 222 Hz) of speaker usf3 (...)",
+                 "true": true}]}              # only where the data dir knows the truth (below)
 
-:func:`grounding_summary` turns a set of these into per-attribute rates (``grounding_rate`` =
-supported / (supported + contradicted)) for ``score.json`` and ``explain.json``.
+**The checker grades itself.**  Where the data dir's ``utt2attr`` knows an attribute (the
+synthetic corpus's settings, SpeechCraft's pitch/energy/speed labels; not ``source=derived``
+ones, which are these measurements), each claim gets ``true``: whether it is right.
+:func:`grounding_summary` then reports per attribute, beside the verdict counts, ``validity``:
+``agreement`` (share of decided claims whose verdict matches the truth), ``true_contradicted``
+(share of true claims marked contradicted), ``false_caught`` (share of false claims marked
+contradicted), ``undecided`` (uncertain + not checkable) and ``coverage`` (decided share).
 """
 
 from __future__ import annotations
@@ -72,19 +79,37 @@ from pathlib import Path
 
 import numpy as np
 
+from sedtk.data.calibration import (
+    FEMALE_ABOVE_HZ,
+    MALE_BELOW_HZ,
+    MIN_SPEECH_S,
+    Band,
+    Bands,
+    Calibration,
+    Scale,
+    datadir_values,
+    gender_bin,
+    load_calibration,
+    scale_for,
+    transcript_syllables,
+    truth_levels,
+)
 from sedtk.data.measure import FEATS_FILE, Measurement, measure, measure_datadir
+from sedtk.data.syllables import Syllables, count_syllables
 from sedtk.errors import DataDirError, InputError
 
-SUPPORTED, CONTRADICTED, NOT_CHECKABLE = "supported", "contradicted", "not checkable"
-VERDICTS = (SUPPORTED, CONTRADICTED, NOT_CHECKABLE)
+SUPPORTED, CONTRADICTED, UNCERTAIN, NOT_CHECKABLE = "supported", "contradicted", "uncertain", "not checkable"
+VERDICTS = (SUPPORTED, CONTRADICTED, UNCERTAIN, NOT_CHECKABLE)
 #: Per-utterance evidence of a data-dir decode, one JSON object per line (see the module docstring).
 EVIDENCE_FILE = "evidence.jsonl"
 
-POPULATION_F0_HZ = {"male": 120.0, "female": 210.0}
-PITCH_NORMAL_ST = 2.0
-MALE_BELOW_HZ, FEMALE_ABOVE_HZ = 150.0, 175.0
-LEVEL_NORM_DB, LEVEL_NORMAL_DB = -26.0, 8.0
-Z_THRESHOLD = 0.5  # as sedtk.data.describe
+#: Reliability of a measurement: below these the claim is uncertain (module docstring).
+MIN_VOICED_S = 0.3
+MIN_HNR_DB = 0.0
+MAX_CLIPPED = 0.001
+MIN_SNR_DB = 5.0
+#: A speaker's F0 is pooled over at least this many reliably voiced utterances.
+MIN_SPEAKER_UTTS = 3
 
 #: Attributes that need voiced speech to have a value.
 VOICED_ATTRIBUTES = ("pitch", "pitch_range", "speed", "gender")
@@ -103,7 +128,7 @@ class CheckedClaim:
     attribute: str
     value: str
     negated: bool
-    verdict: str  # supported | contradicted | not checkable
+    verdict: str  # supported | contradicted | uncertain | not checkable
     reason: str | None = None
     measured: float | None = None
     unit: str | None = None
@@ -125,158 +150,14 @@ def checked_claims(evidence: Mapping | None) -> list[CheckedClaim]:
     return [CheckedClaim.from_dict(c) for c in (evidence or {}).get("claims", [])]
 
 
-# ----------------------------------------------------------------------------- scales
+def load_bands_calibration(calibration: Calibration | str | os.PathLike | None) -> Calibration | None:
+    """A :class:`~sedtk.data.calibration.Calibration` from itself, its file, or None."""
+    if calibration is None or isinstance(calibration, Calibration):
+        return calibration
+    return load_calibration(calibration)
 
 
-def _st(hz: float) -> float:
-    return 12 * math.log2(hz / 27.5)
-
-
-def _hz(st: float) -> float:
-    return 27.5 * 2 ** (st / 12)
-
-
-def _log(v: float) -> float:
-    return math.log(v) if v > 0 else math.nan
-
-
-@dataclass(frozen=True)
-class Scale:
-    """How an attribute is measured: the binned value, its words, and how to show it."""
-
-    value: object  # Measurement -> value on the binning scale
-    words: tuple[str, str, str]
-    shown: object  # Measurement -> the value shown
-    to_shown: object  # binning scale -> shown unit (for the band edges)
-    unit: str
-    fmt: str
-
-
-SCALES: dict[str, Scale] = {
-    "pitch": Scale(lambda m: m.f0_level_st, ("low", "normal", "high"), lambda m: _hz(m.f0_level_st), _hz,
-                   "Hz", "{:.0f}"),
-    "pitch_range": Scale(lambda m: m.f0_range_st, ("narrow", "normal", "wide"), lambda m: m.f0_range_st,
-                         lambda v: v, "semitones", "{:.1f}"),
-    "volume": Scale(lambda m: m.level_db, ("low", "normal", "high"), lambda m: m.level_db, lambda v: v,
-                    "dBFS", "{:.1f}"),
-    "speed": Scale(lambda m: _log(m.rate), ("slow", "normal", "fast"), lambda m: m.rate, math.exp,
-                   "loudness peaks/s", "{:.2f}"),
-}  # fmt: skip
-#: Pitch as the mean F0 (what population norms describe).
-MEAN_F0 = Scale(lambda m: m.f0_mean_st, ("low", "normal", "high"), lambda m: m.f0_hz, _hz, "Hz", "{:.0f}")
-
-
-@dataclass(frozen=True)
-class Band:
-    """The "normal" interval of one attribute's binning scale under a reference, and its name.
-
-    ``scale`` replaces the attribute's default :data:`SCALES` entry (population F0 norms are about
-    the *mean* F0, data-dir bins about the F0 level that ``describe`` bins).
-    """
-
-    low: float
-    high: float
-    name: str
-    scale: Scale | None = None
-
-
-# ----------------------------------------------------------------------------- references
-
-
-class PopulationReference:
-    """Population norms (module docstring): pitch per gender, volume around -26 dBov."""
-
-    name = "population norms"
-
-    def band(self, attribute: str, key: str | None, gender: str | None) -> Band | str:
-        if attribute == "pitch":
-            if gender not in POPULATION_F0_HZ:
-                return "no gender known to choose the population F0 norm"
-            c = _st(POPULATION_F0_HZ[gender])
-            return Band(c - PITCH_NORMAL_ST, c + PITCH_NORMAL_ST,
-                        f"the population norm for {gender} speech (mean F0 {POPULATION_F0_HZ[gender]:.0f} Hz "
-                        f"+- {PITCH_NORMAL_ST:g} st)", MEAN_F0)  # fmt: skip
-        if attribute == "volume":
-            name = f"the nominal speech level {LEVEL_NORM_DB:g} dBov +- {LEVEL_NORMAL_DB:g} dB"
-            return Band(LEVEL_NORM_DB - LEVEL_NORMAL_DB, LEVEL_NORM_DB + LEVEL_NORMAL_DB, name)
-        return f"no population norm for {attribute.replace('_', ' ')} (give a data dir as the reference)"
-
-    def describe(self, key: str | None) -> str:
-        return self.name
-
-
-class GroupReference:
-    """Statistics of a data dir's measurements: speaker, else gender, else all (as ``describe``)."""
-
-    def __init__(
-        self,
-        measurements: Mapping[str, Measurement],
-        speaker: Mapping[str, str],
-        gender: Mapping[str, str],
-        min_group: int = 10,
-    ):
-        self.min_group = min_group
-        self._group: dict[str, tuple[str, str]] = {}  # key -> (kind, group name)
-        self._stats: dict[tuple[str, str, str], tuple[float, float, int]] = {}
-        members: dict[tuple[str, str], list[str]] = {}
-        for k in measurements:
-            for kind, grouping in (("speaker", speaker), ("gender", gender)):
-                if k in grouping:
-                    members.setdefault((kind, grouping[k]), []).append(k)
-            members.setdefault(("corpus", "all"), []).append(k)
-        for attr, scale in SCALES.items():
-            for (kind, name), keys in members.items():
-                vals = np.array([scale.value(measurements[k]) for k in keys], dtype=float)
-                vals = vals[np.isfinite(vals)]
-                if len(vals):
-                    self._stats[attr, kind, name] = (float(vals.mean()), float(vals.std()), len(vals))
-        self._speaker, self._gender = dict(speaker), dict(gender)
-
-    def _pick(self, attribute: str, key: str | None) -> tuple[str, str] | None:
-        for kind, grouping in (("speaker", self._speaker), ("gender", self._gender)):
-            if key in grouping:
-                st = self._stats.get((attribute, kind, grouping[key]))
-                if st and st[2] >= self.min_group:
-                    return kind, grouping[key]
-        return ("corpus", "all") if (attribute, "corpus", "all") in self._stats else None
-
-    def band(self, attribute: str, key: str | None, gender: str | None) -> Band | str:
-        if attribute not in SCALES:
-            return f"no reference for {attribute}"
-        g = self._pick(attribute, key)
-        if g is None:
-            return f"no utterance of the data dir has a {attribute.replace('_', ' ')} measurement"
-        mean, sd, n = self._stats[attribute, g[0], g[1]]
-        name = _group_name(g, n)
-        return Band(mean - Z_THRESHOLD * sd, mean + Z_THRESHOLD * sd, name)
-
-    def describe(self, key: str | None) -> str:
-        g = self._pick("volume", key) or self._pick("pitch", key)
-        if g is None:
-            return "the data dir"
-        return _group_name(g, self._stats.get(("volume", *g), (0, 0, 0))[2])
-
-
-def _group_name(g: tuple[str, str], n: int) -> str:
-    kind, name = g
-    if kind == "corpus":
-        return f"the whole data dir ({n} utterances)"
-    return f"{kind} {name} ({n} utterances)"
-
-
-# ----------------------------------------------------------------------------- one description
-
-
-def _fmt(scale: Scale, v: float) -> str:
-    return scale.fmt.format(v)
-
-
-def _gender_bin(hz: float) -> str:
-    if hz < MALE_BELOW_HZ:
-        return "male"
-    if hz > FEMALE_ABOVE_HZ:
-        return "female"
-    return "ambiguous"
+# ----------------------------------------------------------------------------- one claim
 
 
 def _claim_gender(claims) -> str | None:
@@ -284,8 +165,62 @@ def _claim_gender(claims) -> str | None:
     return next(iter(said)) if len(said) == 1 else None
 
 
-def check_claim(claim, m: Measurement, reference, key: str | None = None, gender: str | None = None) -> dict:
-    """The evidence record of one :class:`~sedtk.data.attributes.Claim` (see the module docstring)."""
+def _f0_reliable(m: Measurement) -> str | None:
+    """Why the F0 of ``m`` is not to be trusted, or None."""
+    if not m.voiced_s >= MIN_VOICED_S:
+        return f"only {m.voiced_s:.2f} s of voiced speech (under {MIN_VOICED_S:g} s)"
+    if not m.hnr_db >= MIN_HNR_DB:
+        return f"HNR {m.hnr_db:.1f} dB (under {MIN_HNR_DB:g} dB): the F0 track is unreliable"
+    return None
+
+
+def _unreliable(attribute: str, scale: Scale, m: Measurement) -> str | None:
+    """Why the measurement of ``attribute`` is unreliable for this audio, or None."""
+    if attribute in ("pitch", "pitch_range"):
+        return _f0_reliable(m)
+    if attribute == "volume":
+        if m.clipped_frac > MAX_CLIPPED:
+            return f"the waveform is clipped ({100 * m.clipped_frac:.2f} % of the samples at the peak)"
+        if m.snr_db < MIN_SNR_DB:
+            return f"SNR {m.snr_db:.1f} dB (under {MIN_SNR_DB:g} dB): the level is mostly noise"
+    if attribute == "speed":
+        if not m.vad_speech_s >= MIN_SPEECH_S:
+            return f"only {m.vad_speech_s:.2f} s of speech (under {MIN_SPEECH_S:g} s)"
+        if scale.name == "speed_audio":
+            return _f0_reliable(m)
+    return None
+
+
+def _verdict(claimed: set[int], plausible: set[int]) -> str:
+    if plausible <= claimed:
+        return SUPPORTED
+    if not plausible & claimed:
+        return CONTRADICTED
+    return UNCERTAIN
+
+
+def _rate_note(scale: Scale, m: Measurement, syl: Syllables | None, source: str | None) -> str:
+    if scale.name == "speed" and syl is not None:
+        return (
+            f" ({syl.count} syllables of the {source or ''} transcript over {m.vad_speech_s:.2f} s of speech)"
+        )
+    return ""
+
+
+def check_claim(
+    claim,
+    m: Measurement,
+    bands: Bands,
+    key: str | None = None,
+    gender: str | None = None,
+    syllables: Syllables | None = None,
+    speaker_f0: tuple[str, float, int] | None = None,
+    transcript: str | None = None,
+) -> dict:
+    """The evidence record of one :class:`~sedtk.data.attributes.Claim` (see the module docstring).
+
+    ``speaker_f0``: (speaker, median F0 in Hz, utterances) when the gender is judged per speaker.
+    """
     rec: dict = {
         "claim": claim.text,
         "attribute": claim.attribute,
@@ -304,95 +239,175 @@ def check_claim(claim, m: Measurement, reference, key: str | None = None, gender
         rec["verdict"], rec["reason"] = v, reason
         return rec
 
-    if a in _NO_MEASURE or (a not in SCALES and a != "gender"):
+    if a in _NO_MEASURE or (a not in ("pitch", "pitch_range", "volume", "speed") and a != "gender"):
         return verdict(NOT_CHECKABLE, _NO_MEASURE.get(a, f"no measurement for {a}"))
     if not math.isfinite(m.loudness):
         return verdict(NOT_CHECKABLE, f"the audio ({m.duration_s:.2f} s) is too short to measure")
     if a in VOICED_ATTRIBUTES and not m.voiced:
+        what = a.replace("_", " ")
+        if m.vad_speech_s >= MIN_SPEECH_S:
+            return verdict(
+                UNCERTAIN, f"no voiced frame found in {m.vad_speech_s:.2f} s of speech: no {what} measured"
+            )
         if claim.negated:
             return verdict(NOT_CHECKABLE, "no voiced speech in the audio")
-        return verdict(CONTRADICTED, f"no voiced speech in the audio: there is no {a.replace('_', ' ')}")
+        return verdict(CONTRADICTED, f"no voiced speech in the audio: there is no {what}")
     if a == "gender":
-        rec["measured"], rec["unit"] = round(m.f0_hz, 1), "Hz"
-        rec["bin"] = b = _gender_bin(m.f0_hz)
-        rec["normal"] = [MALE_BELOW_HZ, FEMALE_ABOVE_HZ]
-        where = f"mean F0 {m.f0_hz:.0f} Hz"
-        if b == "ambiguous":
-            return verdict(NOT_CHECKABLE, f"{where} is between male- ({MALE_BELOW_HZ:.0f}) and "
-                                          f"female-typical ({FEMALE_ABOVE_HZ:.0f} Hz)")  # fmt: skip
-        hit = (b == claim.value) != bool(claim.negated)
-        return verdict(SUPPORTED if hit else CONTRADICTED, f"{where} is {b}-typical")
-    band = reference.band(a, key, gender)
-    scale = band.scale if isinstance(band, Band) and band.scale is not None else SCALES[a]
-    shown = scale.shown(m)
-    rec["measured"], rec["unit"] = (round(float(shown), 4) if math.isfinite(shown) else None), scale.unit
+        return verdict(*_check_gender(claim, m, rec, speaker_f0))
+    scale = scale_for(a, m, syllables)
+    band = bands.band(a, scale, key, gender)
+    if isinstance(band, Band):
+        scale = band.scale
+    v = scale.value(m, syllables)
+    shown = scale.shown(v)
+    rec["measured"] = round(float(shown), 4) if math.isfinite(shown) else None
+    rec["unit"], rec["scale"] = scale.unit, scale.name
     if isinstance(band, str):
         return verdict(NOT_CHECKABLE, band)
-    v = scale.value(m)
     if not math.isfinite(v):
         return verdict(NOT_CHECKABLE, f"no {a.replace('_', ' ')} could be measured")
-    lo, hi = scale.to_shown(band.low), scale.to_shown(band.high)
+    e = band.edges
+    lo, hi = scale.shown(e.low), scale.shown(e.high)
     rec["normal"] = [round(lo, 4), round(hi, 4)]
+    rec["margins"] = [
+        [round(scale.shown(e.low - e.margin_low), 4), round(scale.shown(e.low + e.margin_low), 4)],
+        [round(scale.shown(e.high - e.margin_high), 4), round(scale.shown(e.high + e.margin_high), 4)],
+    ]
     words = scale.words
-    b = words[0] if v < band.low else words[2] if v > band.high else words[1]
-    rec["bin"] = b
-    pos = "below" if b == words[0] else "above" if b == words[2] else "within"
-    normal = f"{_fmt(scale, lo)} to {_fmt(scale, hi)} {scale.unit}"
-    reason = f"{_fmt(scale, shown)} {scale.unit} is {pos} the normal band ({normal}) of {band.name}"
+    b = e.bin(v)
+    rec["bin"] = words[b]
+    fmt = scale.fmt.format
+    pos = ("below", "within", "above")[b]
+    where = f"{fmt(shown)} {scale.unit}{_rate_note(scale, m, syllables, transcript)}"
+    reason = f"{where} is {pos} the normal band ({fmt(lo)} to {fmt(hi)} {scale.unit}) of {band.name}"
+    if (why := _unreliable(a, scale, m)) is not None:
+        return verdict(UNCERTAIN, f"{why}; {reason}")
+    plausible = {b}
+    near = []
+    if abs(v - e.low) <= e.margin_low:
+        plausible |= {0, 1}
+        near.append(f"the lower edge {fmt(lo)}")
+    if abs(v - e.high) <= e.margin_high:
+        plausible |= {1, 2}
+        near.append(f"the upper edge {fmt(hi)}")
+    i = words.index(claim.value)
+    claimed = {0, 1, 2} - {i} if claim.negated else {i}
+    out = _verdict(claimed, plausible)
+    if out == UNCERTAIN:
+        reason += f", within the margin of {' and '.join(near)} {scale.unit}"
+    return verdict(out, reason)
+
+
+def _check_gender(claim, m: Measurement, rec: dict, speaker_f0) -> tuple[str, str]:
+    if speaker_f0 is not None:
+        spk, hz, n = speaker_f0
+        where = f"speaker {spk}'s median F0 {hz:.0f} Hz ({n} utterances)"
+    else:
+        hz, where = m.f0_hz, f"mean F0 {m.f0_hz:.0f} Hz"
+        if (why := _f0_reliable(m)) is not None:
+            rec["measured"], rec["unit"] = round(hz, 1), "Hz"
+            return UNCERTAIN, why
+    rec["measured"], rec["unit"] = round(hz, 1), "Hz"
+    rec["bin"] = b = gender_bin(hz)
+    rec["normal"] = [MALE_BELOW_HZ, FEMALE_ABOVE_HZ]
+    if b == "uncertain":
+        return (
+            UNCERTAIN,
+            f"{where} is between male- ({MALE_BELOW_HZ:.0f}) and female-typical ({FEMALE_ABOVE_HZ:.0f} Hz)",
+        )
     hit = (b == claim.value) != bool(claim.negated)
-    return verdict(SUPPORTED if hit else CONTRADICTED, reason)
+    return (SUPPORTED if hit else CONTRADICTED), f"{where} is {b}-typical"
+
+
+# ----------------------------------------------------------------------------- one description
 
 
 def check_description(
     description: str | None,
     m: Measurement,
-    reference=None,
+    bands: Bands | None = None,
     key: str | None = None,
     gender: str | None = None,
+    syllables: Syllables | None = None,
+    transcript: str | None = None,
+    speaker_f0: tuple[str, float, int] | None = None,
+    truth: Mapping[str, str] | None = None,
 ) -> dict:
     """The evidence of one utterance: every claim of ``description`` checked against ``m``.
 
-    ``reference``: a :class:`GroupReference` (with ``key`` the utterance's data-dir key) or None for
-    :class:`PopulationReference`.  ``gender``: the speaker's gender if known (the data dir's
-    ``utt2attr``); it chooses the population F0 norm.
+    ``bands``: a :class:`~sedtk.data.calibration.Bands` (with ``key`` the utterance's data-dir key;
+    None: population norms).  ``gender``: the speaker's gender if known (``utt2attr``); it chooses the
+    gender bands.  ``syllables``: of the utterance's transcript (``transcript`` says whose: reference
+    or decoded).  ``truth``: the known levels (:func:`~sedtk.data.calibration.truth_levels`), which
+    mark each claim ``true`` or not.
     """
     from sedtk.data.attributes import parse_claims
 
-    reference = reference or PopulationReference()
+    bands = bands or Bands()
     claims = parse_claims(description or "")
-    ref_name = reference.describe(key)
-    if isinstance(reference, PopulationReference):
-        how = None
-        if gender in POPULATION_F0_HZ:
-            how = "the data's gender"
+    how = None
+    if gender is None:
+        if speaker_f0 is not None and gender_bin(speaker_f0[1]) != "uncertain":
+            gender, how = gender_bin(speaker_f0[1]), "the gender the speaker's F0 suggests"
+        elif m.voiced and _f0_reliable(m) is None and gender_bin(m.f0_hz) != "uncertain":
+            gender, how = gender_bin(m.f0_hz), "the gender the F0 suggests"
         elif (g := _claim_gender(claims)) is not None:
             gender, how = g, "the gender the description claims"
-        elif m.voiced and _gender_bin(m.f0_hz) != "ambiguous":
-            gender, how = _gender_bin(m.f0_hz), "the gender the F0 suggests"
-        if how:
-            ref_name = f"population norms for {gender} speech ({how})"
+    ref_name = bands.describe(key, gender)
+    if how:
+        ref_name = f"{ref_name} ({gender} speech: {how})"
     out: dict = {"voiced": m.voiced}
     if not math.isfinite(m.loudness):
         out["note"] = f"the audio ({m.duration_s:.2f} s) is too short to measure"
     elif not m.voiced:
         out["note"] = "no voiced speech in the audio"
     out["measurements"] = m.to_dict()
+    if syllables is not None:
+        out["syllables"] = syllables.count
+        out["transcript"] = transcript
+    if speaker_f0 is not None:
+        out["speaker_f0_hz"] = round(speaker_f0[1], 1)
     out["reference"] = ref_name
-    out["claims"] = [check_claim(c, m, reference, key, gender) for c in claims]
+    recs = [check_claim(c, m, bands, key, gender, syllables, speaker_f0, transcript) for c in claims]
+    if truth:
+        for c in recs:
+            if c["attribute"] in truth:
+                c["true"] = (truth[c["attribute"]] == c["value"]) != c["negated"]
+    out["claims"] = recs
     return out
 
 
-def evidence_for_audio(wav, sample_rate: int, description: str | None, gender: str | None = None) -> dict:
-    """Measure ``wav`` and check ``description`` against population norms (no data dir)."""
-    return check_description(description, measure(wav, sample_rate), None, gender=gender)
+def evidence_for_audio(
+    wav,
+    sample_rate: int,
+    description: str | None,
+    gender: str | None = None,
+    transcript: str | None = None,
+    calibration: Calibration | str | os.PathLike | None = None,
+) -> dict:
+    """Measure ``wav`` and check ``description`` against a calibration's bands or population norms.
+
+    ``transcript`` (the model's own, for a decoded file) gives the syllables of the pace.
+    """
+    syl = count_syllables(transcript) if transcript and transcript.strip() else None
+    bands = Bands(load_bands_calibration(calibration))
+    m = measure(wav, sample_rate)
+    return check_description(description, m, bands, gender=gender, syllables=syl,
+                             transcript="decoded" if syl else None)  # fmt: skip
 
 
-def evidence_for_file(path: str | os.PathLike, description: str | None, gender: str | None = None) -> dict:
+def evidence_for_file(
+    path: str | os.PathLike,
+    description: str | None,
+    gender: str | None = None,
+    transcript: str | None = None,
+    calibration: Calibration | str | os.PathLike | None = None,
+) -> dict:
     """:func:`evidence_for_audio` of an audio file (any format :func:`sedtk.data.audio.load_audio` reads)."""
     from sedtk.data.audio import SAMPLE_RATE, load_audio
 
     wav = load_audio(path, max_duration=None).numpy()
-    return evidence_for_audio(wav, SAMPLE_RATE, description, gender)
+    return evidence_for_audio(wav, SAMPLE_RATE, description, gender, transcript, calibration)
 
 
 # ----------------------------------------------------------------------------- a data dir
@@ -404,24 +419,37 @@ def _read_map(path: Path) -> dict[str, str]:
     return read_kaldi_map(path) if path.exists() else {}
 
 
+def speaker_f0(meas: Mapping[str, Measurement], speaker: Mapping[str, str]) -> dict[str, tuple[float, int]]:
+    """speaker -> (median mean-F0 in Hz, utterances) over the speaker's reliably voiced utterances."""
+    by: dict[str, list[float]] = {}
+    for k, m in meas.items():
+        if k in speaker and m.voiced and _f0_reliable(m) is None:
+            by.setdefault(speaker[k], []).append(m.f0_hz)
+    return {s: (float(np.median(v)), len(v)) for s, v in by.items() if len(v) >= MIN_SPEAKER_UTTS}
+
+
 def data_evidence(
     data,
     descriptions: Mapping[str, str],
     cache: str | os.PathLike | None = None,
     nj: int = 1,
     min_group: int = 10,
+    transcripts: Mapping[str, str] | None = None,
+    calibration: Calibration | str | os.PathLike | None = None,
 ) -> dict[str, dict]:
     """Evidence of ``descriptions`` (key -> text) for the utterances of the data dir ``data``.
 
     Every utterance of ``data`` is measured (the reference statistics need them all).  The
     measurements are cached in the data dir's own ``descriptor_feats.tsv`` (the file ``sedtk data
     describe`` keeps; so every system decoded from one data dir shares them) when the data dir is
-    writable, else in ``cache`` (seeded from the data dir's file).
+    writable, else in ``cache`` (seeded from the data dir's file).  The pace uses the data dir's
+    ``text``, else ``transcripts`` (a decode's own).
     """
     from sedtk.data.datadir import DataDir, parse_attr
     from sedtk.data.describe import gender_of
     from sedtk.data.measure import read_cache, write_cache
 
+    cal = load_bands_calibration(calibration)
     data = data if isinstance(data, DataDir) else DataDir.load(data)
     if data.path is not None and os.access(data.path, os.W_OK):
         cache = Path(data.path) / FEATS_FILE  # shared by every decode of this data dir
@@ -440,33 +468,67 @@ def data_evidence(
             raise DataDirError(f"{data.path}/utt2attr: utterance {k!r}: {e}") from None
     speaker = {k: s for k in data.utts if (s := data.get("utt2spk", k))}
     gender = {k: g for k in data.utts if (g := gender_of(speaker.get(k), attrs[k]))}
-    ref = GroupReference(meas, speaker, gender, min_group)
-    return {
-        k: check_description(descriptions[k], meas[k], ref, key=k, gender=gender.get(k))
-        for k in data.utts
-        if k in descriptions
-    }
+    f0 = speaker_f0(meas, speaker)
+    for k in data.utts:  # no gender in the data: the one the speaker's (else the utterance's) F0 says
+        hz = (
+            f0[speaker[k]][0]
+            if speaker.get(k) in f0
+            else meas[k].f0_hz
+            if _f0_reliable(meas[k]) is None
+            else None
+        )
+        if k not in gender and hz is not None and gender_bin(hz) != "uncertain":
+            gender[k] = gender_bin(hz)
+    ref_text = data.maps.get("text", {})
+    texts = {**(transcripts or {}), **ref_text}
+    source = {k: "reference" if k in ref_text else "decoded" for k in texts}
+    syl = transcript_syllables(texts)
+    bands = Bands(cal, datadir_values(data, meas, syl), speaker, gender, min_group)
+    out = {}
+    for k in data.utts:
+        if k not in descriptions:
+            continue
+        spk = speaker.get(k)
+        sf0 = (spk, *f0[spk]) if spk in f0 else None
+        out[k] = check_description(
+            descriptions[k], meas[k], bands, key=k, gender=gender.get(k), syllables=syl.get(k),
+            transcript=source.get(k), speaker_f0=sf0, truth=truth_levels(attrs[k]),
+        )  # fmt: skip
+    return out
+
+
+def _calibration_id(cal: Calibration | None) -> str | None:
+    return None if cal is None else f"{cal.path}#{cal.fingerprint}"
 
 
 def write_evidence(
-    data_dir: str | os.PathLike, decode_dir: str | os.PathLike, nj: int = 1, min_group: int = 10
+    data_dir: str | os.PathLike,
+    decode_dir: str | os.PathLike,
+    nj: int = 1,
+    min_group: int = 10,
+    calibration: Calibration | str | os.PathLike | None = None,
 ) -> dict:
     """Write ``evidence.jsonl`` into a decode dir (from its ``utt2desc``); returns :func:`grounding_summary`.
 
-    Measurements are cached (see :func:`data_evidence`; a rerun measures nothing).
+    Measurements are cached (see :func:`data_evidence`; a rerun measures nothing).  The decode's
+    own ``text`` gives the pace's syllables where the data dir has no transcript.
     """
     from sedtk.utils.io import atomic_write_text
 
+    cal = load_bands_calibration(calibration)
     decode = Path(decode_dir)
     descs = _read_map(decode / "utt2desc")
     if not descs:
         raise InputError(f"{decode}: no utt2desc (decode the SER-SED task to get descriptions to check)")
-    ev = data_evidence(data_dir, descs, cache=decode / FEATS_FILE, nj=nj, min_group=min_group)
-    data = str(Path(data_dir).resolve())
-    inputs = reference_inputs(data_dir)
+    ev = data_evidence(
+        data_dir, descs, cache=decode / FEATS_FILE, nj=nj, min_group=min_group,
+        transcripts=_read_map(decode / "text"), calibration=cal,
+    )  # fmt: skip
+    data, cal_id, inputs = str(Path(data_dir).resolve()), _calibration_id(cal), reference_inputs(data_dir)
     lines = [
         json.dumps(
-            {"key": k, "description": descs[k], "data": data, "inputs": inputs, **e}, ensure_ascii=False
+            {"key": k, "description": descs[k], "data": data, "inputs": inputs, "calibration": cal_id, **e},
+            ensure_ascii=False,
         )
         for k, e in ev.items()
     ]
@@ -500,35 +562,74 @@ def reference_inputs(data_dir: str | os.PathLike) -> str:
     return digest(f"{k}\t{v}" for k, v in sorted(fingerprints(DataDir.load(data_dir)).items()))
 
 
+def _is_current(rec: Mapping | None, description: str, data: str, inputs: str, cal_id: str | None) -> bool:
+    """Whether an ``evidence.jsonl`` record still holds: the same description, reference data dir,
+    audio (:func:`reference_inputs`) and calibration."""
+    return (
+        rec is not None
+        and rec.get("description") == description
+        and rec.get("data") == data
+        and rec.get("inputs") == inputs
+        and rec.get("calibration") == cal_id
+    )
+
+
 def decode_evidence(
-    data_dir: str | os.PathLike, decode_dir: str | os.PathLike, nj: int = 1, min_group: int = 10
+    data_dir: str | os.PathLike,
+    decode_dir: str | os.PathLike,
+    nj: int = 1,
+    min_group: int = 10,
+    calibration: Calibration | str | os.PathLike | None = None,
 ) -> dict[str, dict]:
     """The evidence of a decode dir: its ``evidence.jsonl`` when it matches the current ``utt2desc``
-    and was checked against ``data_dir`` as its audio is now (:func:`reference_inputs`), else
-    computed now (and written there)."""
+    and was checked against ``data_dir`` as its audio is now (:func:`reference_inputs`) with the same
+    calibration, else computed now (and written there)."""
+    cal = load_bands_calibration(calibration)
     decode = Path(decode_dir)
     descs = _read_map(decode / "utt2desc")
     have = read_evidence(decode)
-    data = str(Path(data_dir).resolve())
-    inputs = reference_inputs(data_dir)
-    if descs and all(
-        have.get(k, {}).get("description") == d
-        and have[k].get("data") == data
-        and have[k].get("inputs") == inputs
-        for k, d in descs.items()
-    ):
+    data, cal_id, inputs = str(Path(data_dir).resolve()), _calibration_id(cal), reference_inputs(data_dir)
+    if descs and all(_is_current(have.get(k), d, data, inputs, cal_id) for k, d in descs.items()):
         return {k: have[k] for k in descs}
-    write_evidence(data_dir, decode, nj=nj, min_group=min_group)
+    write_evidence(data_dir, decode, nj=nj, min_group=min_group, calibration=cal)
     return read_evidence(decode)
 
 
-def grounding_summary(records: Iterable[Mapping]) -> dict:
-    """Per attribute: supported / contradicted / not-checkable counts and the grounding rate.
+def _validity(claims: list[Mapping]) -> dict | None:
+    """The checker against the truth (module docstring), or None when no claim's truth is known."""
+    known = [c for c in claims if c.get("true") is not None]
+    if not known:
+        return None
+    true = [c for c in known if c["true"]]
+    false = [c for c in known if not c["true"]]
+    decided = [c for c in known if c["verdict"] in (SUPPORTED, CONTRADICTED)]
+    agree = sum((c["verdict"] == SUPPORTED) == bool(c["true"]) for c in decided)
 
-    ``grounding_rate`` = supported / (supported + contradicted), None when nothing was checkable.
+    def share(n: int, of: int) -> float | None:
+        return round(n / of, 4) if of else None
+
+    return {
+        "claims": len(known),
+        "true": len(true),
+        "false": len(false),
+        "decided": len(decided),
+        "agreement": share(agree, len(decided)),
+        "true_contradicted": share(sum(c["verdict"] == CONTRADICTED for c in true), len(true)),
+        "false_caught": share(sum(c["verdict"] == CONTRADICTED for c in false), len(false)),
+        "undecided": len(known) - len(decided),
+        "coverage": share(len(decided), len(known)),
+    }
+
+
+def grounding_summary(records: Iterable[Mapping]) -> dict:
+    """Per attribute: the verdict counts, the grounding rate and (where the truth is known) validity.
+
+    ``grounding_rate`` = supported / (supported + contradicted), None when nothing was decided.
+    ``validity`` (only for attributes with claims whose truth is known): see the module docstring.
     ``all`` pools every attribute; ``utterances`` and ``unvoiced_utterances`` count the records.
     """
     per: dict[str, dict] = {}
+    claims: dict[str, list[Mapping]] = {}
     n = unvoiced = 0
     for r in records:
         n += 1
@@ -536,40 +637,91 @@ def grounding_summary(records: Iterable[Mapping]) -> dict:
         for c in r.get("claims", []):
             for name in (c["attribute"], "all"):
                 d = per.setdefault(name, {v: 0 for v in VERDICTS})
-                d[c["verdict"]] += 1
-    for d in per.values():
+                d[c["verdict"]] = d.get(c["verdict"], 0) + 1
+                claims.setdefault(name, []).append(c)
+    for name, d in per.items():
         checked = d[SUPPORTED] + d[CONTRADICTED]
         d["grounding_rate"] = round(d[SUPPORTED] / checked, 4) if checked else None
+        if (v := _validity(claims[name])) is not None:
+            d["validity"] = v
     order = sorted(per, key=lambda a: (a == "all", a))
     return {"utterances": n, "unvoiced_utterances": unvoiced, "attributes": {a: per[a] for a in order}}
 
 
-def attach_evidence(result) -> None:
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f}%"
+
+
+def grounding_markdown(g: Mapping) -> list[str]:
+    """A :func:`grounding_summary` as Markdown tables: the verdicts, and the validity where known."""
+    attrs = g.get("attributes", {})
+    md = [
+        "| attribute | supported | contradicted | uncertain | not checkable | grounding rate |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for a, d in attrs.items():
+        md.append(
+            f"| {a} | {d[SUPPORTED]} | {d[CONTRADICTED]} | {d.get(UNCERTAIN, 0)} | {d[NOT_CHECKABLE]} "
+            f"| {_pct(d['grounding_rate'])} |"
+        )
+    valid = {a: d["validity"] for a, d in attrs.items() if d.get("validity")}
+    if valid:
+        md += [
+            "",
+            "The checker against the known truth (`utt2attr`): agreement = decided verdicts that match the "
+            "truth; true contradicted = true claims marked contradicted; false caught = false claims marked "
+            "contradicted; coverage = decided share.",
+            "",
+            "| attribute | claims (true/false) | agreement | true contradicted | false caught | undecided "
+            "| coverage |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for a, v in valid.items():
+            md.append(
+                f"| {a} | {v['claims']} ({v['true']}/{v['false']}) | {_pct(v['agreement'])} "
+                f"| {_pct(v['true_contradicted'])} | {_pct(v['false_caught'])} | {v['undecided']} "
+                f"| {_pct(v['coverage'])} |"
+            )
+    return md
+
+
+def attach_evidence(result, calibration: Calibration | str | os.PathLike | None = None) -> None:
     """Set ``result.evidence`` of a successful ``decode --wav`` :class:`~sedtk.decode.outputs.UttResult`
-    (its ``key`` is the audio path) from its description, against population norms."""
+    (its ``key`` is the audio path) from its description and transcript, against ``calibration`` or
+    population norms."""
     if result.ok and result.description is not None:
-        result.evidence = evidence_for_file(result.key, result.description)
+        result.evidence = evidence_for_file(
+            result.key, result.description, transcript=result.transcript, calibration=calibration
+        )
 
 
-def score_grounding_pairs(pairs: Iterable[tuple[os.PathLike | str, os.PathLike | str]]) -> dict | None:
+def score_grounding_pairs(
+    pairs: Iterable[tuple[os.PathLike | str, os.PathLike | str]],
+    calibration: Calibration | str | os.PathLike | None = None,
+) -> dict | None:
     """Grounding summary of one scored system, folds pooled: ``pairs`` are its (ref data dir, decode dir).
 
-    Each decode dir's ``evidence.jsonl`` is used when it matches its ``utt2desc`` (``sedtk decode
-    --evidence``), else the evidence is computed now and written there.  None when no decode dir has
-    descriptions; ``{"not_computed": reason}`` when a reference's audio cannot be read.  This is what
-    ``sedtk score`` puts into ``score.json`` as each system's ``grounding``.
+    Each decode dir's ``evidence.jsonl`` is used when it matches its ``utt2desc`` and calibration
+    (``sedtk decode --evidence``), else the evidence is computed now and written there.  None when no
+    decode dir has descriptions; ``{"not_computed": reason}`` when a reference's audio cannot be
+    read.  This is what ``sedtk score`` puts into ``score.json`` as each system's ``grounding``.
     """
     from sedtk.data.audio import AudioError
 
+    cal = load_bands_calibration(calibration)
     records: list[dict] = []
     for ref, hyp in pairs:
         if (Path(hyp) / "utt2desc").exists():
             try:
-                records += decode_evidence(ref, hyp).values()
+                records += decode_evidence(ref, hyp, calibration=cal).values()
             except (AudioError, OSError) as e:  # a reference dir without its audio: say so, score the rest
                 return {"not_computed": f"the audio of {ref} could not be measured: {e}"}
     if not records:
         return None
     out = grounding_summary(records)
-    out["reference"] = "the statistics of each utterance's speaker (else gender, else data dir)"
+    out["reference"] = (
+        cal.describe()
+        if cal is not None
+        else "the statistics of each utterance's speaker (else gender, else data dir)"
+    )
     return out

@@ -31,6 +31,14 @@ field                   from the eGeMAPS LLDs (voiced frames: F0 > 0)           
 ``hnr_db``              mean ``HNRdBACF_sma3nz`` over voiced frames             dB
 ``duration_s``          samples / sample rate                                   s
 ``speech_s``            first to last active frame                              s
+``voiced_s``            voiced frames x 10 ms                                   s
+``vad_speech_s``        Silero-VAD speech frames (p >= 0.5) x 32 ms             s
+``speech_level_db``     RMS level of the VAD speech frames less the noise       dBFS
+                        floor's power (median power of frames with p < 0.2);
+                        ``level_db`` where the VAD finds no speech
+``snr_db``              speech power over that noise floor (capped at 60)        dB
+``clipped_frac``        share of samples in runs of >= 4 at the waveform's      0..1
+                        peak (within 0.1 %): hard clipping
 ======================  ======================================================  ===================
 
 Audio without a voiced frame has NaN pitch, range, rate and voice quality, and
@@ -99,6 +107,11 @@ class Measurement:
     jitter: float
     shimmer_db: float
     hnr_db: float
+    voiced_s: float = math.nan
+    vad_speech_s: float = math.nan
+    speech_level_db: float = math.nan
+    snr_db: float = math.nan
+    clipped_frac: float = math.nan
 
     @property
     def voiced(self) -> bool:
@@ -152,6 +165,50 @@ def _active(x: np.ndarray, sample_rate: int) -> tuple[float, float]:
     return span, float(10 * np.log10(power[act].mean()))
 
 
+CLIP_RUN = 4  # this many consecutive samples at the peak (within 0.1 %) are a clipped stretch
+
+
+def _clipped(x: np.ndarray) -> float:
+    """Share of samples in runs of >= CLIP_RUN at the waveform's peak magnitude (hard clipping)."""
+    peak = float(np.abs(x).max()) if len(x) else 0.0
+    if peak <= 0:
+        return 0.0
+    at = np.abs(x) >= 0.999 * peak
+    at = np.concatenate([[False], at, [False]])
+    edges = np.flatnonzero(np.diff(at.astype(np.int8)))
+    runs = edges[1::2] - edges[::2]  # lengths of the runs of samples at the peak
+    return float(runs[runs >= CLIP_RUN].sum() / len(x))
+
+
+def _speech_stats(x: np.ndarray, sample_rate: int) -> dict[str, float]:
+    """VAD speech time, the noise-compensated speech level, the SNR and the clipped share."""
+    from sedtk.data.audio import SAMPLE_RATE
+    from sedtk.data.segment import VAD_FRAME, speech_probabilities
+
+    x16 = x
+    if sample_rate != SAMPLE_RATE:
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        g = gcd(SAMPLE_RATE, sample_rate)
+        x16 = resample_poly(x, SAMPLE_RATE // g, sample_rate // g).astype(np.float32)
+    p = speech_probabilities(x16)  # (F,) per 32 ms
+    n = min(len(p), len(x16) // VAD_FRAME)
+    out = {"vad_speech_s": float((p >= 0.5).sum()) * VAD_FRAME / SAMPLE_RATE, "clipped_frac": _clipped(x)}
+    if n == 0:
+        return {**out, "speech_level_db": math.nan, "snr_db": math.nan}
+    power = np.mean(x16[: n * VAD_FRAME].astype(np.float64).reshape(n, VAD_FRAME) ** 2, axis=1)  # (n,)
+    sp, quiet = p[:n] >= 0.5, p[:n] < 0.2
+    noise = float(np.median(power[quiet])) if quiet.sum() >= 5 else float(np.percentile(power, 5))
+    if not sp.any():
+        return {**out, "speech_level_db": math.nan, "snr_db": math.nan}
+    speech = max(float(power[sp].mean()) - noise, 1e-12)
+    out["speech_level_db"] = 10 * math.log10(speech)
+    out["snr_db"] = min(60.0, 10 * math.log10(speech / max(noise, 1e-12)))
+    return out
+
+
 def _mean(v: np.ndarray) -> float:
     return float(v.mean()) if len(v) else math.nan
 
@@ -169,12 +226,15 @@ def measure(wav, sample_rate: int) -> Measurement:
         raise AudioError("measure: the waveform has NaN or infinite samples")
     duration = len(x) / sample_rate
     speech, level = _active(x, sample_rate)
+    extra = _speech_stats(x, sample_rate)
+    if not math.isfinite(extra["speech_level_db"]):
+        extra["speech_level_db"] = level  # no VAD speech (a tone, silence): the active frames' level
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Segment too short")
         lld = _smile().process_signal(x, sample_rate)
     nan = math.nan
     if len(lld) == 0 or not np.isfinite(lld["Loudness_sma3"].to_numpy()).all():
-        return Measurement(duration, speech, nan, nan, nan, nan, nan, level, nan, nan, nan, nan, nan)
+        return Measurement(duration, speech, nan, nan, nan, nan, nan, level, nan, nan, nan, nan, nan, **extra)
     loud = lld["Loudness_sma3"].to_numpy(dtype=np.float64)  # (F,) one row per 10 ms
     f0 = lld["F0semitoneFrom27.5Hz_sma3nz"].to_numpy(dtype=np.float64)
     voiced = f0 > 0
@@ -188,6 +248,8 @@ def measure(wav, sample_rate: int) -> Measurement:
         loudness=float(loud.mean()),
         level_db=level,
         voiced_segments_per_s=segments / analysed_s,
+        voiced_s=float(voiced.sum()) * LLD_HOP_S,
+        **extra,
     )
     if not voiced.any():
         return Measurement(**common, f0_mean_st=nan, f0_level_st=nan, f0_range_st=nan, rate=nan,
@@ -224,7 +286,7 @@ FIELDS = tuple(Measurement.__dataclass_fields__)
 #: The cache of a data dir's measurements (written by ``sedtk data describe``, reused by evidence).
 FEATS_FILE = "descriptor_feats.tsv"
 #: Bumped when the measurements change (a cache written by another version is ignored).
-FEATS_VERSION = 4
+FEATS_VERSION = 5
 
 
 def _cache_header() -> str:

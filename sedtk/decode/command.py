@@ -32,6 +32,7 @@ class DecodeRequest:
     emotions: str | None = None  # --emotions: a file or 'a,b,c'
     segment: str = "auto"
     evidence: bool = False
+    calibration: Path | None = None  # --calibration: the evidence check's bands (sedtk data calibrate)
     as_json: bool = False
     force: bool = False
     options: DecodeOptions = field(default_factory=DecodeOptions)
@@ -47,6 +48,8 @@ class DecodeRequest:
             raise OptionError("--data needs --out DIR (where the decode is written)")
         if self.data is None and (self.feats is not None or self.nj != 1):
             raise OptionError("--feats and --nj go with --data")
+        if self.calibration is not None and not self.evidence:
+            raise OptionError("--calibration goes with --evidence (the bands the claims are checked by)")
         self.options.check()
 
 
@@ -60,6 +63,10 @@ def run_decode(req: DecodeRequest, console=None) -> int:
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars: noise between the results
     req.check()
+    if req.calibration is not None:
+        from sedtk.data.calibration import load_calibration
+
+        req.calibration = load_calibration(req.calibration)  # a bad file is an error before decoding
     inventory = read_inventory_arg(req.emotions) if req.emotions else None
     ref = resolve_model(req.model)
     logger.info(f"model: {ref.describe()}")
@@ -75,7 +82,7 @@ def _data_dir(req: DecodeRequest, model: Path, inventory, err) -> int:
 
     summary = decode_data_dir(
         model, req.data, req.out, req.options, feats=req.feats, nj=req.nj, emotions=inventory,
-        force=req.force, evidence=req.evidence,
+        force=req.force, evidence=req.evidence, calibration=req.calibration,
     )  # fmt: skip
     for line, style in summary_lines(summary, req.out):
         err.print(line, style=style or None, markup=False)
@@ -92,7 +99,7 @@ def _files(req: DecodeRequest, model: Path, inventory, console, err) -> int:
         console = Console(highlight=False)
     results = decode_audio_files(
         req.paths, model, req.options, segment=req.segment, out_dir=req.out, inventory=inventory,
-        evidence=req.evidence, log=logger.info,
+        evidence=req.evidence, calibration=req.calibration, log=logger.info,
     )  # fmt: skip
     failed = 0
     for r in results:

@@ -107,7 +107,12 @@ def no_speech_warning(what: str, seconds: float | None) -> str:
     return f"warning: {what}: no speech detected (Silero VAD{found}); its answer is not meaningful"
 
 
-VERDICT_STYLE = {"supported": "green", "contradicted": "bold red", "not checkable": "dim"}
+VERDICT_STYLE = {
+    "supported": "green",
+    "contradicted": "bold red",
+    "uncertain": "yellow",
+    "not checkable": "dim",
+}
 
 
 def evidence_renderables(ev: dict) -> list:

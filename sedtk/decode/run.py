@@ -242,12 +242,15 @@ def decode_data_dir(
     log: Log | None = None,
     decoder: Decoder | None = None,
     evidence: bool = False,
+    calibration=None,
 ) -> dict:
     """Decode every utterance of a data dir into ``out_dir``; returns the summary (also written).
 
     ``evidence``: also check every description's claims against the audio's measurements, relative
-    to the data dir's speakers (``evidence.jsonl``, :func:`sedtk.data.evidence.write_evidence`); the
-    summary's ``grounding`` holds the per-attribute rates.
+    to the data dir's speakers or by the bands of ``calibration`` (a file of ``sedtk data calibrate``
+    or a loaded :class:`~sedtk.data.calibration.Calibration`) (``evidence.jsonl``,
+    :func:`sedtk.data.evidence.write_evidence`); the summary's ``grounding`` holds the per-attribute
+    rates (and the checker's validity where ``utt2attr`` knows the truth).
 
     The labels are parsed into ``emotions`` if given, else the data dir's ``emotions``, else the
     model's training inventory (see :func:`sedtk.decode.labels.resolve_inventory`).
@@ -319,7 +322,7 @@ def decode_data_dir(
     if evidence:
         from sedtk.data.evidence import write_evidence
 
-        summary["grounding"] = write_evidence(data_dir, out, nj=nj)
+        summary["grounding"] = write_evidence(data_dir, out, nj=nj, calibration=calibration)
     write_json(out / SUMMARY, summary)
     return summary
 

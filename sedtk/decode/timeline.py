@@ -153,21 +153,27 @@ def decode_audio_files(
     seg_options: SegmentOptions | None = None,
     log: Log | None = None,
     decoder=None,
+    calibration=None,
 ) -> Iterator[UttResult | Timeline]:
     """``sedtk decode --wav``: each file decoded whole (an :class:`UttResult`) or as a :class:`Timeline`.
 
     Results come in the given order; the model is loaded once.  ``segment``: ``auto`` (a timeline
     for files longer than ``options.max_duration``), ``vad``/``fixed`` (a timeline for every file),
     ``none`` (every file whole; longer ones are refused as before).  ``evidence``: check each
-    description's claims against the audio's measurements (:mod:`sedtk.data.evidence`, population
-    norms): a whole file's against the file, each timeline segment's against its own audio.
+    description's claims against the audio's measurements (:mod:`sedtk.data.evidence`, by the bands
+    of ``calibration`` or population norms; the pace from the decoded transcript): a whole file's
+    against the file, each timeline segment's against its own audio.
     """
-    from sedtk.data.evidence import attach_evidence, evidence_for_audio
+    from sedtk.data.evidence import attach_evidence, evidence_for_audio, load_bands_calibration
     from sedtk.decode.decoder import Decoder
     from sedtk.decode.run import decode_files
 
+    calibration = load_bands_calibration(calibration)
+
     def segment_evidence(wav, r: UttResult) -> dict:
-        return evidence_for_audio(wav, SAMPLE_RATE, r.description)
+        return evidence_for_audio(
+            wav, SAMPLE_RATE, r.description, transcript=r.transcript, calibration=calibration
+        )
 
     order = list(dict.fromkeys(str(p) for p in paths))
     long = {p for p in order if wants_timeline(p, segment, options.max_duration)}
@@ -185,7 +191,7 @@ def decode_audio_files(
         if pending:
             for r in decode_files(pending, model, decoder.options, decoder=decoder):
                 if evidence:
-                    attach_evidence(r)
+                    attach_evidence(r, calibration)
                 yield r
             pending = []
         if p is not None:

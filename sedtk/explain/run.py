@@ -140,6 +140,7 @@ def explain(
     device: str = "auto",
     upstream: str | None = None,
     log: Log | None = None,
+    calibration: str | os.PathLike | None = None,
 ) -> dict:
     """Write the explanation of ``model`` into ``out`` (see the module docstring); returns its summary.
 
@@ -208,26 +209,29 @@ def explain(
         summary["utterances"] = len(rows)
         summary["emotion"] = emotion_summary(rows)
         summary["attributes"] = agreement_summary(rows)
-        summary["grounding"] = _grounding(data, decode, info)
+        summary["grounding"] = _grounding(data, decode, info, calibration)
 
     atomic_write_text(out / "explain.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(out / "explain.md", _report(summary, lw, stats, rows, data, decode))
     return summary
 
 
-def _grounding(data, decode, log: Log) -> dict:
+def _grounding(data, decode, log: Log, calibration=None) -> dict:
     """Evidence of the decode's descriptions (evidence.jsonl of the decode dir, computed if absent)."""
     from sedtk.data.audio import AudioError
+    from sedtk.data.calibration import load_calibration
     from sedtk.data.evidence import decode_evidence, grounding_summary
 
     if not (Path(decode) / "utt2desc").exists():
         return {"not_computed": f"{decode} has no utt2desc"}
+    cal = load_calibration(calibration) if calibration is not None else None
     log("checking the descriptions' claims against the audio (evidence.jsonl) ...")
     try:
-        ev = decode_evidence(data, decode)
+        ev = decode_evidence(data, decode, calibration=cal)
     except (AudioError, OSError) as e:
         return {"not_computed": f"the audio of {data} could not be measured: {e}"}
     out = grounding_summary(ev.values())
+    out["reference"] = cal.describe() if cal is not None else "the data dir's own statistics"
     out["examples"] = [
         {"key": k, **c} for k, r in ev.items() for c in r["claims"] if c["verdict"] == "contradicted"
     ][:10]
@@ -254,19 +258,16 @@ def _grounding_md(g: dict, decode) -> list[str]:
     md = ["", "### Evidence: the generated claims checked against the audio", ""]
     if "not_computed" in g:
         return md + [f"Not computed: {g['not_computed']}."]
+    from sedtk.data.evidence import grounding_markdown
+
     md += [
         "Each claim the description makes (parsed by `sedtk.data.attributes`) is checked against the "
-        "eGeMAPS measurements of its audio, binned within the utterance's speaker (else gender, else the "
-        "data dir) as `sedtk data describe` bins them. Grounding rate = supported / (supported + "
+        "eGeMAPS measurements of its audio, binned by the bands `sedtk data describe` bins by (reference: "
+        f"{g.get('reference', 'the data dir')}). Grounding rate = supported / (supported + "
         f"contradicted). Per claim: `{decode}/evidence.jsonl`.",
         "",
-        "| attribute | supported | contradicted | not checkable | grounding rate |",
-        "|---|---|---|---|---|",
+        *grounding_markdown(g),
     ]
-    for a, d in g.get("attributes", {}).items():
-        rate = d["grounding_rate"]
-        rate_s = f"{100 * rate:.1f}%" if rate is not None else "n/a"
-        md.append(f"| {a} | {d['supported']} | {d['contradicted']} | {d['not checkable']} | {rate_s} |")
     if g.get("unvoiced_utterances"):
         md += ["", f"{g['unvoiced_utterances']} utterance(s) have no voiced speech."]
     if g.get("examples"):

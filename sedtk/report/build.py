@@ -24,6 +24,7 @@ from sedtk.report import audio as audio_mod
 from sedtk.report.inputs import (
     CONTRADICTED,
     SUPPORTED,
+    UNCERTAIN,
     UNCHECKED,
     DecodeDir,
     ReportInputError,
@@ -44,7 +45,7 @@ from sedtk.report.page import (
 from sedtk.utils.io import atomic_write_text
 
 Log = Callable[[str], None]
-VERDICT_CODE = {SUPPORTED: "s", CONTRADICTED: "c", UNCHECKED: "u"}
+VERDICT_CODE = {SUPPORTED: "s", CONTRADICTED: "c", UNCERTAIN: "q", UNCHECKED: "u"}
 #: One colour per emotion concept (:func:`sedtk.data.emotions.concept_of`), the same in every report.
 CONCEPT_COLOURS = {
     "neutral": "#64748b", "happy": "#eab308", "excited": "#f97316", "angry": "#dc2626", "sad": "#2563eb",

@@ -22,8 +22,8 @@ from sedtk.data.datadir import read_label_list
 from sedtk.decode.outputs import CONFIG, SUMMARY, UttResult, load_results, result_files
 from sedtk.errors import SedtkError
 
-SUPPORTED, CONTRADICTED, UNCHECKED = "supported", "contradicted", "not checkable"
-VERDICTS = (SUPPORTED, CONTRADICTED, UNCHECKED)
+SUPPORTED, CONTRADICTED, UNCERTAIN, UNCHECKED = "supported", "contradicted", "uncertain", "not checkable"
+VERDICTS = (SUPPORTED, CONTRADICTED, UNCERTAIN, UNCHECKED)
 EVIDENCE_FILE = "evidence.jsonl"
 
 
@@ -49,6 +49,8 @@ def _verdict(value: object) -> str:
         return SUPPORTED
     if v.startswith("contradict") or v in ("disagree", "disagrees", "false", "no", "inconsistent"):
         return CONTRADICTED
+    if v.startswith("uncertain") or v in ("undecided", "unsure"):
+        return UNCERTAIN
     return UNCHECKED
 
 

@@ -139,6 +139,7 @@ def confusion_table(ser: dict) -> str:
 ATTRIBUTE_KEYS = ("attribute_accuracy", "attributes", "descriptor_accuracy")
 GROUNDING_KEYS = ("grounding", "grounding_rates", "evidence")
 RATE_FIELDS = ("accuracy", "rate", "grounding_rate", "supported_rate", "agreement", "value")
+VALIDITY_RATES = ("agreement", "true_contradicted", "false_caught", "coverage")
 
 
 def _pick(d: dict, keys: tuple[str, ...]) -> object:
@@ -169,6 +170,18 @@ def grounding_table(g: dict) -> str:
     table = rate_table(per, RATE_FIELDS)
     if not table:
         table = '<p class="note">no claims: the descriptions name no attribute the evidence check knows.</p>'
+    valid = {
+        a: d["validity"]
+        for a, d in per.items()
+        if isinstance(d, dict) and isinstance(d.get("validity"), dict)
+    }
+    if valid:
+        table += (
+            '<h5>The checker against the known truth</h5><p class="note">where utt2attr knows the attribute: '
+            "agreement = decided verdicts that match the truth; true contradicted = true claims marked "
+            "contradicted; false caught = false claims marked contradicted; coverage = decided share.</p>"
+            + rate_table(valid, VALIDITY_RATES)
+        )
     return table + note
 
 

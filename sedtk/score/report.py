@@ -182,6 +182,24 @@ def results_markdown(result: dict) -> str:
             ]
             out.append(f"| {s['id']} | {_md(s['name'])} | " + " | ".join(cells) + " |")
         out.append("")
+    grounded = [s for s in result["systems"] if isinstance(s.get("grounding"), dict)]
+    if grounded:
+        from sedtk.data.evidence import grounding_markdown
+
+        out += [
+            "## Evidence: the descriptions' claims checked against the audio",
+            "",
+            "Each claim is checked against eGeMAPS measurements of its audio (sedtk.data.evidence); "
+            "per claim: evidence.jsonl of each decode dir.",
+            "",
+        ]
+        for s in grounded:
+            g = s["grounding"]
+            out += [f"### {s['id']}. {s['name']}", ""]
+            if "not_computed" in g:
+                out += [f"Not computed: {g['not_computed']}.", ""]
+                continue
+            out += [f"Reference: {g.get('reference')}.", "", *grounding_markdown(g), ""]
     ser = [s for s in result["systems"] if s.get("ser")]
     if ser:
         out += ["## SER details", ""]

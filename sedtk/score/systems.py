@@ -102,6 +102,7 @@ def score_systems(
     max_missing: int = 0,
     jobs: int | None = None,
     console=None,
+    calibration=None,
 ) -> dict:
     """Score ``systems`` (SER, ASR, SED, whichever files their refs and hyps have) and test them.
 
@@ -119,6 +120,9 @@ def score_systems(
         max_missing: utterances a hypothesis file may lack before it is an error.
         jobs: worker processes for the caption scorers (default min(4, CPUs)).
         console: a rich Console to print warnings and the table on (None: silent).
+        calibration: the bands of the evidence check (a calibration file of ``sedtk data calibrate``
+            or a loaded :class:`~sedtk.data.calibration.Calibration`); None: each reference's own
+            statistics.
 
     Returns:
         The content of score.json.
@@ -136,10 +140,16 @@ def score_systems(
     _score_asr(sc, inputs, lang)
     _score_sed(sc, inputs, lang, meteor, jobs or min(4, os.cpu_count() or 1))
     _score_attributes(sc, inputs, systems)
-    for s in systems:  # claims of the descriptions checked against the audio (sedtk.data.evidence)
-        from sedtk.data.evidence import score_grounding_pairs
+    from sedtk.data.calibration import load_calibration
+    from sedtk.data.evidence import score_grounding_pairs
 
-        if (g := score_grounding_pairs(s.pairs)) is not None:
+    cal = (
+        load_calibration(calibration)
+        if calibration is not None and not hasattr(calibration, "edges")
+        else calibration
+    )
+    for s in systems:  # claims of the descriptions checked against the audio (sedtk.data.evidence)
+        if (g := score_grounding_pairs(s.pairs, calibration=cal)) is not None:
             sc.rows[s.name]["grounding"] = g
     tests = [
         paired_test(m, s.name, sc.per_utt[s.name][m], b, sc.per_utt[b][m], alpha, bootstrap, seed).as_dict()

@@ -10,9 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from sedtk.data import measure as measure_mod
+from sedtk.data.calibration import Bands
 from sedtk.data.datadir import DataDir, format_attr, parse_attr, validate
-from sedtk.data.describe import FEATS_FILE, bin_within_groups, describe, gender_of
-from sedtk.data.measure import F0_REF_HZ, measure, read_cache
+from sedtk.data.describe import FEATS_FILE, derive_levels, describe, gender_of
+from sedtk.data.measure import F0_REF_HZ, Measurement, measure, read_cache
 from sedtk.data.synth import synthesize
 
 SR = 16000
@@ -75,11 +76,17 @@ def test_binning_falls_back_from_speaker_to_gender_to_all():
     values = {f"a{i}": float(i) for i in range(10)} | {"b0": 100.0, "b1": 0.0}
     speaker = {k: k[0] for k in values}
     gender = {k: "f" for k in values}
-    labels = bin_within_groups(values, [speaker, gender], ("low", "normal", "high"), min_group=10)
+    meas = {k: _m(v) for k, v in values.items()} | {"c0": _m(float("nan"))}
+    bands = Bands(None, {"pitch": values}, speaker, gender, min_group=10)
+    labels = derive_levels(meas, bands, {}, gender)["pitch"]
     assert labels["a0"] == "low" and labels["a9"] == "high" and labels["a5"] in ("normal", "high")
     assert labels["b0"] == "high"  # b has 2 utterances: binned within gender "f" (all 12)
-    values["c0"] = float("nan")
-    assert "c0" not in bin_within_groups(values, [speaker], ("low", "normal", "high"), min_group=10)
+    assert "c0" not in labels  # no pitch measured: no label
+
+
+def _m(level: float) -> Measurement:
+    nan = float("nan")
+    return Measurement(2.0, 2.0, 0.5, level, level, nan, 0.5, -20.0, nan, nan, nan, nan, nan)
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +191,30 @@ def test_caption_language_from_the_data_dir(tmp_path, caplog):
     write_lang(tmp_path, ["de"])
     assert caption_language("auto", tmp_path) == "en"
     assert "no 'de' words" in caplog.text
+
+
+def test_calibrate_then_describe_by_the_calibrated_bands(synth_plain, tmp_path, capfd):
+    from sedtk.cli import app
+    from sedtk.data.calibration import load_calibration
+
+    plain, truth = synth_plain
+    labelled = tmp_path / "labelled"
+    truth.absolute().save(labelled)
+    cal_path = tmp_path / "cal.json"
+    res = CliRunner().invoke(
+        app, ["data", "calibrate", str(labelled), "-o", str(cal_path), "--nj", "1", "--min-group", "5"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "pitch: edges for" in res.output and f"wrote {cal_path.resolve()}" in res.output
+    cal = load_calibration(cal_path)
+    assert cal.utterances == len(truth) and cal.get("pitch", "relative", "speaker") is not None
+    assert (labelled / FEATS_FILE).exists()  # measured once, cached in the labelled dir
+    capfd.readouterr()
+    got = describe(plain, out=tmp_path / "described", nj=1, min_group=5, calibration=cal_path)
+    assert f"bands from calibration {cal_path.resolve()}" in capfd.readouterr().err
+    want = {k: parse_attr(v) for k, v in truth.maps["utt2attr"].items()}
+    for name in ("pitch", "volume", "speed"):
+        same = [parse_attr(got.maps["utt2attr"][k]).get(name) == want[k][name] for k in truth.utts]
+        assert sum(same) / len(same) >= 0.8, name  # the speakers' own edges, learned on these labels
+    bad = CliRunner().invoke(app, ["data", "calibrate", str(plain), "-o", str(tmp_path / "x.json")])
+    assert bad.exit_code == 1 and "no known pitch, volume, speed or pitch_range levels" in bad.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,20 +12,24 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from sedtk.data.calibration import Bands, Calibration, Edges
 from sedtk.data.datadir import DataDir, format_attr, write_kaldi_map
 from sedtk.data.evidence import (
     CONTRADICTED,
     EVIDENCE_FILE,
     NOT_CHECKABLE,
     SUPPORTED,
+    UNCERTAIN,
+    check_description,
     decode_evidence,
     evidence_for_audio,
     evidence_for_file,
+    grounding_markdown,
     grounding_summary,
     score_grounding_pairs,
     write_evidence,
 )
-from sedtk.data.measure import FEATS_FILE, measure
+from sedtk.data.measure import FEATS_FILE, Measurement, measure
 
 SR = 16000
 
@@ -33,6 +38,10 @@ def tone(f0: float, peak: float, seconds: float = 1.5) -> np.ndarray:
     t = np.arange(int(seconds * SR)) / SR
     x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6))  # a harmonic tone, like a voice
     return peak * x / np.abs(x).max()
+
+
+def _st(hz: float) -> float:
+    return 12 * math.log2(hz / 27.5)
 
 
 def verdicts(ev: dict) -> dict[str, str]:
@@ -61,7 +70,7 @@ def test_tones_against_population_norms():
     assert verdicts(negated) == {"man": SUPPORTED, "loud": SUPPORTED, "low pitch": SUPPORTED}
     assert next(c for c in negated["claims"] if c["claim"] == "loud")["negated"] is True
     ambiguous = evidence_for_audio(tone(162, 0.05), SR, "A male speaker.")
-    assert verdicts(ambiguous) == {"male": NOT_CHECKABLE}
+    assert verdicts(ambiguous) == {"male": UNCERTAIN}  # 162 Hz: between male and female F0
 
 
 def test_silence_is_reported_as_no_voiced_speech():
@@ -143,9 +152,10 @@ def test_espeak_settings_against_the_speakers_own_statistics(espeak_dir, tmp_pat
     assert verdicts(ev["spk_a12"]) == {"Loud": CONTRADICTED}
     assert set(verdicts(ev["spk_base1"]).values()) == {SUPPORTED}
     speed = next(c for c in ev["spk_s250"]["claims"] if c["attribute"] == "speed")
-    assert speed["unit"] == "loudness peaks/s" and speed["measured"] > speed["normal"][1]
+    assert speed["unit"] == "syllables/s" and speed["measured"] > speed["normal"][1]  # the text's syllables
+    assert "syllables of the reference transcript" in speed["reason"] and ev["spk_s250"]["syllables"] == 15
     pitch = summary["attributes"]["pitch"]
-    assert pitch == {SUPPORTED: 3, CONTRADICTED: 1, NOT_CHECKABLE: 0, "grounding_rate": 0.75}
+    assert pitch == {SUPPORTED: 3, CONTRADICTED: 1, UNCERTAIN: 0, NOT_CHECKABLE: 0, "grounding_rate": 0.75}
     assert summary["utterances"] == 7 and summary["unvoiced_utterances"] == 0
     assert summary["attributes"]["all"][CONTRADICTED] == 3
     # the measurements are cached in the decode dir; unchanged descriptions reuse evidence.jsonl
@@ -203,7 +213,8 @@ def test_secap_wavs_measure_and_check_chinese_captions(shared_dir, tmp_path):
     ev = evidence_for_file(wavs[0], "声音高亢，语速很快，音量小，心情开心")
     assert {c["attribute"] for c in ev["claims"]} == {"pitch", "speed", "volume", "emotion"}
     assert {c["verdict"] for c in ev["claims"] if c["attribute"] == "emotion"} == {NOT_CHECKABLE}
-    assert {c["verdict"] for c in ev["claims"] if c["attribute"] == "pitch"} <= {SUPPORTED, CONTRADICTED}
+    pitch = {c["verdict"] for c in ev["claims"] if c["attribute"] == "pitch"}
+    assert pitch <= {SUPPORTED, CONTRADICTED, UNCERTAIN}
     key = wavs[0].stem
     if key in caps:
         assert evidence_for_file(wavs[0], caps[key])["voiced"]
@@ -255,3 +266,73 @@ def test_a_replaced_wav_is_measured_again_not_taken_from_the_caches(espeak_dir, 
 
     cached = read_cache(root / "data" / FEATS_FILE)["spk_p90"][1]
     assert cached.duration_s == 3.0 and not cached.voiced  # the cache row was replaced, not reused
+
+
+def _m(**kw) -> Measurement:
+    """A measurement of clean, voiced speech (230 Hz, -25 dBFS, 2 s), with ``kw`` replaced."""
+    base = dict(duration_s=2.0, speech_s=1.9, voiced_frac=0.7, f0_mean_st=37.4, f0_level_st=37.0,
+                f0_range_st=5.0, loudness=0.6, level_db=-25.0, rate=3.0, voiced_segments_per_s=2.0,
+                jitter=0.01, shimmer_db=1.0, hnr_db=8.0, voiced_s=1.4, vad_speech_s=1.8,
+                speech_level_db=-25.0, snr_db=40.0, clipped_frac=0.0)  # fmt: skip
+    return Measurement(**{**base, **kw})
+
+
+def test_uncertain_near_an_edge_and_when_the_measurement_is_unreliable():
+    edges = {"pitch": Edges(35.0, 38.0, 0.5, 0.5), "volume": Edges(-30.0, -20.0, 1.0, 1.0)}
+    cal = Calibration("labelled", 100, 0.03, {s: {"all": {"all": e}} for s, e in edges.items()})
+    bands = Bands(cal)
+
+    def said(text, m):
+        ev = check_description(text, m, bands, gender="female")
+        return {c["claim"]: c["verdict"] for c in ev["claims"]}
+
+    near = _m(f0_level_st=37.8)  # within 0.5 st of the upper edge
+    assert said("high pitch", near) == {"high pitch": UNCERTAIN}
+    assert said("low pitch", near) == {"low pitch": CONTRADICTED}  # normal or high: not low either way
+    assert said("not low pitch", near) == {"low pitch": SUPPORTED}
+    assert said("high pitch", _m(f0_level_st=38.6)) == {"high pitch": SUPPORTED}
+    assert said("normal pitch", _m(f0_level_st=38.6)) == {"normal pitch": CONTRADICTED}
+    ev = check_description("normal pitch", near, bands, gender="female")
+    c = ev["claims"][0]
+    assert "within the margin of the upper edge" in c["reason"] and c["margins"][1][0] < c["measured"]
+    assert "calibration" in ev["reference"]
+    assert said("high pitch", _m(f0_level_st=39.0, voiced_s=0.1)) == {"high pitch": UNCERTAIN}
+    assert said("loud", _m(speech_level_db=-10.0, clipped_frac=0.02)) == {"loud": UNCERTAIN}
+    assert said("loud", _m(speech_level_db=-10.0, snr_db=2.0)) == {"loud": UNCERTAIN}
+    assert said("loud", _m(speech_level_db=-10.0)) == {"loud": SUPPORTED}
+    # no voiced frame, but the VAD heard speech: nothing measured, not "no voice"
+    unvoiced = _m(f0_mean_st=math.nan, f0_level_st=math.nan, voiced_s=0.0)
+    assert said("high pitch", unvoiced) == {"high pitch": UNCERTAIN}
+    assert said("high pitch", _m(f0_mean_st=math.nan, voiced_s=0.0, vad_speech_s=0.0)) == {
+        "high pitch": CONTRADICTED
+    }
+
+
+def test_gender_by_the_speakers_f0_and_the_uncertain_band():
+    low_female = _m(f0_mean_st=_st(138.0))  # a sad female utterance at 138 Hz
+    alone = check_description("A woman speaks.", low_female)
+    assert alone["claims"][0]["verdict"] == CONTRADICTED  # 138 Hz alone is male-typical
+    pooled = check_description("A woman speaks.", low_female, speaker_f0=("usf3", 212.0, 12))
+    assert pooled["claims"][0]["verdict"] == SUPPORTED and "speaker usf3" in pooled["claims"][0]["reason"]
+    between = check_description("A man speaks.", low_female, speaker_f0=("x", 160.0, 12))
+    assert between["claims"][0]["verdict"] == UNCERTAIN
+
+
+def test_the_checker_grades_itself_where_the_truth_is_known():
+    ev = check_description(
+        "A woman with high pitch, loud, not at a fast pace.",
+        _m(speech_level_db=-10.0, f0_level_st=45.0),
+        Bands(Calibration("l", 1, 0.03, {"pitch": {"all": {"all": Edges(35.0, 38.0)}}})),
+        gender="female",
+        truth={"gender": "female", "pitch": "normal", "speed": "fast"},
+    )
+    truth = {c["claim"]: c.get("true") for c in ev["claims"]}
+    assert truth == {"woman": True, "high pitch": False, "loud": None, "fast pace": False}
+    g = grounding_summary([ev])["attributes"]
+    assert g["pitch"]["validity"] == {"claims": 1, "true": 0, "false": 1, "decided": 1, "agreement": 0.0,
+                                      "true_contradicted": None, "false_caught": 0.0, "undecided": 0,
+                                      "coverage": 1.0}  # fmt: skip
+    assert "validity" not in g["volume"]  # no truth for the volume
+    assert g["all"]["validity"]["claims"] == 3
+    md = "\n".join(grounding_markdown(grounding_summary([ev])))
+    assert "| pitch | 1 (0/1) | 0.0% |" in md and "uncertain" in md

@@ -73,7 +73,7 @@ def test_structure_and_inline_data(report, inputs):
     assert u["re"] == "neutral" and u["rt"] and u["ra"]["pitch"] in ("low", "normal", "high")
     assert len(u["p"]) == 4 and abs(sum(u["p"]) - 1) < 1e-3
     marked = {data_piece[0]: u["c"][data_piece[1]]["v"] for data_piece in u["ds"] if data_piece[1] >= 0}
-    assert set(marked.values()) <= {"s", "c", "u"} and len(marked) >= 3
+    assert set(marked.values()) <= {"s", "c", "q", "u"} and len(marked) >= 3
     assert {"normal volume", "male"} <= set(marked) or {"normal volume"} <= set(marked)
     assert "".join(piece[0] for piece in u["ds"]).startswith("A male speaker")
     failed = [u for u in data["utts"] if "err" in u]

@@ -17,7 +17,7 @@
   var INV = DATA.inventory || [];
   var PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777",
                  "#65a30d", "#475569", "#ea580c", "#0d9488", "#9333ea"];
-  var VERDICT = { s: "supported", c: "contradicted", u: "not checkable" };
+  var VERDICT = { s: "supported", c: "contradicted", q: "uncertain", u: "not checkable" };
 
   var COLOURS = DATA.colours || {};
   function color(label) {
@@ -205,7 +205,7 @@
     add(box, q, f, info);
     var legend = el("div", "legend");
     add(legend, el("span", null, "claims:"), el("mark", "ev ev-s", "supported"), el("mark", "ev ev-c", "contradicted"),
-        el("mark", "ev ev-u", "not checkable"));
+        el("mark", "ev ev-q", "uncertain"), el("mark", "ev ev-u", "not checkable"));
     box.appendChild(legend);
   }
 
