@@ -17,3 +17,8 @@ SPEECHCRAFT=${SPEECHCRAFT:-}
 GIGASPEECH=${GIGASPEECH:-}
 # EMOSEC/SECap caption test set (text.txt, wav.scp, fid2captions.json, wav/); see egs/emosec/README.md
 EMOSEC=${EMOSEC:-}
+# EmoBox (github.com/emo-box/EmoBox): its data/ folder (data/<corpus>/<corpus>.jsonl, fold_<k>/,
+# label_map.json) and the folder holding its downloads/ (downloads/<corpus>/... as in the jsonl "wav"
+# paths); see egs/emobox/README.md
+EMOBOX_DATA=${EMOBOX_DATA:-}
+EMOBOX_AUDIO=${EMOBOX_AUDIO:-}

@@ -164,7 +164,10 @@ _hash_dep() {
     if [ -f "$dep/.done" ]; then
       cat "$dep/.done"
     else
-      find "$dep" -maxdepth 1 -type f ! -name '.*' -size -64M -print0 | sort -z | xargs -0 -r sha256sum
+      # descriptor_feats.tsv is the measurement cache that describe, decode --evidence and score keep in
+      # a data dir (sedtk.data.measure), not an input: scoring would otherwise redo the decodes
+      find "$dep" -maxdepth 1 -type f ! -name '.*' ! -name descriptor_feats.tsv -size -64M -print0 |
+        sort -z | xargs -0 -r sha256sum
     fi
   else
     echo "value $dep"

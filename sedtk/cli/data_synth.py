@@ -101,6 +101,12 @@ def describe_cmd(
             help="Bin by the bands of a calibration file (sedtk data calibrate) instead of z-scores.",
         ),
     ] = None,
+    copy_to: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--copy-to", help="Data dir of a subset (fold, split) to give the same descriptors (repeatable)."
+        ),
+    ] = None,
 ) -> None:
     """Parse the options and call :func:`sedtk.data.describe.describe`."""
     from sedtk.data.describe import describe
@@ -108,7 +114,7 @@ def describe_cmd(
     with user_errors():
         result = describe(
             data, out=out, force=force, nj=nj, min_group=min_group, seed=seed, lang=lang,
-            calibration=calibration,
+            calibration=calibration, copy_to=copy_to or [],
         )  # fmt: skip
         typer.echo(f"{out or data}: derived descriptions for {len(result)} utterances")
 

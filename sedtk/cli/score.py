@@ -67,6 +67,14 @@ def score_cmd(
         int | None, typer.Option(help="Processes for the caption scorers (default min(4, CPUs)).")
     ] = None,
     calibration: CalibrationOpt = None,
+    emobox: Annotated[
+        bool,
+        typer.Option(
+            "--emobox",
+            help="Also UA/WA/macro-F1 as EmoBox's leaderboard: scikit-learn's per fold (one --ref each), "
+            "then the mean over folds.",
+        ),
+    ] = False,
 ) -> None:
     """Parse the systems and call :func:`sedtk.score.score_systems` (help text: ``HELP``)."""
     from sedtk.cli.common import console
@@ -91,6 +99,7 @@ def score_cmd(
             jobs=jobs,
             console=console(),
             calibration=calibration,
+            emobox=emobox,
         )
 
 

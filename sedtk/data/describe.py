@@ -119,12 +119,15 @@ def describe(
     seed: int = 0,
     lang: str = "auto",
     calibration: Calibration | str | os.PathLike | None = None,
+    copy_to: Iterable[str | os.PathLike] = (),
 ) -> DataDir:
     """Write derived ``utt2attr`` and ``utt2desc`` for the data dir ``data`` (into ``out`` if given).
 
     ``lang``: the captions' language, ``auto`` for the data dir's ``lang`` file (else English); a
     language the caption vocabulary has no words for (:data:`~sedtk.data.attributes.CAPTION_LANGUAGES`)
-    gets English captions, and a warning says so.
+    gets English captions, and a warning says so.  ``copy_to``: data dirs holding subsets of ``data``
+    (folds, splits) that get the same ``utt2attr``/``utt2desc`` lines for their utterances (measured
+    and binned once, over every utterance); an utterance of one of them that ``data`` lacks is an error.
 
     Refuses when ``data`` (or ``out``) already has ``utt2desc`` unless ``force``.  Measurements are
     cached in ``descriptor_feats.tsv`` of the output dir after every chunk, so an interrupted run
@@ -136,7 +139,8 @@ def describe(
     src = DataDir.load(data)
     dst = Path(out) if out is not None else Path(data)
     cap_lang = caption_language(lang, data)
-    for d in {Path(data), dst}:
+    copy_to = [Path(t) for t in copy_to]
+    for d in {Path(data), dst, *copy_to}:
         if (d / "utt2desc").exists() and not force:
             raise FileExistsError(
                 f"{d / 'utt2desc'} exists; describe writes derived (not human) descriptions and will not "
@@ -184,7 +188,24 @@ def describe(
     result.maps["utt2desc"] = new_desc
     result.save(dst)
     log.info("describe: wrote %s/utt2attr and %s/utt2desc (derived pseudo-labels, %s)", dst, dst, cap_lang)
+    copy_descriptors(result, copy_to)
     return result
+
+
+def copy_descriptors(source: DataDir, targets: Iterable[str | os.PathLike]) -> None:
+    """Write ``source``'s ``utt2attr``/``utt2desc`` into each target data dir, for its utterances."""
+    from sedtk.data.datadir import write_kaldi_map
+
+    for target in targets:
+        keys = DataDir.load(target).utts
+        missing = [k for k in keys if k not in source.maps["utt2desc"]]
+        if missing:
+            raise DataDirError(
+                f"{target}: {len(missing)} utterance(s) not in the described data dir, e.g. {missing[0]}"
+            )
+        for name in ("utt2attr", "utt2desc"):
+            write_kaldi_map(Path(target) / name, {k: source.maps[name][k] for k in keys})
+        log.info("describe: descriptors of %d utterances into %s", len(keys), target)
 
 
 def caption_language(lang: str, data: str | os.PathLike) -> str:

@@ -232,7 +232,8 @@ def default_tasks(config) -> list[str]:
     """The tasks decoded without ``--tasks``: those the model was trained on; the SSL SER baseline
     (``model.kind: ssl_ser``) also transcribes (its CTC head is trained with every ``ser`` batch)."""
     tasks = list(getattr(config.train, "tasks", []) or []) or ["asr"]
-    if getattr(config.model, "kind", "llm") == "ssl_ser" and "asr" not in tasks:
+    ssl_ctc = "{text}" in config.prompt.targets.get("ser", "")  # no {text}: trained without transcripts
+    if getattr(config.model, "kind", "llm") == "ssl_ser" and ssl_ctc and "asr" not in tasks:
         tasks.append("asr")
     return tasks
 

@@ -27,6 +27,10 @@ answers ``"{text} Emotion: {emotion}."`` (``prompt.targets.ser`` of the ``ssl_se
 each training example then carries its transcript and its label, and both heads see every batch (the
 loss above).  ``generate(batch, "asr")`` is the greedy CTC transcript; ``label_logprobs`` gives the
 head's log-posterior of each label; there is no description (``ser_sed`` is refused).
+
+For corpora without transcripts (EmoBox's lists), ``prompt.targets.ser: "Emotion: {emotion}."`` (no
+``{text}``) with ``model.ssl_ser.ctc_weight: 0`` builds the model without a CTC head: the loss is
+the CE alone and ``asr`` is refused.
 """
 
 from __future__ import annotations
@@ -69,7 +73,10 @@ def build_vocab(texts: Iterable[str]) -> list[str]:
 
 def transcript_template_parts(template: str) -> tuple[str, str]:
     """``prompt.targets.ser`` of an ssl_ser model, e.g. ``"{text} Emotion: {emotion}."``: the literal
-    text before ``{text}`` and between ``{text}`` and ``{emotion}`` (checked to be well formed)."""
+    text before ``{text}`` and between ``{text}`` and ``{emotion}`` (checked to be well formed).
+    A template without ``{text}`` (no CTC head) gives ``("", "")``."""
+    if "{text}" not in template and template.count("{emotion}") == 1 and "{description}" not in template:
+        return "", ""
     if template.count("{text}") != 1 or template.count("{emotion}") != 1 or "{description}" in template:
         raise ConfigError(
             f"prompt.targets.ser {template!r}: the ssl_ser model needs exactly one {{text}} and one "
@@ -119,21 +126,33 @@ class SSLSERModel(nn.Module):
             raise ConfigError("model.num_layers and model.feature_dim must be known (from the features)")
         if not s.labels:
             raise ConfigError("model.ssl_ser.labels: no emotion classes (the training data has no utt2emo)")
-        if not s.vocab:
-            raise ConfigError("model.ssl_ser.vocab: no characters (the training data has no transcripts)")
+        self.ser_template = prompt_cfg.targets["ser"]
+        #: a CTC head (transcripts) unless prompt.targets.ser has no {text} (corpora without transcripts)
+        self.has_ctc = "{text}" in self.ser_template
+        if not self.has_ctc and float(s.ctc_weight) != 0:
+            raise ConfigError(
+                f"prompt.targets.ser {self.ser_template!r}: the ssl_ser model needs exactly one {{text}} "
+                "(each example carries its transcript for the CTC head), e.g. '{text} Emotion: {emotion}.'; "
+                "for a corpus without transcripts set model.ssl_ser.ctc_weight: 0 (no CTC head)"
+            )
+        if self.has_ctc and not s.vocab:
+            raise ConfigError(
+                "model.ssl_ser.vocab: no characters (the training data has no transcripts; for such a "
+                "corpus set prompt.targets.ser to 'Emotion: {emotion}.', which trains no CTC head)"
+            )
         self.cfg = cfg
         self.prompt_cfg = prompt_cfg
         self.labels = list(s.labels)
         self.label_index = {label: i for i, label in enumerate(self.labels)}
-        self.prompt = CharTokens(s.vocab)
-        self.ser_template = prompt_cfg.targets["ser"]
+        self.prompt = CharTokens(s.vocab or [])
         self._before, self._middle = transcript_template_parts(self.ser_template)
         d = cfg.feature_dim
         self.emotion_sum = WeightedSum(cfg.num_layers, cfg.layers, cfg.layer_norm)
         self.projector = nn.Linear(d, s.projector_dim)
         self.classifier = nn.Linear(s.projector_dim, len(self.labels))
-        self.ctc_sum = WeightedSum(cfg.num_layers, cfg.layers, cfg.layer_norm)
-        self.ctc_head = nn.Linear(d, len(s.vocab) + 1)
+        if self.has_ctc:
+            self.ctc_sum = WeightedSum(cfg.num_layers, cfg.layers, cfg.layer_norm)
+            self.ctc_head = nn.Linear(d, len(s.vocab) + 1)
         self.upstream = upstream
         self.finetune_upstream = bool(s.finetune_upstream)
         if self.finetune_upstream and upstream is None:
@@ -149,10 +168,10 @@ class SSLSERModel(nn.Module):
         return self.classifier.weight.device
 
     def heads(self) -> dict[str, nn.Module]:
-        return {
-            "emotion": nn.ModuleList([self.emotion_sum, self.projector, self.classifier]),
-            "ctc": nn.ModuleList([self.ctc_sum, self.ctc_head]),
-        }
+        heads = {"emotion": nn.ModuleList([self.emotion_sum, self.projector, self.classifier])}
+        if self.has_ctc:
+            heads["ctc"] = nn.ModuleList([self.ctc_sum, self.ctc_head])
+        return heads
 
     def configure_training(self, train_branches=(), train_llm=False, descriptor_input=None) -> None:
         """Both heads always train; the upstream only with ``finetune_upstream``.
@@ -172,10 +191,10 @@ class SSLSERModel(nn.Module):
         return out
 
     def layer_weights(self) -> dict[str, torch.Tensor]:
-        return {
-            "emotion": self.emotion_sum.normalized_weights().cpu(),
-            "ctc": self.ctc_sum.normalized_weights().cpu(),
-        }
+        out = {"emotion": self.emotion_sum.normalized_weights().cpu()}
+        if self.has_ctc:
+            out["ctc"] = self.ctc_sum.normalized_weights().cpu()
+        return out
 
     # -- features and heads ---------------------------------------------------------------------
     def features(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -211,7 +230,7 @@ class SSLSERModel(nn.Module):
     # -- training -------------------------------------------------------------------------------
     def split_target(self, target: str, emotion: str | None) -> str | None:
         """The transcript inside a ``ser`` target built from ``prompt.targets.ser`` (None if absent)."""
-        if emotion is None:
+        if emotion is None or not self.has_ctc:
             return None
         tail = (
             make_target(self.ser_template.split("{text}", 1)[1], emotion=emotion, inventory=self.labels) or ""
@@ -224,6 +243,8 @@ class SSLSERModel(nn.Module):
 
     def _ctc_loss(self, hidden, lengths, texts: Sequence[str | None]) -> tuple[torch.Tensor, int]:
         """Summed CTC loss over the utterances with a transcript, and their number of characters."""
+        if not self.has_ctc:
+            return hidden.sum() * 0.0, 0
         log_probs = self.ctc_log_probs(hidden)  # (B, T, V + 1)
         ids = [self.prompt.answer_ids(t) if t else [] for t in texts]
         rows = [i for i, x in enumerate(ids) if x]
@@ -283,6 +304,8 @@ class SSLSERModel(nn.Module):
         task = task or batch.task
         if task not in TASKS:
             raise OptionError(f"ssl_ser: task {task!r} is not one it trains ({', '.join(TASKS)})")
+        if task == "asr" and not self.has_ctc:
+            raise OptionError(self._no_ctc)
         if batch.targets is None:
             raise ValueError("forward needs target texts")
         hidden, lengths = self.features(batch)
@@ -305,6 +328,11 @@ class SSLSERModel(nn.Module):
         terms["ce"] = ce_sum / max(n_labelled, 1)
         terms["loss"] = ce_sum / labelled + lam * ctc_sum / chars
         return terms
+
+    _no_ctc = (
+        "ssl_ser: this model has no CTC head (prompt.targets.ser has no {text}: trained without "
+        "transcripts), so it gives no transcript (asr)"
+    )
 
     # -- inference (the decoder's interface) ----------------------------------------------------
     @contextlib.contextmanager
@@ -338,9 +366,11 @@ class SSLSERModel(nn.Module):
                 f"ssl_ser: no answer for task {task!r} (the SSL SER baseline gives a transcript and a "
                 f"label: {', '.join(TASKS)}; it has no descriptions)"
             )
+        if task == "asr" and not self.has_ctc:
+            raise OptionError(self._no_ctc)
         with self._eval_mode():
             hidden, lengths = self.features(batch)
-            texts = self.transcribe(hidden, lengths)
+            texts = self.transcribe(hidden, lengths) if self.has_ctc else [""] * len(batch)
             if task == "asr":
                 return texts
             best = self.emotion_logits(hidden, lengths).argmax(-1).tolist()
@@ -377,7 +407,9 @@ class SSLSERModel(nn.Module):
         return {k: v.detach().to("cpu").contiguous() for k, v in out.items()}
 
     def load_trained_state(self, state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
-        groups: dict[str, dict[str, torch.Tensor]] = {"emotion": {}, "ctc": {}, "upstream": {}}
+        groups: dict[str, dict[str, torch.Tensor]] = {"emotion": {}, "upstream": {}}
+        if self.has_ctc:
+            groups["ctc"] = {}
         for k, v in state.items():
             head, _, rest = k.partition(".")
             if head not in groups:

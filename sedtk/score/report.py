@@ -220,6 +220,9 @@ def results_markdown(result: dict) -> str:
                     f"| {label} | " + " | ".join(map(str, row)) + f" | {d['per_class_recall'][label]:.1f} |"
                 )
             out += ["", f"![confusion matrix]({d['confusion_png']})", ""]
+    from sedtk.score.emobox import emobox_markdown
+
+    out += emobox_markdown(result)
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -103,6 +103,7 @@ def score_systems(
     jobs: int | None = None,
     console=None,
     calibration=None,
+    emobox: bool = False,
 ) -> dict:
     """Score ``systems`` (SER, ASR, SED, whichever files their refs and hyps have) and test them.
 
@@ -123,6 +124,8 @@ def score_systems(
         calibration: the bands of the evidence check (a calibration file of ``sedtk data calibrate``
             or a loaded :class:`~sedtk.data.calibration.Calibration`); None: each reference's own
             statistics.
+        emobox: also score every system's emotions per fold as EmoBox's leaderboard does (the
+            mean over folds of scikit-learn's UA, WA and macro-F1; :mod:`sedtk.score.emobox`).
 
     Returns:
         The content of score.json.
@@ -140,6 +143,12 @@ def score_systems(
     _score_asr(sc, inputs, lang)
     _score_sed(sc, inputs, lang, meteor, jobs or min(4, os.cpu_count() or 1))
     _score_attributes(sc, inputs, systems)
+    if emobox:
+        from sedtk.score.emobox import emobox_view
+
+        for s in systems:
+            if inputs[s.name]["ser"] is not None:
+                sc.rows[s.name]["emobox"] = emobox_view(s, max_missing)
     from sedtk.data.calibration import load_calibration
     from sedtk.data.evidence import score_grounding_pairs
 
@@ -215,7 +224,7 @@ def _system_entry(sys_id: int, spec: SystemSpec, inputs: dict[str, TaskInput | N
         "n": {t: (len(ti.keys) if ti else None) for t, ti in inputs.items()},
         "missing": {t: (ti.missing if ti else 0) for t, ti in inputs.items()},
         "extra": {t: (ti.extra if ti else 0) for t, ti in inputs.items()},
-        **{k: row[k] for k in ("ser", "asr", "sed", "attributes", "grounding") if k in row},
+        **{k: row[k] for k in ("ser", "asr", "sed", "attributes", "grounding", "emobox") if k in row},
     }
 
 

@@ -172,6 +172,38 @@ def make_clip(
     return path
 
 
+# ----------------------------------------------------------------------------- EmoBox
+
+
+def build_emobox(
+    tmp: Path, n_per_label: int = 6, stm: bool = True, folds: int = 2, seconds: float = 0.05
+) -> tuple[Path, Path]:
+    """A made-up EmoBox corpus ``toy`` in ``tmp/meta/toy`` (audio under ``tmp/root``): 3 speakers, labels
+    ang/joy/neu (+ one unmapped xxx), a label map, an STM, one test list per speaker for ``folds`` folds."""
+    root, meta = tmp / "root", tmp / "meta" / "toy"
+    (meta).mkdir(parents=True)
+    recs, stm_lines = [], []
+    for spk in ("s1", "s2", "s3"):
+        for lab in ("ang", "joy", "neu", "xxx"):
+            for i in range(n_per_label if lab != "xxx" else 1):
+                key = f"toy-{spk}_{lab}_{i}"
+                wav = f"downloads/toy/{spk}/{lab}_{i}.wav"
+                write_wav(root / wav, seconds=seconds, freq=150.0 + 40 * i)
+                recs.append({"key": key, "dataset": "toy", "wav": wav, "emo": lab, "task": "category"})
+                stm_lines.append(f"{key} 1 {spk} 0 0.05 <id={key}> {lab}")
+    (meta / "toy.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    for k in range(1, folds + 1):
+        (meta / f"fold_{k}").mkdir()
+        test = [r for r in recs if r["key"].startswith(f"toy-s{k}_")]
+        (meta / f"fold_{k}" / f"toy_test_fold_{k}.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in test)
+        )
+    (meta / "label_map.json").write_text(json.dumps({"neu": "neutral", "joy": "happy", "ang": "angry"}))
+    if stm:
+        (meta / "data.seg.wrd.stm").write_text("\n".join(stm_lines) + "\n")
+    return meta, root
+
+
 # ----------------------------------------------------------------------------- SpeechCraft / EMOSEC
 
 

@@ -20,7 +20,7 @@ from sedtk.data.prep import prepare_corpus
 from sedtk.data.prep.emobox import hold_out_dev, read_folds, read_list
 from sedtk.data.prep.meld import read_csv
 from sedtk.errors import InputError
-from tests.data.fixtures import build_iemocap, iemocap_turns_from_emobox, make_clip, meld_csv, write_wav
+from tests.data.fixtures import build_emobox, build_iemocap, iemocap_turns_from_emobox, make_clip, meld_csv
 
 #: EmoBox's IEMOCAP label map (CORPORA.md: the paper's 4 classes merge exc into hap).
 IEMOCAP_MAP = {"neu": "Neutral", "hap": "Happy", "ang": "Angry", "sad": "Sad", "exc": "Happy"}
@@ -141,34 +141,8 @@ def test_meld_clips_decode_as_the_meld_preparer_does(tmp_path):
     )
 
 
-def _corpus(tmp: Path, n_per_label: int = 6, stm: bool = True, folds: int = 2) -> tuple[Path, Path]:
-    """A made-up EmoBox corpus ``toy``: 3 speakers, labels a/b/c (+ one unmapped), ``folds`` test lists."""
-    root, meta = tmp / "root", tmp / "meta" / "toy"
-    (meta).mkdir(parents=True)
-    recs, stm_lines = [], []
-    for spk in ("s1", "s2", "s3"):
-        for lab in ("ang", "joy", "neu", "xxx"):
-            for i in range(n_per_label if lab != "xxx" else 1):
-                key = f"toy-{spk}_{lab}_{i}"
-                wav = f"downloads/toy/{spk}/{lab}_{i}.wav"
-                write_wav(root / wav, seconds=0.05)
-                recs.append({"key": key, "dataset": "toy", "wav": wav, "emo": lab, "task": "category"})
-                stm_lines.append(f"{key} 1 {spk} 0 0.05 <id={key}> {lab}")
-    (meta / "toy.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
-    for k in range(1, folds + 1):
-        (meta / f"fold_{k}").mkdir()
-        test = [r for r in recs if r["key"].startswith(f"toy-s{k}_")]
-        (meta / f"fold_{k}" / f"toy_test_fold_{k}.jsonl").write_text(
-            "".join(json.dumps(r) + "\n" for r in test)
-        )
-    (meta / "label_map.json").write_text(json.dumps({"neu": "neutral", "joy": "happy", "ang": "angry"}))
-    if stm:
-        (meta / "data.seg.wrd.stm").write_text("\n".join(stm_lines) + "\n")
-    return meta, root
-
-
 def test_label_map_speakers_dev_split_and_missing_audio(tmp_path):
-    meta, root = _corpus(tmp_path)
+    meta, root = build_emobox(tmp_path)
     (root / "downloads/toy/s2/joy_0.wav").unlink()
     (meta / "corpus.cfg").write_text("[Corpus]\nname = toy\nlanguage = chinese\n")
     rep = prepare_corpus("emobox", meta, tmp_path / "out", audio=root)
@@ -187,7 +161,7 @@ def test_label_map_speakers_dev_split_and_missing_audio(tmp_path):
 
 
 def test_no_stm_no_label_map_holds_out_utterances(tmp_path):
-    meta, root = _corpus(tmp_path, stm=False, folds=1)
+    meta, root = build_emobox(tmp_path, stm=False, folds=1)
     (meta / "label_map.json").unlink()
     rep = prepare_corpus("emobox", meta, tmp_path / "out", audio=root)
     assert DataDir.load(tmp_path / "out" / "all").emotions == ["ang", "joy", "neu", "xxx"]
@@ -198,7 +172,7 @@ def test_no_stm_no_label_map_holds_out_utterances(tmp_path):
 
 
 def test_bad_records_name_the_file_and_line(tmp_path):
-    meta, root = _corpus(tmp_path, folds=1)
+    meta, root = build_emobox(tmp_path, folds=1)
     bad = meta / "fold_1" / "toy_test_fold_1.jsonl"
     bad.write_text(bad.read_text() + '{"key": "toy-x"}\n')
     with pytest.raises(InputError, match=r"toy_test_fold_1.jsonl:\d+: not an EmoBox record"):

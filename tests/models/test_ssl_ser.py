@@ -220,3 +220,34 @@ def test_finetuning_the_upstream_online() -> None:
     assert grads and any(g is not None and bool(g.abs().sum() > 0) for g in grads)
     assert model.trainable_parameter_counts()["upstream"] > 0
     assert any(k.startswith("upstream.") for k in model.trained_state_dict())
+
+
+def test_without_transcripts_no_ctc_head() -> None:
+    """EmoBox's corpora have no transcripts: targets.ser without {text} trains the emotion head alone."""
+    from sedtk.decode.decoder import default_tasks
+    from sedtk.errors import OptionError
+
+    torch.manual_seed(0)
+    ssl = SslSerConfig(projector_dim=6, labels=LABELS, vocab=[], ctc_weight=0.0)
+    cfg = ModelConfig(kind="ssl_ser", num_layers=L, feature_dim=D, ssl_ser=ssl)
+    prompt = PromptConfig()
+    prompt.targets = {**prompt.targets, "ser": "Emotion: {emotion}."}
+    m = SSLSERModel(cfg, prompt)
+    assert not m.has_ctc and set(m.heads()) == {"emotion"} and set(m.layer_weights()) == {"emotion"}
+    g = torch.Generator().manual_seed(1)
+    feats = [torch.randn(L, n, D, generator=g) for n in (9, 6, 4)]
+    emos = ["neu", "ang", "sad"]
+    b = SpeechBatch.from_features(["a", "b", "c"], feats, targets=[f"Emotion: {w}." for w in
+                                  ("neutral", "angry", "sad")], emotions=emos, task="ser")  # fmt: skip
+    terms = m(b, "ser")
+    assert torch.isclose(terms["loss"], terms["ce"]) and float(terms["ctc"]) == 0.0
+    assert m.generate(b, "ser")[0].startswith("Emotion: ")
+    with pytest.raises(OptionError, match="no CTC head"):
+        m.generate(b, "asr")
+    assert set(m.trained_state_dict()) == {k for k in m.trained_state_dict() if k.startswith("emotion.")}
+    m.load_trained_state(m.trained_state_dict())
+    full = load_config(
+        "paper/sys1_hubert", ["prompt.targets.ser=Emotion: {emotion}.", "model.ssl_ser.ctc_weight=0"]
+    )
+    assert default_tasks(full) == ["ser"]  # nothing to transcribe with
+    assert default_tasks(load_config("paper/sys1_hubert", [])) == ["ser", "asr"]
