@@ -88,13 +88,16 @@ def decode_cmd(
     num_beams: Annotated[int, typer.Option("--num-beams", help="Beam size (1: greedy).")] = 1,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest answer, in tokens.")] = 256,
     max_duration: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--max-duration",
-            help="Longest utterance (seconds): longer files are segmented (--segment); "
-            "longer data-dir utterances are refused.",
+            help="Longest input decoded whole (seconds). --wav: longer files become a timeline of "
+            "segments of at most this (--segment; default 30). --data: longer utterances are decoded "
+            "through their VAD segments, marked 'segmented' (default 45: all of IEMOCAP and MELD's "
+            "normal clips).",
+            show_default=False,
         ),
-    ] = 30.0,
+    ] = None,
     segment: Annotated[
         str,
         typer.Option(

@@ -61,8 +61,13 @@ def score_cmd(
         str, typer.Option(help="Text language: en, zh (CER, character tokens) or auto.")
     ] = "auto",
     max_missing: Annotated[
-        int, typer.Option(help="Utterances a hypothesis file may lack (reported) before it is an error.")
-    ] = 0,
+        int | None,
+        typer.Option(
+            help="Utterances a hypothesis file may lack before it is an error (default: no limit; "
+            "every missing or failed hypothesis is scored as wrong, counted and reported).",
+            show_default=False,
+        ),
+    ] = None,
     jobs: Annotated[
         int | None, typer.Option(help="Processes for the caption scorers (default min(4, CPUs)).")
     ] = None,

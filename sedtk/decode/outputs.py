@@ -78,6 +78,9 @@ class UttResult:
     # kept, is the model's guess on non-speech audio (the panel, JSON and timeline say so)
     speech_seconds: float | None = None
     no_speech: bool | None = None
+    # a data-dir utterance longer than the whole-utterance limit, decoded through its VAD segments
+    # (sedtk.decode.segmented): how it was cut and every segment's result; None: decoded whole
+    segmented: dict | None = None
 
     @property
     def ok(self) -> bool:

@@ -138,7 +138,7 @@ def decode_files(
     elif inventory is not None:
         decoder = decoder.with_inventory(inventory)
     options = decoder.options
-    source = FileSource(options.max_duration, decoder.model.upstream.min_samples)
+    source = FileSource(options.limit(), decoder.model.upstream.min_samples)
     order = list(dict.fromkeys(str(p) for p in paths))  # a file named twice is decoded once
     for i in range(0, len(order), options.batch_size):
         chunk = order[i : i + options.batch_size]
@@ -152,7 +152,7 @@ def decode_arrays(decoder: Decoder, wavs: dict) -> list[UttResult]:
     """Decode waveforms already in memory (key -> 16 kHz mono tensor), in the given order."""
     from sedtk.decode.sources import ArraySource
 
-    source = ArraySource(wavs, decoder.options.max_duration, decoder.model.upstream.min_samples)
+    source = ArraySource(wavs, decoder.options.limit(), decoder.model.upstream.min_samples)
     got: list[UttResult] = []
     decode_keys(decoder, source, list(wavs), got.extend, check_speech=True)
     by_key = {r.key: _posterior_from(decoder, r) for r in got}
@@ -196,17 +196,49 @@ def _worker(job: int, nj: int, model: str, opts: dict, inventory: list[str], dat
         logger.info(f"[job {job + 1}/{nj}] {m}")
 
     with ResultsWriter(part) as w:
-        decode_keys(decoder, source, keys, w.write, log, inputs=inputs, check_speech=True)
+        decode_utterances(decoder, source, keys, w.write, log, inputs=inputs)
     return len(keys)
+
+
+def decode_utterances(
+    decoder: Decoder,
+    source: Source,
+    keys: Sequence[str],
+    on_batch: Callable[[list[UttResult]], None],
+    log: Log | None = None,
+    inputs: Mapping[str, str] | None = None,
+) -> None:
+    """A data dir's ``keys``: those up to the whole-utterance limit (``options.limit(data_dir=True)``)
+    in batches (:func:`decode_keys`), each longer one through its VAD segments
+    (:func:`sedtk.decode.segmented.decode_long`, marked ``segmented``)."""
+    from sedtk.decode.segmented import decode_long
+
+    limit = decoder.options.limit(data_dir=True)
+    long = [k for k in keys if (source.duration(k) or 0.0) > limit]
+    if long and log:
+        log(
+            f"{len(long)} utterance(s) longer than {limit:g} s (e.g. {long[0]}): decoded through their "
+            "VAD segments (marked 'segmented' in results.jsonl)"
+        )
+    skip = set(long)
+    decode_keys(decoder, source, [k for k in keys if k not in skip], on_batch, log, inputs=inputs,
+                check_speech=True)  # fmt: skip
+    for k in long:
+        r = decode_long(decoder, source, k, limit)
+        if inputs is not None:
+            r.input = inputs.get(k)
+        if log:
+            n = len((r.segmented or {}).get("segments", []))
+            log(f"{k}: {r.duration} s in {n} segments" + ("" if r.ok else f"; error: {r.error}"))
+        on_batch([r])
 
 
 def _source(decoder: Decoder, data: DataDir, feats: str | None, log: Log | None, inputs=None):
     min_samples = getattr(getattr(decoder.model, "upstream", None), "min_samples", 0)
-    audio = AudioSource(data, decoder.options.max_duration, min_samples)
-    if feats is not None:  # the audio is still read for the speech check
-        return FeatureSource(
-            feats, decoder.config.model, decoder.options.max_duration, warn=log, expected=inputs, audio=audio
-        )
+    limit = decoder.options.limit(data_dir=True)
+    audio = AudioSource(data, limit, min_samples)
+    if feats is not None:  # the audio is still read for the speech check and a long one's VAD
+        return FeatureSource(feats, decoder.config.model, limit, warn=log, expected=inputs, audio=audio)
     return audio
 
 
@@ -220,6 +252,10 @@ def _planned_identity(model: str, options: DecodeOptions, inventory: list[str], 
     o = asdict(options)
     for k in ("batch_size", "device"):  # they do not change the outputs (batched == one-by-one)
         o.pop(k)
+    o["max_duration"] = options.limit(data_dir=True)
+    from sedtk.decode.segmented import segment_options
+
+    o["long_utterances"] = segment_options(o["max_duration"]).identity()  # how longer ones are cut
     return {
         "checkpoint": checkpoint_identity(ckpt),
         "tasks": tasks,
@@ -298,7 +334,7 @@ def decode_data_dir(
                 decoder = decoder.with_inventory(inventory)
             source = _source(decoder, data, str(feats) if feats else None, warn, inputs)
             with ResultsWriter(out / RESULTS) as w:
-                decode_keys(decoder, source, todo, w.write, log, inputs=inputs, check_speech=True)
+                decode_utterances(decoder, source, todo, w.write, log, inputs=inputs)
             del decoder
         else:
             _run_jobs(ckpt, options, inventory, data_dir, feats, todo, out, nj, log, inputs)
@@ -311,6 +347,9 @@ def decode_data_dir(
     summary["inventory"] = inventory
     summary["inventory_source"] = origin
     summary["redone_changed"] = len(changed)
+    long = sorted(k for k in keys if k in results and results[k].segmented is not None)
+    summary["segmented"] = len(long)  # longer than the limit: decoded through their VAD segments
+    summary["segmented_keys"] = long[:100]
     silent = sorted(k for k in keys if k in results and results[k].ok and results[k].no_speech)
     summary["no_speech"] = len(silent)
     summary["no_speech_keys"] = silent[:100]

@@ -2,7 +2,9 @@
 
 A source loads one utterance at a time (an error names the utterance and stays with it, so the other
 utterances of its batch still decode) and pads a list of loaded inputs into a ``SpeechBatch``.
-Utterances longer than ``max_duration`` seconds are refused with a message saying how to proceed.
+An input longer than ``max_duration`` seconds is refused by :meth:`Source.load` with a message saying
+how to proceed; a data-dir decode routes such utterances through their VAD segments first
+(:mod:`sedtk.decode.segmented`, using :meth:`AudioSource.whole_waveform`).
 """
 
 from __future__ import annotations
@@ -105,6 +107,17 @@ class AudioSource:
     def waveform(key: str, item):
         """The 16 kHz waveform of a loaded item, for the speech check (it is the item)."""
         return item
+
+    def whole_waveform(self, key: str):
+        """The utterance's whole waveform whatever its length (a long one is then segmented)."""
+        try:
+            wav = load_utterance(self.data.utterance(key), max_duration=None)
+        except AudioError as e:
+            raise InputError(str(e)) from None
+        except (KeyError, ValueError) as e:
+            raise InputError(f"utterance {key}: {e}") from None
+        check_length(f"utterance {key}", wav, self.min_samples)
+        return wav
 
 
 class FileSource(AudioSource):
@@ -233,6 +246,29 @@ class FeatureSource:
 
     def seconds(self, item) -> float:
         return item.shape[1] / self.reader.frame_rate
+
+    @property
+    def frame_rate(self) -> float:
+        return self.reader.frame_rate
+
+    def load_any(self, key: str):
+        """The utterance's dumped layers whatever its length (a long one's segments are cut from them)."""
+        if key not in self.reader:
+            raise InputError(f"utterance {key}: not in the feature dump {self.reader.dump_dir}")
+        if key in self.stale:
+            raise InputError(
+                f"utterance {key}: {self.stale[key]}; rerun 'sedtk feats dump' on the data dir to update it"
+            )
+        try:
+            return self.reader.get(key, self.positions)  # (L, T, D)
+        except ValueError as e:
+            raise InputError(f"utterance {key}: {e}") from None
+
+    def whole_waveform(self, key: str):
+        """The utterance's audio (the VAD of a long utterance reads it), from the data dir."""
+        if self.audio is None:
+            raise InputError(f"utterance {key}: longer than the limit and no audio to segment it")
+        return self.audio.whole_waveform(key)
 
     def waveform(self, key: str, item):
         """The utterance's audio for the speech check, or None when it has none to read."""

@@ -176,13 +176,13 @@ def decode_audio_files(
         )
 
     order = list(dict.fromkeys(str(p) for p in paths))
-    long = {p for p in order if wants_timeline(p, segment, options.max_duration)}
+    long = {p for p in order if wants_timeline(p, segment, options.limit())}
     _check_collisions([p for p in order if p in long], out_dir)
     if decoder is None:
         decoder = Decoder.load(model, options, inventory=inventory, online=True)
     elif inventory is not None:
         decoder = decoder.with_inventory(inventory)
-    base = seg_options or SegmentOptions(max_duration=decoder.options.max_duration)
+    base = seg_options or SegmentOptions(max_duration=decoder.options.limit())
     pending: list[str] = []
     for p in [*order, None]:
         if p is not None and p not in long:

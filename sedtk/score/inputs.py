@@ -12,9 +12,12 @@ asr    text       transcript (WER, or CER for Chinese)
 sed    utt2desc   speech emotion description / caption
 ====== ========== ===============================================
 
-Only the utterances both sides have are scored; a hypothesis missing more than ``max_missing``
-of a reference file's keys is an error, fewer are reported as a warning.  Hypothesis keys the
-reference lacks are ignored and counted.
+Every reference utterance is scored: one without a hypothesis (its decode failed -- the decode
+dir's ``results.jsonl`` says why -- or it is absent) gets an empty hypothesis, which counts as wrong
+(no label, every reference word deleted, an empty caption), and is counted (``missing``, of which
+``failed``: with an error in ``results.jsonl``), printed and written into score.json and RESULTS.md;
+never dropped.  ``max_missing`` (default: no limit) turns more missing hypotheses than that into
+an error.  Hypothesis keys the reference lacks are ignored and counted.
 """
 
 from __future__ import annotations
@@ -56,9 +59,38 @@ class TaskInput:
     refs: list[str]
     hyps: list[str]
     inventory: list[str] | None = None
-    missing: int = 0
+    missing: int = 0  # reference utterances without a hypothesis (scored as wrong)
+    failed: int = 0  # of those, the ones whose decode recorded an error (results.jsonl)
     extra: int = 0
     warnings: list[str] = field(default_factory=list)
+    missing_keys: list[str] = field(default_factory=list)
+
+
+#: The hypothesis a reference utterance without one is scored with: no label (outside every
+#: inventory), no words, no caption -- wrong on every metric.
+MISSING_HYP = ""
+
+
+def failed_keys(hyp_dir: Path) -> dict[str, str]:
+    """Utterances whose decode failed, with the error (a decode dir's ``results.jsonl``; {} if none).
+
+    The last record of a key wins (a resumed decode's success replaces an earlier failure); a line
+    cut by a killed decode is ignored.
+    """
+    import json
+
+    path = hyp_dir / "results.jsonl"
+    if not path.is_file():
+        return {}
+    last: dict[str, str | None] = {}
+    for raw in path.read_bytes().split(b"\n"):
+        try:
+            d = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(d, dict) and "key" in d:
+            last[str(d["key"])] = d.get("error")
+    return {k: e for k, e in last.items() if e}
 
 
 def _check_dir(path: Path, what: str) -> None:
@@ -68,12 +100,14 @@ def _check_dir(path: Path, what: str) -> None:
         raise InputError(f"{path}: {what} is not a directory")
 
 
-def load_task(spec: SystemSpec, task: str, max_missing: int = 0) -> TaskInput | None:
+def load_task(spec: SystemSpec, task: str, max_missing: int | None = None) -> TaskInput | None:
     """Pool one task over the folds of ``spec``; None when the references or hypotheses lack its file.
 
-    Raises ValueError naming the file and key for: a file present in some folds but not others,
-    an utterance in two folds, a reference emotion outside the inventory, an empty reference
-    caption, differing inventories, and more than ``max_missing`` missing hypotheses.
+    Every reference utterance is in the result; one without a hypothesis gets :data:`MISSING_HYP`
+    (scored as wrong) and is counted.  Raises ValueError naming the file and key for: a file present
+    in some folds but not others, an utterance in two folds, a reference emotion outside the
+    inventory, an empty reference caption, differing inventories, and more than ``max_missing``
+    (None: no limit) missing hypotheses.
     """
     name = TASK_FILES[task]
     for ref_dir, hyp_dir in spec.pairs:
@@ -128,18 +162,28 @@ def load_task(spec: SystemSpec, task: str, max_missing: int = 0) -> TaskInput | 
                     f"system {spec.name!r}: utterance {key!r} is in both {origin[key]} and {ref_dir}"
                 )
             origin[key] = ref_dir
-        missing = [k for k in ref if k not in hyp]
+        missing = sorted(k for k in ref if k not in hyp)
         extra = [k for k in hyp if k not in ref]
-        if len(missing) > max_missing:
+        if ref and len(missing) == len(ref):  # the wrong dir, or a decode that failed throughout
+            raise InputError(
+                f"{hyp_dir / name}: none of the {len(ref)} utterances of {ref_dir / name} has a hypothesis "
+                f"(e.g. {missing[0]}); is it the decode of {ref_dir}, and did that decode run?"
+            )
+        if max_missing is not None and len(missing) > max_missing:
             raise InputError(
                 f"{hyp_dir / name}: {len(missing)} of the {len(ref)} utterances of {ref_dir / name} have no "
-                f"hypothesis (first: {', '.join(sorted(missing)[:5])}); allowed: --max-missing {max_missing}"
+                f"hypothesis (first: {', '.join(missing[:5])}); allowed: --max-missing {max_missing}"
             )
         if missing:
+            errors = failed_keys(hyp_dir)
+            failed = [k for k in missing if k in errors]
+            why = f"; {len(failed)} failed to decode, e.g. {failed[0]}: {errors[failed[0]]}" if failed else ""
             out.warnings.append(
                 f"{hyp_dir / name}: {len(missing)} of {len(ref)} reference utterances have no hypothesis "
-                f"and are NOT scored (first: {', '.join(sorted(missing)[:5])})"
+                f"and are scored as wrong (first: {', '.join(missing[:5])}){why}"
             )
+            out.failed += len(failed)
+            out.missing_keys += missing
         if extra:
             out.warnings.append(
                 f"{hyp_dir / name}: {len(extra)} hypotheses have no reference in {ref_dir / name} "
@@ -148,12 +192,11 @@ def load_task(spec: SystemSpec, task: str, max_missing: int = 0) -> TaskInput | 
         out.missing += len(missing)
         out.extra += len(extra)
         pooled_ref.update(ref)
-        pooled_hyp.update({k: v for k, v in hyp.items() if k in ref})
-    out.keys = sorted(pooled_hyp)
+        pooled_hyp.update({k: hyp.get(k, MISSING_HYP) for k in ref})
+    out.keys = sorted(pooled_ref)
     if not out.keys:
-        raise InputError(
-            f"system {spec.name!r}: no utterance of {name} has both a reference and a hypothesis"
-        )
+        raise InputError(f"system {spec.name!r}: {name} of the references holds no utterance")
+
     out.refs = [pooled_ref[k] for k in out.keys]
     out.hyps = [pooled_hyp[k] for k in out.keys]
     out.inventory = inventory

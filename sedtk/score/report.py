@@ -136,14 +136,19 @@ def results_markdown(result: dict) -> str:
     out += [
         "## Utterances scored",
         "",
-        "| ID | System | SER | ASR | SED | missing hyps | ignored extra hyps |",
-        "|---:|:---|---:|---:|---:|---:|---:|",
+        "Every reference utterance is scored; one without a hypothesis (its decode failed, or it is "
+        "absent) counts as wrong.",
+        "",
+        "| ID | System | SER | ASR | SED | missing hyps (scored wrong) | of them failed to decode "
+        "| ignored extra hyps |",
+        "|---:|:---|---:|---:|---:|---:|---:|---:|",
     ]
     for s in result["systems"]:
         n = s["n"]
+        failed, missing = sum((s.get("failed") or {}).values()), sum(s["missing"].values())
         out.append(
             f"| {s['id']} | {_md(s['name'])} | {n.get('ser') or '–'} | {n.get('asr') or '–'} "
-            f"| {n.get('sed') or '–'} | {sum(s['missing'].values())} | {sum(s['extra'].values())} |"
+            f"| {n.get('sed') or '–'} | {missing} | {failed} | {sum(s['extra'].values())} |"
         )
     out.append("")
     if result["tests"]:

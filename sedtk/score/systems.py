@@ -99,7 +99,7 @@ def score_systems(
     latex: bool = False,
     meteor=True,
     lang: str = "auto",
-    max_missing: int = 0,
+    max_missing: int | None = None,
     jobs: int | None = None,
     console=None,
     calibration=None,
@@ -118,7 +118,8 @@ def score_systems(
         meteor: True to start one METEOR JVM for all systems, False to skip METEOR, or a running
             :class:`~sedtk.score.meteor.MeteorScorer` to reuse (not closed here).
         lang: ``en``, ``zh`` or ``auto`` (Chinese when most reference letters are CJK), per task.
-        max_missing: utterances a hypothesis file may lack before it is an error.
+        max_missing: utterances a hypothesis file may lack before it is an error (None: no limit;
+            every missing one is scored as wrong and counted).
         jobs: worker processes for the caption scorers (default min(4, CPUs)).
         console: a rich Console to print warnings and the table on (None: silent).
         calibration: the bands of the evidence check (a calibration file of ``sedtk data calibrate``
@@ -193,13 +194,20 @@ def score_systems(
         for w in sc.warnings:
             console.print(f"[bold yellow]WARNING[/] {w}")
         console.print(rich_table(result))
+        for entry in result["systems"]:  # how many utterances each score counts
+            counted = ", ".join(f"{t} {n}" for t, n in entry["n"].items() if n)
+            missing = sum(entry["missing"].values())
+            note = f"; {missing} without a hypothesis, scored as wrong" if missing else ""
+            console.print(f"{entry['name']}: utterances scored: {counted}{note}")
         console.print(
             f"wrote {out_dir}/score.json, per_utt.tsv, RESULTS.md" + (", results.tex" if latex else "")
         )
     return result
 
 
-def _load_inputs(systems: Sequence[SystemSpec], max_missing: int) -> dict[str, dict[str, TaskInput | None]]:
+def _load_inputs(
+    systems: Sequence[SystemSpec], max_missing: int | None
+) -> dict[str, dict[str, TaskInput | None]]:
     inputs = {}
     for spec in systems:
         inputs[spec.name] = {task: load_task(spec, task, max_missing=max_missing) for task in TASK_FILES}
@@ -222,7 +230,9 @@ def _system_entry(sys_id: int, spec: SystemSpec, inputs: dict[str, TaskInput | N
         "pairs": [[str(r), str(h)] for r, h in spec.pairs],
         "metrics": row["metrics"],
         "n": {t: (len(ti.keys) if ti else None) for t, ti in inputs.items()},
-        "missing": {t: (ti.missing if ti else 0) for t, ti in inputs.items()},
+        "missing": {t: (ti.missing if ti else 0) for t, ti in inputs.items()},  # scored as wrong
+        "failed": {t: (ti.failed if ti else 0) for t, ti in inputs.items()},  # of them: decode errors
+        "missing_keys": {t: ti.missing_keys[:100] for t, ti in inputs.items() if ti and ti.missing_keys},
         "extra": {t: (ti.extra if ti else 0) for t, ti in inputs.items()},
         **{k: row[k] for k in ("ser", "asr", "sed", "attributes", "grounding", "emobox") if k in row},
     }
@@ -243,9 +253,10 @@ def _score_ser(sc: _Scores, inputs: dict, out_dir: Path) -> None:
             "invalid_predictions": ser.invalid,
             "confusion_png": png.name,
         }
-        if ser.invalid:
+        invalid = ser.invalid - ti.missing  # missing hypotheses are scored as "" (outside it too)
+        if invalid:
             sc.warnings.append(
-                f"{name}: {ser.invalid} of {len(ti.keys)} predicted emotions are outside the inventory "
+                f"{name}: {invalid} of {len(ti.keys)} predicted emotions are outside the inventory "
                 f"{ti.inventory} and count as wrong"
             )
         for m in ("ua", "wa"):

@@ -125,14 +125,73 @@ def test_bad_utterances_fail_alone(decoder, data4, tmp_path):
     assert sorted(read_kaldi_map(out / "utt2emo")) == keys[2:]  # stereo 44.1 kHz is fine
 
 
-def test_too_long_audio_is_refused_with_advice(decoder, data4, tmp_path):
+@pytest.mark.parametrize("from_dump", [False, True])
+def test_longer_utterances_are_decoded_through_their_vad_segments(
+    decoder, assets, data4, tmp_path, from_dump
+):
+    """Issue 14 §1: every reference utterance gets a hypothesis; one longer than --max-duration is
+    cut by the VAD, its segments decoded and combined, and it is marked ``segmented``."""
     from sedtk.decode.decoder import DecodeOptions
 
+    dur = {k: float(v) for k, v in DataDir.load(data4).maps["utt2dur"].items()}  # 1.5 - 3.9 s
+    limit = 2.0
     short = decoder.with_inventory(decoder.inventory)
-    short.options = DecodeOptions(**{**decoder.options.__dict__, "max_duration": 0.5})
-    s = decode_data_dir(None, data4, tmp_path / "d", None, decoder=short, log=_quiet)
-    assert s["failed"] == 4
-    assert all("longer than the maximum of 0.5s" in e for e in s["errors"].values())
+    short.options = DecodeOptions(**{**decoder.options.__dict__, "max_duration": limit})
+    feats = assets.dump if from_dump else None
+    s = decode_data_dir(None, data4, tmp_path / "d", None, decoder=short, feats=feats, log=_quiet)
+    assert (s["decoded"], s["failed"], s["missing"]) == (4, 0, 0)
+    assert sorted(read_kaldi_map(tmp_path / "d" / "utt2emo")) == sorted(dur)  # every utterance
+    records = {r.key: r for r in iter_results(tmp_path / "d" / RESULTS)}
+    for k, d in dur.items():
+        r = records[k]
+        if d <= limit:
+            assert r.segmented is None
+            continue
+        seg = r.segmented["segments"]
+        assert r.segmented["mode"] == "vad" and r.segmented["max_duration"] == limit and seg
+        assert all(0 < x["duration"] <= limit + 1e-6 and "error" not in x for x in seg)
+        assert all(a["end"] <= b["start"] for a, b in zip(seg, seg[1:], strict=False))  # time order
+        w = sum(x["duration"] for x in seg)
+        for lab, p in r.posterior.items():  # the duration-weighted mean of the segments' posteriors
+            assert p == pytest.approx(sum(x["duration"] * x["posterior"][lab] for x in seg) / w, abs=2e-6)
+        assert r.transcript == " ".join(x["transcript"] for x in seg if x["transcript"])
+        assert r.emotion in decoder.inventory and r.duration == pytest.approx(d, abs=0.01)
+    long = sorted(k for k, d in dur.items() if d > limit)
+    assert long and s["segmented"] == len(long) and s["segmented_keys"] == long
+    cfg = json.loads((tmp_path / "d" / "decode_config.json").read_text())
+    assert cfg["options"]["max_duration"] == limit and cfg["options"]["long_utterances"]["mode"] == "vad"
+
+
+def test_segment_results_combine_by_duration():
+    from sedtk.data.segment import Segment, SegmentOptions
+    from sedtk.decode.outputs import UttResult
+    from sedtk.decode.segmented import combine_segments
+
+    def seg(a, b):
+        return Segment(int(a * 16000), int(b * 16000))
+
+    a = dict(transcript="one", description="calm voice", emotion="neu", emotion_parsed="neu")
+    b = dict(transcript="two", description="loud voice", emotion="ang", emotion_scored="ang")
+    parts = [
+        (seg(0, 2), UttResult("a", raw={"ser_sed": "x"}, posterior={"neu": 0.6, "ang": 0.4}, **a)),
+        (
+            seg(3, 9),
+            UttResult("b", raw={"ser_sed": "y"}, posterior={"neu": 0.1, "ang": 0.9}, parse_failed=True, **b),
+        ),
+        (seg(9, 10), UttResult("c", error="too short")),
+    ]
+    r = combine_segments("u", parts, 10.0, "parse+score", SegmentOptions(max_duration=30.0))
+    assert r.ok and r.posterior == {"neu": pytest.approx(0.225), "ang": pytest.approx(0.775)}  # (2x.6+6x.1)/8
+    assert (r.emotion, r.emotion_scored, r.emotion_parsed, r.parse_failed) == ("ang", "ang", "neu", True)
+    assert r.transcript == "one two" and r.description == "loud voice" and r.raw == {"ser_sed": "x y"}
+    assert r.segmented["failed"] == 1 and r.segmented["segments"][2] == {
+        "start": 9.0, "end": 10.0, "duration": 1.0, "error": "too short"
+    }  # fmt: skip
+    # parse: the label with the most seconds among the segments that named one
+    parts[1][1].emotion = "<unk>"
+    assert combine_segments("u", parts, 10.0, "parse", SegmentOptions()).emotion == "neu"
+    failed = combine_segments("u", parts[2:], 10.0, "parse", SegmentOptions())
+    assert not failed.ok and "every segment failed (too short)" in failed.error
 
 
 def test_decode_from_feature_dump(decoder, assets, data4, tmp_path):

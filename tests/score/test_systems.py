@@ -174,23 +174,48 @@ def test_spice_is_null_with_a_reason_when_its_jars_are_absent(corpus, tmp_path):
         assert res["systems"][0]["metrics"]["bleu4"] is not None
 
 
-def test_missing_hypotheses_fail_by_default_and_are_reported_when_allowed(corpus):
+def test_every_reference_utterance_is_scored_a_missing_hypothesis_as_wrong(corpus):
+    """Issue 14 §1: a missing or failed hypothesis counts as wrong, is counted and reported."""
     root, refs, systems = corpus
-    hyp = systems["B"][1] / "utt2emo"
-    m = read_kaldi_map(hyp)
-    del m["f1_u007"], m["f1_u003"]
-    m["zz_extra"] = "neu"
-    write_kaldi_map(hyp, m)
+    dec = systems["B"][1]
+    emo, text, desc = (read_kaldi_map(dec / n) for n in ("utt2emo", "text", "utt2desc"))
+    gone = ["f1_u003", "f1_u007"]
+    for m, name in ((emo, "utt2emo"), (text, "text"), (desc, "utt2desc")):
+        for k in gone:
+            del m[k]
+        write_kaldi_map(dec / name, m)
+    (dec / "results.jsonl").write_text(  # the decode's own record of why one failed
+        '{"key": "f1_u003", "error": "utterance f1_u003: unreadable or corrupt audio"}\n'
+    )
+    write_kaldi_map(dec / "utt2emo", {**emo, "zz_extra": "neu"})
+    res = score_systems(_specs(refs, systems), ["A"], root / "o", meteor=False, jobs=1)
+    s = next(x for x in res["systems"] if x["name"] == "B")
+    assert s["n"] == {"ser": 60, "asr": 60, "sed": 60}  # every reference utterance, pooled over 2 folds
+    assert (
+        s["missing"] == {"ser": 2, "asr": 2, "sed": 2} and s["failed"]["ser"] == 1 and s["extra"]["ser"] == 1
+    )
+    assert s["missing_keys"]["ser"] == gone
+    ref = {**read_kaldi_map(refs[0] / "utt2emo"), **read_kaldi_map(refs[1] / "utt2emo")}
+    hyp = {**read_kaldi_map(systems["B"][0] / "utt2emo"), **emo}
+    wa = 100 * sum(hyp.get(k) == v for k, v in ref.items()) / 60  # the two missing ones wrong
+    assert s["metrics"]["wa"] == pytest.approx(wa)
+    refs_words = sum(len(read_kaldi_map(refs[1] / "text")[k].split()) for k in gone)
+    assert s["asr"]["deletions"] >= refs_words  # their reference words all deleted
+    tests = [t for t in res["tests"] if t["system"] == "B" and t["metric"] == "ua"]
+    assert tests and tests[0]["n"] == 60  # paired with the baseline on every utterance
+    warned = [w for w in res["warnings"] if "scored as wrong" in w]
+    assert any("2 of 30 reference utterances have no hypothesis" in w and "1 failed to decode" in w
+               and "unreadable or corrupt audio" in w for w in warned)  # fmt: skip
+    md = (root / "o" / "RESULTS.md").read_text()
+    assert "| 2 | B | 60 | 60 | 60 | 6 | 3 | 1 |" in md  # missing over the 3 tasks, failed, extra
+    assert "one without a hypothesis (its decode failed, or it is absent) counts as wrong" in md
+    # --max-missing: a limit when asked
     with pytest.raises(ValueError, match=r"decode1/utt2emo: 2 of the 30 .*first: f1_u003, f1_u007"):
-        score_systems(_specs(refs, systems), ["A"], root / "o1", meteor=False, jobs=1)
-    res = score_systems(_specs(refs, systems)[1:2], [], root / "o2", meteor=False, jobs=1, max_missing=2)
-    s = res["systems"][0]
-    assert s["n"]["ser"] == 58 and s["missing"]["ser"] == 2 and s["extra"]["ser"] == 1
-    assert any("2 of 30 reference utterances have no hypothesis" in w for w in res["warnings"])
-    assert "have no hypothesis and are NOT scored" in (root / "o2" / "RESULTS.md").read_text()
-    # a system scored on fewer utterances cannot be paired with the baseline
-    with pytest.raises(ValueError, match="same utterances"):
-        score_systems(_specs(refs, systems), ["A"], root / "o3", meteor=False, jobs=1, max_missing=2)
+        score_systems(_specs(refs, systems), ["A"], root / "o1", meteor=False, jobs=1, max_missing=1)
+    # a hypothesis dir holding none of the references' keys is the wrong dir, not 30 wrong answers
+    write_kaldi_map(dec / "utt2emo", {"zz_extra": "neu"})
+    with pytest.raises(ValueError, match=r"decode1/utt2emo: none of the 30 utterances of .*ref1/utt2emo"):
+        score_systems(_specs(refs, systems)[1:2], [], root / "o2", meteor=False, jobs=1)
 
 
 def test_bad_inputs_are_clear_errors(corpus):
