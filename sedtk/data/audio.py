@@ -23,6 +23,7 @@ import errno
 import functools
 import io
 import json
+import logging
 import math
 import os
 import shutil
@@ -37,6 +38,8 @@ import soundfile as sf
 
 from sedtk.data import wavscp
 from sedtk.errors import AudioError  # noqa: F401  (re-exported: a SedtkError)
+
+logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 #: Default refusal threshold (seconds); long-form audio must be segmented first.
@@ -140,6 +143,55 @@ def _pipe_audio(value: str) -> tuple[np.ndarray, int]:
     return data, sr
 
 
+def wav_truncation(path: str | os.PathLike) -> tuple[float, float] | None:
+    """``(seconds the header announces, seconds the file holds)`` of a RIFF/WAVE file whose ``data``
+    chunk is cut short (a copy or download that stopped early); None for a whole file or another format.
+
+    Readers (libsndfile, ffmpeg) silently return what is there; this walks the chunk headers (a few
+    bytes).  A streamed wav's placeholder size (0 or 0xFFFFFFFF) and RF64 files are not judged.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            size = os.fstat(f.fileno()).st_size
+            pos, align, rate = 12, 0, 0
+            while pos + 8 <= size:
+                f.seek(pos)
+                h = f.read(8)
+                cid, n = h[:4], int.from_bytes(h[4:8], "little")
+                if cid == b"fmt ":
+                    fmt = f.read(min(n, 16))
+                    rate, align = int.from_bytes(fmt[4:8], "little"), int.from_bytes(fmt[12:14], "little")
+                elif cid == b"data":
+                    avail = size - pos - 8
+                    if n in (0, 0xFFFFFFFF) or n <= avail or not (rate and align):
+                        return None
+                    return n / align / rate, avail // align / rate
+                pos += 8 + n + (n & 1)
+    except OSError:
+        return None
+    return None
+
+
+_TRUNCATED_WARNED: set[str] = set()
+
+
+def _warn_truncated(path) -> None:
+    """Log once per file that a wav is shorter than its header says (it is read as it is)."""
+    key = str(path)
+    if key in _TRUNCATED_WARNED or not key.lower().endswith((".wav", ".wave")):
+        return
+    t = wav_truncation(path)
+    if t is not None:
+        _TRUNCATED_WARNED.add(key)
+        logger.warning(
+            f"warning: {path}: truncated wav: its header announces {t[0]:.2f} s of audio, the file holds "
+            f"{t[1]:.2f} s (a copy that stopped early?); reading what is there"
+        )
+
+
 def _sf_reason(e: Exception) -> str:
     return str(e).replace("\n", " ").strip() or type(e).__name__
 
@@ -222,6 +274,7 @@ def load_audio(
         frames = whole.shape[0]
     else:
         sr, frames, ch = audio_info(path)
+        _warn_truncated(path)
         if _uses_ffmpeg(Path(path)):
             return _load_ffmpeg(Path(path), start, end, (sr, frames, ch), sample_rate, max_duration)
     first = 0 if start is None else int(round(start * sr))

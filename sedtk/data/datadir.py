@@ -589,7 +589,7 @@ def _audio_problems(
 ) -> list[Problem]:
     """Audio that is missing or not a file (a pipe: its program missing), and ``utt2dur`` lines that
     disagree with the headers."""
-    from sedtk.data.audio import AudioError, audio_seconds, check_audio_path
+    from sedtk.data.audio import AudioError, audio_seconds, check_audio_path, wav_truncation
 
     out: list[Problem] = []
     scp = str(path / "wav.scp")
@@ -608,6 +608,12 @@ def _audio_problems(
             ok[key] = audio
         except AudioError as e:
             out.append(Problem(scp, lineno, f"audio of {key!r}: {e}", "audio"))
+            continue
+        cut = wav_truncation(audio) if audio.lower().endswith((".wav", ".wave")) else None
+        if cut is not None:
+            msg = f"audio of {key!r}: {audio} is truncated: its header announces {cut[0]:.2f} s, it holds "
+            msg += f"{cut[1]:.2f} s"
+            out.append(Problem(scp, lineno, msg, "truncated"))
     if not durations:
         return out
     seg = {k: v.split() for k, (_, v) in maps.get("segments", {}).items()}

@@ -99,6 +99,7 @@ def decode_keys(
                 results[r.key] = r
             if check_speech:
                 _check_speech(source, good_keys, items, results)
+                _warn_longer_than_trained(decoder, good_keys, secs)
         if inputs is not None:
             for k in batch_keys:
                 results[k].input = inputs.get(k)
@@ -107,6 +108,24 @@ def decode_keys(
         if log:
             rate = done / max(time.perf_counter() - t_start, 1e-9)
             log(f"decoded {done}/{len(keys)} utterances ({rate:.2f} utt/s)")
+
+
+def _warn_longer_than_trained(decoder: Decoder, keys: list[str], seconds: list[float]) -> None:
+    """Warn about inputs longer than the model's training utterances (``data.max_duration`` of its
+    config): decoded whole (a raised ``--max-duration``), its answers tend to degenerate."""
+    cfg = getattr(decoder, "config", None)
+    trained = getattr(getattr(cfg, "data", None), "max_duration", None)
+    if not trained:
+        return
+    long = [(k, s) for k, s in zip(keys, seconds, strict=True) if s > trained]
+    if long:
+        k, s = max(long, key=lambda x: x[1])
+        more = f" (and {len(long) - 1} more in this batch)" if len(long) > 1 else ""
+        logger.warning(
+            f"warning: {k}: {s:.1f} s decoded whole{more}, but the model was trained on utterances of at "
+            f"most {trained:g} s (data.max_duration): expect degenerate answers; cut it into segments "
+            "(--segment vad, or a data dir 'segments' file)"
+        )
 
 
 def _check_speech(source: Source, keys: list[str], items: list, results: dict[str, UttResult]) -> None:

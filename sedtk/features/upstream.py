@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from sedtk.errors import AudioError, CheckpointError, OptionError
+from sedtk.utils.hf import load_checked
 
 log = logging.getLogger(__name__)
 
@@ -325,6 +326,17 @@ def _default_feature_extractor(model_dir: str, config):
     )
 
 
+def _benign_missing(key: str) -> bool:
+    """Parameters an SSL checkpoint may lack without harm: the pre-training mask embedding."""
+    return key.endswith("masked_spec_embed")
+
+
+def _task_head(key: str) -> bool:
+    """Weights of a task checkpoint the base model does not use (a CTC or classification head, the
+    pre-training quantizer); encoder layers beyond the config are not among them."""
+    return "layers." not in key
+
+
 def load_upstream(
     name_or_path: str | os.PathLike,
     device: str | torch.device = "cpu",
@@ -363,6 +375,10 @@ def load_upstream(
         fe = _default_feature_extractor(name, config)
     with hub_errors(name, "upstream"):
         # a *ForCTC checkpoint (hubert-large-ls960-ft) loads as its encoder: the CTC head is not read
-        model = AutoModel.from_pretrained(name, trust_remote_code=False, dtype=dtype or torch.float32)
+        # (load_checked: a config that does not fit the weights is one error, the head is accepted)
+        model, _ = load_checked(
+            AutoModel, name, "upstream", ok_missing=_benign_missing, ok_unexpected=_task_head,
+            trust_remote_code=False, dtype=dtype or torch.float32,
+        )  # fmt: skip
     up = HFUpstream(name, model, fe, layers=layers)
     return up.to(device)

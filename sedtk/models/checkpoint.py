@@ -13,7 +13,8 @@ Layout of ``EXP/checkpoints/<name>/`` (``name`` is ``last``, ``best_loss`` or ``
 
 A checkpoint is written into a temporary folder and renamed into place, so a crash leaves either the
 old or the new checkpoint complete (the previous one is kept as ``.old-<name>`` until the new one is in
-place and is used if the new one never arrived).
+place and is used if the new one never arrived).  A checkpoint whose weights were damaged later (a
+truncated copy) is skipped, with a warning naming the broken file, for the next complete one.
 
 :func:`load_model` rebuilds a trained model of either kind (``model.kind``) for decoding from an
 experiment dir or a checkpoint dir, loading the base models named in the saved config (which can be
@@ -24,6 +25,7 @@ overridden, e.g. to point at a local copy of the LLM).  A folder written by ``se
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -34,7 +36,10 @@ from typing import Any
 import torch
 import yaml
 
+from sedtk.errors import CheckpointError
 from sedtk.utils.io import respect_umask
+
+logger = logging.getLogger(__name__)
 
 WEIGHTS, CONFIG, META, TRAINER_STATE, MARKER = (
     "model.safetensors",
@@ -98,22 +103,68 @@ def save_checkpoint(
     return ckpt_dir
 
 
-def find_checkpoint(path: str | os.PathLike, name: str | None = None) -> Path | None:
-    """A complete checkpoint dir from an experiment dir (+ optional name) or a checkpoint dir."""
+def weights_problem(ckpt: Path) -> str | None:
+    """Why ``ckpt``'s ``model.safetensors`` cannot be loaded (truncated, not safetensors), found from its
+    header and size without reading the tensors; None when it is whole."""
+    w = Path(ckpt) / WEIGHTS
+    try:
+        size = w.stat().st_size
+        with open(w, "rb") as f:
+            head = f.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if n < 2 or n > size - 8:
+                return f"{w} is truncated or not a safetensors file ({size} bytes)"
+            header = json.loads(f.read(n))
+        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+        return f"{w} is not a readable safetensors file ({type(e).__name__}: {e})"
+    if 8 + n + end != size:
+        return f"{w} is truncated ({size:,} of {8 + n + end:,} bytes)"
+    return None
+
+
+_WARNED: set[str] = set()
+
+
+def find_checkpoint(
+    path: str | os.PathLike, name: str | None = None, broken: list[str] | None = None
+) -> Path | None:
+    """A complete checkpoint dir from an experiment dir (+ optional name) or a checkpoint dir.
+
+    A complete checkpoint whose weights cannot be loaded (:func:`weights_problem`: a truncated copy)
+    is skipped with a warning naming the broken file, for the next one (``best_ua``, ``best_loss``,
+    ``last``, or the kept ``.old-<name>``); its reason is appended to ``broken`` when given.
+    """
     path = Path(path)
     if name is None and is_complete(path):
-        return path
-    root = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    for n in [name] if name else PREFERRED:
-        for cand in (root / n, root / f".old-{n}"):
-            if is_complete(cand):
-                return cand
+        cands = [path]
+    else:
+        root = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+        cands = [c for n in ([name] if name else PREFERRED) for c in (root / n, root / f".old-{n}")]
+    skipped: list[str] = []
+    for cand in cands:
+        if not is_complete(cand):
+            continue
+        why = weights_problem(cand)
+        if why is None:
+            if skipped and skipped[0] not in _WARNED:
+                _WARNED.add(skipped[0])
+                logger.warning(f"warning: {skipped[0]}: it cannot be loaded; using {cand} instead")
+            return cand
+        skipped.append(why)
+    if broken is not None:
+        broken.extend(skipped)
     return None
 
 
 def require_checkpoint(path: str | os.PathLike, name: str | None = None) -> Path:
-    ckpt = find_checkpoint(path, name)
+    broken: list[str] = []
+    ckpt = find_checkpoint(path, name, broken)
     if ckpt is None:
+        if broken:
+            raise CheckpointError(
+                f"{broken[0]}: it cannot be loaded and {path} has no other complete checkpoint"
+            )
         what = f"checkpoint {name!r}" if name else f"checkpoint ({', '.join(PREFERRED)})"
         raise FileNotFoundError(f"{path}: no complete {what} found")
     return ckpt
@@ -122,20 +173,37 @@ def require_checkpoint(path: str | os.PathLike, name: str | None = None) -> Path
 def read_weights(ckpt: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
-    return load_file(str(ckpt / WEIGHTS))
+    why = weights_problem(ckpt)
+    if why is not None:
+        raise CheckpointError(f"{why}: it cannot be loaded")
+    try:
+        return load_file(str(ckpt / WEIGHTS))
+    except Exception as e:  # safetensors raises its own SafetensorError on a corrupt file
+        raise CheckpointError(f"{ckpt / WEIGHTS}: cannot be loaded ({e})") from None
 
 
 def read_meta(ckpt: Path) -> dict:
-    return json.loads((ckpt / META).read_text(encoding="utf-8"))
+    try:
+        return json.loads((ckpt / META).read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise CheckpointError(f"{ckpt / META}: not valid JSON ({e})") from None
 
 
 def read_config_dict(ckpt: Path) -> dict:
-    return yaml.safe_load((ckpt / CONFIG).read_text(encoding="utf-8"))
+    try:
+        return yaml.safe_load((ckpt / CONFIG).read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise CheckpointError(f"{ckpt / CONFIG}: not valid YAML ({e})") from None
 
 
 def read_trainer_state(ckpt: Path) -> dict | None:
     p = ckpt / TRAINER_STATE
-    return torch.load(p, map_location="cpu", weights_only=True) if p.is_file() else None
+    if not p.is_file():
+        return None
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # a truncated or corrupt pickle: EOFError, RuntimeError, UnpicklingError
+        raise CheckpointError(f"{p}: cannot be loaded ({type(e).__name__}: {e})") from None
 
 
 def clean_stale(root: str | os.PathLike) -> None:

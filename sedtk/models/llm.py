@@ -24,6 +24,7 @@ from torch import nn
 
 from sedtk.config import LoraConfig
 from sedtk.errors import ConfigError, DependencyError, OptionError
+from sedtk.utils.hf import load_checked
 
 LLM_MODES = ("lora", "full", "frozen")
 LLM_QUANTS = ("none", "8bit", "4bit")
@@ -128,7 +129,9 @@ def load_llm(
     from sedtk.utils.hub import hub_errors
 
     with hub_errors(name_or_path, "LLM"):  # gated, missing, not cached offline: one clear line
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
+        model, _ = load_checked(
+            AutoModelForCausalLM, name_or_path, "LLM", **kwargs
+        )  # config must fit weights
     tokenizer = load_tokenizer(name_or_path)
     return prepare_llm(model, mode, lora, gradient_checkpointing, quant), tokenizer
 

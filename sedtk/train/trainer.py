@@ -891,7 +891,13 @@ def _prepare_exp(
 
     ``data``: what the run trains on (:func:`_check_same_data`); a resume on other data is refused.
     """
-    resume = ckpt_io.find_checkpoint(exp / "checkpoints", "last")
+    broken: list[str] = []
+    resume = ckpt_io.find_checkpoint(exp / "checkpoints", "last", broken)
+    if resume is None and broken:  # never start again silently over a run that cannot be resumed
+        raise CheckpointError(
+            f"{broken[0]}: it cannot be loaded, so {exp} cannot be resumed; delete {exp}/checkpoints/last "
+            "to train from the start (the best_* checkpoints are kept), or use a new --exp"
+        )
     changed = _check_resumable(resume, cfg, exp, allow) if resume is not None else []
     if resume is not None and data is not None and _check_same_data(resume, data, exp, allow):
         changed.append("the training data (--allow-change data)")

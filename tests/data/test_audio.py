@@ -17,6 +17,7 @@ from sedtk.data.audio import (
     utterance_seconds,
 )
 from sedtk.data.datadir import Utterance
+from tests.data.fixtures import write_wav
 
 
 def sine(freq: float, sr: int, seconds: float, amp: float = 0.5) -> np.ndarray:
@@ -205,3 +206,40 @@ def test_utterance_seconds_prefer_utt2dur_then_segments_then_the_header(tmp_path
     assert utterance_seconds(Utterance("u", str(f), start=0.25, end=1.0, duration=9.0)) == 9.0
     with pytest.raises(AudioError, match=r"^utterance u: .*missing.wav: audio file not found"):
         utterance_seconds(Utterance("u", str(tmp_path / "missing.wav")))
+
+
+def test_a_wav_shorter_than_its_header_is_read_with_a_warning(tmp_path):
+    """Issue 20 item 8: a wav cut short (its data chunk announces more than the file holds) is read as
+    it is, with one warning per file; validate reports it."""
+    import logging
+
+    from sedtk.data.audio import wav_truncation
+    from sedtk.data.datadir import validate
+
+    full = write_wav(tmp_path / "full.wav", seconds=2.0)
+    raw = full.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(raw[: 44 + 16000 * 2 // 2])  # 0.5 s of the 2 s
+    assert wav_truncation(full) is None
+    assert wav_truncation(cut) == (2.0, 0.5)
+    got: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: got.append(record.getMessage())
+    log = logging.getLogger("sedtk")
+    log.addHandler(handler)
+    try:
+        wav = load_audio(cut)
+        load_audio(cut)  # warned once per file
+    finally:
+        log.removeHandler(handler)
+    assert wav.numel() == 8000
+    warned = [m for m in got if "truncated wav" in m]
+    assert warned == [
+        f"warning: {cut}: truncated wav: its header announces 2.00 s of audio, the file holds 0.50 s "
+        "(a copy that stopped early?); reading what is there"
+    ]
+    (tmp_path / "wav.scp").write_text(f"a {full}\nb {cut}\n")
+    announced = "its header announces 2.00 s, it holds 0.50 s"
+    assert [str(p) for p in validate(tmp_path)] == [
+        f"{tmp_path}/wav.scp:2: audio of 'b': {cut} is truncated: {announced}"
+    ]

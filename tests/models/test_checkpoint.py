@@ -75,3 +75,65 @@ def test_incomplete_checkpoints_are_never_loaded(saved, tmp_path):
     assert sorted(p.name for p in root.iterdir()) == ["best_ua", "last"]
     names = {p.name for p in (root / "last").iterdir()}
     assert names == {"model.safetensors", "config.yaml", "meta.json", "COMPLETE"}
+
+
+def test_a_truncated_checkpoint_falls_back_to_the_next_with_a_warning(saved, tmp_path, caplog):
+    """Issue 20 item 7: a truncated best_ua/model.safetensors beside an intact best_loss is skipped
+    with a warning naming the broken file; with nothing to fall back to it is one clear error."""
+    import logging
+    import shutil
+
+    _, model, _, exp = saved
+    copy = tmp_path / "exp"
+    shutil.copytree(exp, copy)
+    shutil.copytree(copy / "checkpoints" / "best_loss", copy / "checkpoints" / "best_ua")
+    w = copy / "checkpoints" / "best_ua" / ckpt_io.WEIGHTS
+    w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+    assert "is truncated" in ckpt_io.weights_problem(w.parent)
+    log = logging.getLogger("sedtk")
+    log.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.WARNING, logger="sedtk"):
+            found = ckpt_io.require_checkpoint(copy)
+    finally:
+        log.removeHandler(caplog.handler)
+    assert found == copy / "checkpoints" / "best_loss"
+    warned = [r.getMessage() for r in caplog.records]
+    assert any(
+        m.startswith(f"warning: {w} is truncated (") and m.endswith(f"using {found} instead") for m in warned
+    )
+    loaded, _ = ckpt_io.load_model(copy, online=False)  # decodes with best_loss
+    assert all(torch.equal(v, model.trained_state_dict()[k]) for k, v in loaded.trained_state_dict().items())
+    with pytest.raises(ckpt_io.CheckpointError, match=rf"^{w} is truncated \(.*\): it cannot be loaded and"):
+        ckpt_io.require_checkpoint(copy, "best_ua")  # asked for by name: nothing else to use
+    (w.parent / ckpt_io.META).write_text("{not json")
+    with pytest.raises(ckpt_io.CheckpointError, match="meta.json: not valid JSON"):
+        ckpt_io.read_meta(w.parent)
+
+
+def test_a_config_that_does_not_fit_its_weights_is_one_error(tmp_path):
+    """Issue 20 item 7: an LLM (or upstream) folder whose config.json describes another model is one
+    error naming the config and the weights, not a load report or a silently random model."""
+    import json
+    import shutil
+
+    from sedtk.errors import CheckpointError
+    from sedtk.features.upstream import load_upstream
+    from sedtk.models.llm import load_llm
+
+    a = shared_assets()
+    for src, load, change, words in (
+        (a.llm, load_llm, {"hidden_size": 128}, "is [1511, 64] in the weights but [1511, 128] by the config"),
+        (a.llm, load_llm, {"num_hidden_layers": 4}, "parameters of the config are not in the weights"),
+        (a.upstream, load_upstream, {"num_hidden_layers": 1}, "parameters of the weights have no place"),
+    ):
+        bad = tmp_path / f"bad{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(src, bad)
+        cfg = json.loads((bad / "config.json").read_text())
+        cfg.update(change)
+        (bad / "config.json").write_text(json.dumps(cfg))
+        with pytest.raises(CheckpointError) as e:
+            load(str(bad))
+        msg = str(e.value)
+        assert msg.split(": ", 1)[1].startswith(f"{bad}/config.json does not fit {bad}/model.safetensors: ")
+        assert words in msg and "\n" not in msg
