@@ -98,7 +98,7 @@ def read_kaldi_lines(path: str | os.PathLike) -> KaldiLines:
         content = content[len(BOM) :]
         if path not in _BOM_LOGGED:
             _BOM_LOGGED.add(path)
-            logger.warning("%s: ignoring the UTF-8 byte-order mark at its start", path)
+            logger.warning("warning: %s: ignoring the UTF-8 byte-order mark at its start", path)
     lines, crlf = [], []
     for lineno, line in enumerate(_lines(content), 1):
         if line.endswith("\r"):
@@ -468,7 +468,9 @@ def _problems(path: Path, check_audio: bool) -> list[Problem]:
         try:
             text = read_kaldi_lines(f)
         except DataDirError as e:
-            add(f, None, str(e).removeprefix(f"{f}: ").removeprefix(f"{f}:"), "unreadable")
+            where, _, why = str(e).removeprefix(f"{f}:").partition(": ")  # "3: not valid UTF-8 (...)"
+            line = int(where) if where.isdigit() else None
+            add(f, line, why if line else str(e).removeprefix(f"{f}: "), "unreadable")
             continue
         if text.bom:
             add(f, 1, "starts with a UTF-8 byte-order mark (sedtk ignores it; Kaldi tools read it as part "

@@ -9,18 +9,21 @@ not match is never used.
 
 The fingerprint of an utterance is a short hash of
 
-* the audio it names, as resolved (:meth:`sedtk.data.datadir.DataDir.resolve_audio`: an absolute
-  path, the input file of a recognised ``wav.scp`` pipe, or the command of any other pipe), and its
-  segment times (``segments``);
+* the audio file it names, as resolved (:meth:`sedtk.data.datadir.DataDir.resolve_audio`: a path,
+  or the input file of a recognised ``wav.scp`` pipe) -- by its name and its folder's name -- and
+  its segment times (``segments``);
 * that file's size and modification time (``os.stat``, following links; nanoseconds), or "missing";
 * for a pipe that is run: the command line, and the size and time of every word of it that names an
   existing file (its input, where one is recognisable).
 
 Cheap (one ``stat`` per audio file, cached per file for the segments of one recording) and it
 changes when a ``wav.scp`` entry points at other audio, when a file is replaced, rewritten or
-touched, or a segment moves.  It does not notice a file replaced in place by one of the same size
-whose modification time was set back (``cp -p``, ``touch -d``): that would need a content hash,
-which costs a read of the whole corpus.  Moving a corpus (the resolved paths change) redoes it.
+touched, or a segment moves.  The folders above the file's own are left out on purpose: a corpus
+moved or copied with its times kept (``mv``, ``rsync -a``, ``cp -p``), or a data dir saved with
+absolute paths, keeps its fingerprints, so its dumps and decodes stay usable; a plain ``cp`` gives
+new times and is redone.  It does not notice a file replaced in place by one of the same size whose
+modification time was set back (``touch -d``), nor two files of the same name in folders of the same
+name, size and time: that would need a content hash, which costs a read of the whole corpus.
 """
 
 from __future__ import annotations
@@ -47,6 +50,12 @@ def _stat(path: str, cache: dict[str, str] | None) -> str:
     return out
 
 
+def _tail(path: str) -> str:
+    """The file's name and its folder's: what tells files apart without tying them to one location."""
+    head, name = os.path.split(path)
+    return os.path.join(os.path.basename(head), name)
+
+
 def audio_fingerprint(wav: str, start: float | None = None, end: float | None = None, _cache=None) -> str:
     """The fingerprint of audio ``wav`` (a path or a pipe, as resolved) between ``start`` and ``end``."""
     if wavscp.is_pipe(wav):
@@ -60,7 +69,7 @@ def audio_fingerprint(wav: str, start: float | None = None, end: float | None = 
                 parts.append(f"{os.path.abspath(w)}={_stat(w, _cache)}")
     else:
         path = os.path.abspath(wav)
-        parts = [path, _stat(path, _cache)]
+        parts = [_tail(path), _stat(path, _cache)]
     parts.append(f"{'' if start is None else repr(float(start))}-{'' if end is None else repr(float(end))}")
     h = hashlib.sha1("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:16]
     return MISSING + h if parts[1:2] == ["missing"] else h

@@ -154,11 +154,11 @@ def explain(
     if feats is not None and data is None:
         raise OptionError("--feats needs --data (the utterances to run the blocks over)")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     info = log or logger.info
     warn = log or logger.warning
     device = pick_device(device)
-    bb = load_blocks(model, checkpoint)
+    bb = load_blocks(model, checkpoint)  # before anything is written: a bad model leaves no folder
+    out.mkdir(parents=True, exist_ok=True)
     info(f"model: {bb.checkpoint}")
     summary: dict = {
         "checkpoint": str(bb.checkpoint),

@@ -138,7 +138,7 @@ class FeatureReader:
 
         if self.inputs is None:
             return {}
-        why = f"features out of date (its audio changed since the dump {self.dump_dir})"
+        why = f"features out of date (its audio is not what the dump {self.dump_dir} was made from)"
         return {
             k: why
             for k, fp in current.items()

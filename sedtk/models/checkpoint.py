@@ -112,8 +112,10 @@ def weights_problem(ckpt: Path) -> str | None:
         with open(w, "rb") as f:
             head = f.read(8)
             n = int.from_bytes(head, "little") if len(head) == 8 else -1
-            if n < 2 or n > size - 8:
-                return f"{w} is truncated or not a safetensors file ({size} bytes)"
+            if n < 2:
+                return f"{w} is truncated or not a safetensors file ({size:,} bytes)"
+            if n > size - 8:
+                return f"{w} is truncated ({size:,} bytes, shorter than its own {n:,}-byte header)"
             header = json.loads(f.read(n))
         end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:

@@ -457,11 +457,11 @@ def test_stale_features_and_changed_data_are_never_trained_on(assets, tmp_path):
         train(
             "paper/sys7_stage1", tmp_path / "data", None, dry_run=True, overrides=assets.overrides(), **common
         )
-    assert "'features out of date (its audio changed since the dump" in str(e.value)
+    assert "'features out of date (its audio is not what the dump" in str(e.value)
     res = train("paper/sys7_stage1", tmp_path / "data", None, dry_run=True,
                 overrides=assets.overrides("data.max_drop=0.25"), **common)  # fmt: skip
     assert list(res.skipped) == [
-        f"features out of date (its audio changed since the dump {tmp_path / 'dump'})"
+        f"features out of date (its audio is not what the dump {tmp_path / 'dump'} was made from)"
     ]
 
 
