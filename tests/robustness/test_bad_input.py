@@ -37,6 +37,7 @@ class Setup:
     args: list[str]
     intact: list[Path] = field(default_factory=list)  # earlier results: unchanged byte for byte
     absent: list[Path] = field(default_factory=list)  # must not exist afterwards (nothing half-made)
+    check: Callable[[], None] | None = None  # more to assert about what the command wrote
 
 
 @dataclass(frozen=True)
@@ -525,9 +526,15 @@ def _(w, tmp):
     d = w.copy("data", tmp)
     for name in ("wav.scp", "text", "utt2emo"):
         _write(d / name, b"\xef\xbb\xbf" + (d / name).read_bytes())
-    return Setup(
-        ["decode", "--data", str(d), "--out", str(tmp / "dec"), "--model", str(w.model), *FAST], [w.data]
-    )
+
+    def keys_as_written():
+        from sedtk.data.datadir import DataDir, read_kaldi_map
+
+        assert sorted(read_kaldi_map(tmp / "dec" / "utt2emo")) == DataDir.load(w.data).utts
+        assert "\ufeff" not in (tmp / "dec" / "results.jsonl").read_text()
+
+    args = ["decode", "--data", str(d), "--out", str(tmp / "dec"), "--model", str(w.model), *FAST]
+    return Setup(args, [w.data], check=keys_as_written)
 
 
 @case(
@@ -543,9 +550,20 @@ def _(w, tmp):
     cfg["data"] = str(d.resolve())
     _write(out / "decode_config.json", json.dumps(cfg, indent=2) + "\n")
     scp = (d / "wav.scp").read_text().splitlines()
-    scp[0] = scp[0].split()[0] + " " + str(_tone(tmp / "silence.wav", "silence"))  # now other audio
+    key = scp[0].split()[0]
+    scp[0] = key + " " + str(_tone(tmp / "silence.wav", "silence"))  # now other audio
     _write(d / "wav.scp", "\n".join(scp) + "\n")
-    return Setup(["decode", "--data", str(d), "--out", str(out), "--model", str(w.model), *FAST], [w.decoded])
+
+    def one_redone():
+        from sedtk.decode.outputs import iter_results
+
+        res = {r.key: r for r in iter_results(out / "results.jsonl")}
+        old = {r.key: r for r in iter_results(w.decoded / "results.jsonl")}
+        assert len(res) == 4 and res[key].no_speech and res[key].input != old[key].input
+        assert all(res[k].raw == old[k].raw and res[k].input == old[k].input for k in res if k != key)
+
+    args = ["decode", "--data", str(d), "--out", str(out), "--model", str(w.model), *FAST]
+    return Setup(args, [w.decoded], check=one_redone)
 
 
 @case(
@@ -649,6 +667,29 @@ def _(w, tmp):
     return Setup(["feats", "dump", str(d), str(dump), "--upstream", str(w.assets.upstream)], [dump])
 
 
+@case(
+    "feats dump: a rewritten wav is dumped again, alone",
+    0,
+    r"1 of 4 utterances changed since they were dumped",
+    "any",
+)
+def _(w, tmp):
+    d = w.data_copy(tmp)
+    dump = tmp / "dump"
+    args = ["feats", "dump", str(d), str(dump), "--upstream", str(w.assets.upstream)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    wav = Path((d / "wav.scp").read_text().split()[1])
+    x, sr = sf.read(wav)
+    sf.write(wav, 0.5 * x, sr)
+    before = snapshot(dump / "inputs")
+
+    def one_recomputed():
+        after = snapshot(dump / "inputs")
+        assert len([f for f in after if after[f] != before[f]]) == 1  # one shard's inputs rewritten
+
+    return Setup(args, [w.dump], check=one_recomputed)
+
+
 # ----------------------------------------------------------------------------- score, explain, describe, expo
 
 
@@ -716,3 +757,5 @@ def test_bad_input(c: Case, world: World, tmp_path: Path):
     assert snapshot(*earlier) == before, "an earlier result changed"
     for p in s.absent:
         assert not p.exists(), f"{p} was created by a refused command"
+    if s.check is not None:
+        s.check()
