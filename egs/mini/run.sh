@@ -177,9 +177,14 @@ if stage_enabled 5; then
     hyps+=(--hyp "$sys=$dir")
     [ "$sys" = "$proposed" ] || baselines+=(--baseline "$sys")
   done
+  # The evidence check's bands, learned from the train split's known settings (issue 17); the score
+  # checks the test descriptions' claims by them and grades the checker against the test truth.
+  cal=exp/calibration/calibration.json
+  mapfile -t deps < <(data_files "$data/train")
+  run_step exp/calibration "${deps[@]}" -- sedtk data calibrate "$data/train" --out "$cal" --nj "$nj"
   mapfile -t deps < <(data_files "$data/test"; decode_files exp/*/decode_test)
-  run_step exp/score_test "${deps[@]}" -- \
-    sedtk score --ref "$data/test" "${hyps[@]}" "${baselines[@]}" --out exp/score_test
+  run_step exp/score_test "${deps[@]}" "$cal" -- \
+    sedtk score --ref "$data/test" "${hyps[@]}" "${baselines[@]}" --out exp/score_test --calibration "$cal"
   # The browsable report of the proposed system (issue 10): every test utterance with its audio,
   # transcript, description claims and emotion posterior; open exp/report_test.html in a browser.
   proposed_dir=exp/$(system_final "$conf" "$proposed")/decode_test

@@ -7,7 +7,7 @@ bin the same eGeMAPS measurements (:mod:`sedtk.data.measure`) on the same scales
 ==============  ==========================================================  ==================
 scale           the measurement binned                                      words
 ==============  ==========================================================  ==================
-``pitch``       F0 level (30th percentile of the voiced F0), semitones      low normal high
+``pitch``       F0 level (10th percentile of the voiced F0), semitones      low normal high
 ``volume``      noise-compensated RMS level of the VAD speech frames, dBFS  low normal high
 ``speed``       log of the transcript's syllables (:mod:`sedtk.data.        slow normal fast
                 syllables`) per second of Silero-VAD speech

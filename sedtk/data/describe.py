@@ -9,7 +9,7 @@ Per utterance (audio through :func:`sedtk.data.audio.load_utterance`, 16 kHz), o
 eGeMAPS v02 functionals via :func:`sedtk.data.measure.measure` (see that module for every field),
 on the scales of :mod:`sedtk.data.calibration`:
 
-* Pitch *level*: the 30th percentile of the voiced frames' F0 in semitones (eGeMAPS'
+* Pitch *level*: the 10th percentile of the voiced frames' F0 (the floor) in semitones (eGeMAPS'
   ``F0semitoneFrom27.5Hz_sma3nz``); pitch *range*: its 5th-95th percentile span in semitones.
 * Volume: the noise-compensated RMS level of the Silero-VAD speech frames, in dBFS.
 * Speed: with a transcript (``text``), the log of its syllables (:mod:`sedtk.data.syllables`) per

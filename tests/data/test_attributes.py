@@ -128,3 +128,21 @@ def test_chinese_captions_parse_back():
         assert "“" in cap if text else "“" not in cap
     with pytest.raises(ValueError, match="caption language 'de'"):
         caption({"pitch": "high"}, None, None, rng, lang="de")
+
+
+def test_mandarin_phrasings_of_secap_captions():
+    """声音很高 / 声音较高 are pitch claims (issue 17); mood, contour and effort words are not levels."""
+
+    def claims(text):
+        return [(c.attribute, c.value, c.negated) for c in parse_claims(text) if c.attribute != "emotion"]
+
+    fast_high = [("speed", "fast", False), ("pitch", "high", False)]
+    assert claims("语速很快，声音很高，情绪中充满释然。") == fast_high
+    assert claims("语速较快，声音较高") == fast_high
+    assert claims("声音高昂，语速较缓，声音轻柔") == [
+        ("pitch", "high", False), ("speed", "slow", False), ("volume", "low", False)
+    ]  # fmt: skip
+    assert claims("声音不急不缓") == [("speed", "normal", False)]  # a set phrase, not a negation
+    assert claims("语调不高") == [("pitch", "high", True)]
+    assert claims("声音低沉，语速微缓") == [("pitch", "low", False), ("speed", "slow", False)]
+    assert claims("情绪高昂，语气低落，声音轻快，语调上扬，语速加快，声音用力") == []  # mood, change, effort

@@ -149,6 +149,31 @@ def target_lines(score: dict, timing: Path | None) -> list[str]:
     return lines
 
 
+def evidence_lines(score: dict) -> list[str]:
+    """The proposed system's claims checked against the audio, and the checker against the truth."""
+    from sedtk.data.evidence import grounding_markdown
+
+    g = score["systems"][0].get("grounding")
+    if not isinstance(g, dict) or "attributes" not in g:
+        return []
+    lines = ["", "## Evidence: the proposed system's claims checked against the audio (issue 17)", ""]
+    lines += [f"Bands: {g.get('reference')}.", "", *grounding_markdown(g), ""]
+    v = {a: d["validity"] for a, d in g["attributes"].items() if d.get("validity") and a != "all"}
+    if v:
+        ok = all(
+            (x["agreement"] or 0) >= 0.9
+            and (x["true_contradicted"] or 0) <= 0.05
+            and (x["false_caught"] is None or x["false_caught"] >= 0.8)
+            and (x["coverage"] or 0) >= 0.8
+            for x in v.values()
+        )
+        lines.append(
+            "Targets (every attribute): agreement >= 90 % of decided claims, true claims contradicted "
+            "<= 5 %, false claims caught >= 80 %, >= 80 % decided: " + ("met." if ok else "**not met**.")
+        )
+    return lines
+
+
 def write_results(
     score_json: Path,
     out: Path,
@@ -203,6 +228,7 @@ def write_results(
     md += ablation_lines(score, chance)
     md += ["", "## Targets (issue 9)", ""]
     md += target_lines(score, timing)
+    md += evidence_lines(score)
     if timing is not None and timing.is_file():
         rows = [line.split("\t") for line in timing.read_text().splitlines() if line.strip()]
         total = sum(float(r[1]) for r in rows)
