@@ -46,8 +46,12 @@ def main() -> None:
         runs = {
             "data dir": data_evidence(data, caps, calibration=args.calibration),
             "population norms": {
-                k: evidence_for_file(data.utterance(k).wav, caps[k], transcript=data.get("text", k),
-                                     calibration=args.calibration)
+                k: evidence_for_file(
+                    data.utterance(k).wav,
+                    caps[k],
+                    transcript=data.get("text", k),
+                    calibration=args.calibration,
+                )
                 for k in data.utts
             },  # fmt: skip
         }
@@ -59,12 +63,19 @@ def main() -> None:
                         continue
                     counts[c["attribute"]][c["verdict"]] += 1
                     if c["verdict"] == "contradicted":
-                        print(json.dumps({"reference": name, "key": k, "caption": caps[k], "claim": c["claim"],
-                                          "attribute": c["attribute"], "value": c["value"],
-                                          "measured": c["measured"], "unit": c["unit"], "normal": c["normal"],
-                                          "reason": c["reason"], "transcript": data.get("text", k),
-                                          "speech_s": r["measurements"].get("vad_speech_s"),
-                                          "syllables": r.get("syllables")}, ensure_ascii=False))  # fmt: skip
+                        rec = {
+                            "reference": name,
+                            "key": k,
+                            "caption": caps[k],
+                            "transcript": data.get("text", k),
+                            "syllables": r.get("syllables"),
+                            "speech_s": r["measurements"].get("vad_speech_s"),
+                        }
+                        rec |= {
+                            f: c[f]
+                            for f in ("claim", "attribute", "value", "measured", "unit", "normal", "reason")
+                        }
+                        print(json.dumps(rec, ensure_ascii=False))  # fmt: skip
             tables[name] = counts
         print()
         for name, counts in tables.items():
