@@ -91,6 +91,29 @@ MIN_SIDE = 5
 MIN_SPEAKER_LABELS = 20
 DEFAULT_ERROR_RATE = 0.03
 F0_REF_HZ = 27.5
+#: Reliability of an F0 track: below these a pitch, range or gender measurement is unreliable.
+MIN_VOICED_S = 0.3
+MIN_HNR_DB = 0.0
+#: A speaker's F0 is pooled over at least this many reliably voiced utterances.
+MIN_SPEAKER_UTTS = 3
+
+
+def f0_unreliable(m: Measurement) -> str | None:
+    """Why the F0 of ``m`` is not to be trusted (too little voiced speech, noise), or None."""
+    if not m.voiced_s >= MIN_VOICED_S:
+        return f"only {m.voiced_s:.2f} s of voiced speech (under {MIN_VOICED_S:g} s)"
+    if not m.hnr_db >= MIN_HNR_DB:
+        return f"HNR {m.hnr_db:.1f} dB (under {MIN_HNR_DB:g} dB): the F0 track is unreliable"
+    return None
+
+
+def speaker_f0(meas: Mapping[str, Measurement], speaker: Mapping[str, str]) -> dict[str, tuple[float, int]]:
+    """speaker -> (median mean-F0 in Hz, utterances) over the speaker's reliably voiced utterances."""
+    by: dict[str, list[float]] = {}
+    for k, m in meas.items():
+        if k in speaker and m.voiced and f0_unreliable(m) is None:
+            by.setdefault(speaker[k], []).append(m.f0_hz)
+    return {s: (float(np.median(v)), len(v)) for s, v in by.items() if len(v) >= MIN_SPEAKER_UTTS}
 
 
 # ----------------------------------------------------------------------------- scales
@@ -261,11 +284,23 @@ class Calibration:
     # scale -> kind ("speaker", "gender", "all", "relative") -> group name -> Edges
     edges: dict[str, dict[str, dict[str, Edges]]] = field(default_factory=dict)
     labels: dict[str, dict[str, int]] = field(default_factory=dict)  # attribute -> level -> count
+    gender_f0: dict[str, list[float]] = field(default_factory=dict)  # gender -> its speakers' median F0
+    speaker_f0: dict[str, tuple[float, int]] = field(default_factory=dict)  # speaker -> (median F0, utts)
     path: str | None = None
     fingerprint: str = ""
 
     def get(self, scale: str, kind: str, group: str) -> Edges | None:
         return self.edges.get(scale, {}).get(kind, {}).get(group)
+
+    def gender_edges(self) -> tuple[float, float] | None:
+        """(male below, female above) in Hz from the labelled speakers' median F0: the middle half
+        of the gap between the highest male and the lowest female speaker is uncertain.  None with
+        fewer than 2 speakers of a gender or when they overlap."""
+        male, female = self.gender_f0.get("male", []), self.gender_f0.get("female", [])
+        if len(male) < 2 or len(female) < 2 or max(male) >= min(female):
+            return None
+        mid, quarter = (max(male) + min(female)) / 2, (min(female) - max(male)) / 4
+        return mid - quarter, mid + quarter
 
     def to_dict(self) -> dict:
         return {
@@ -274,6 +309,8 @@ class Calibration:
             "utterances": self.utterances,
             "error_rate": self.error_rate,
             "labels": self.labels,
+            "gender_f0": {g: [round(x, 2) for x in v] for g, v in self.gender_f0.items()},
+            "speaker_f0": {s: [round(hz, 2), n] for s, (hz, n) in self.speaker_f0.items()},
             "edges": {
                 s: {k: {g: e.to_dict() for g, e in groups.items()} for k, groups in kinds.items()}
                 for s, kinds in self.edges.items()
@@ -318,6 +355,8 @@ def load_calibration(path: str | os.PathLike) -> Calibration:
         return Calibration(
             data=str(d["data"]), utterances=int(d["utterances"]), error_rate=float(d["error_rate"]),
             edges=edges, labels=d.get("labels", {}), path=str(path.resolve()),
+            gender_f0={g: [float(x) for x in v] for g, v in d.get("gender_f0", {}).items()},
+            speaker_f0={s: (float(v[0]), int(v[1])) for s, v in d.get("speaker_f0", {}).items()},
             fingerprint=hashlib.sha1(raw).hexdigest()[:12],
         )  # fmt: skip
     except (KeyError, TypeError, ValueError) as e:
@@ -429,6 +468,12 @@ class Bands:
             }
 
     @property
+    def gender_edges(self) -> tuple[float, float]:
+        """(male below, female above) in Hz: the calibration's, else the population band."""
+        edges = self.calibration.gender_edges() if self.calibration is not None else None
+        return edges or (MALE_BELOW_HZ, FEMALE_ABOVE_HZ)
+
+    @property
     def source(self) -> str:
         """What the bands are, for a report line."""
         if self.calibration is not None:
@@ -515,11 +560,13 @@ def population_band(attribute: str, scale: Scale, gender: str | None) -> Band | 
     return f"no population norm for {what}: give a data dir or a calibration as the reference"
 
 
-def gender_bin(hz: float) -> str:
-    """``male``, ``female`` or ``uncertain`` for a (speaker's or utterance's) mean F0 in Hz."""
-    if hz < MALE_BELOW_HZ:
+def gender_bin(hz: float, edges: tuple[float, float] | None = None) -> str:
+    """``male``, ``female`` or ``uncertain`` for a (speaker's or utterance's) mean F0 in Hz, by the
+    calibrated ``edges`` (:meth:`Calibration.gender_edges`) or the population band."""
+    male_below, female_above = edges or (MALE_BELOW_HZ, FEMALE_ABOVE_HZ)
+    if hz < male_below:
         return "male"
-    if hz > FEMALE_ABOVE_HZ:
+    if hz > female_above:
         return "female"
     return "uncertain"
 
@@ -609,5 +656,10 @@ def calibrate(
         error_rate,
         min_group,
     )
+    cal.speaker_f0 = speaker_f0(meas, speaker)
+    for spk, (hz, _) in cal.speaker_f0.items():  # the labelled speakers' F0, by gender
+        genders = {gender[k] for k in src.utts if speaker.get(k) == spk and k in gender}
+        if len(genders) == 1:
+            cal.gender_f0.setdefault(genders.pop(), []).append(hz)
     save_calibration(cal, out if out is not None else Path(data) / CALIBRATION_FILE)
     return cal

@@ -25,11 +25,11 @@ Verdicts:
                    outside it), farther than the band's margin from every edge that matters;
 ``contradicted``   it is in another bin, beyond the margin;
 ``uncertain``      it lies within the margin of an edge that decides the claim, or the measurement is
-                   unreliable: less than :data:`MIN_VOICED_S` of voiced speech (pitch, range,
-                   gender), an HNR below :data:`MIN_HNR_DB` (the F0 track is noise), a clipped
-                   waveform (volume), an SNR below :data:`MIN_SNR_DB` (volume), less than
-                   :data:`~sedtk.data.calibration.MIN_SPEECH_S` of speech (pace), a speaker F0
-                   between the male and female ranges (gender);
+                   unreliable: less than 0.3 s of voiced speech or an HNR under 0 dB (pitch, range,
+                   gender: :func:`sedtk.data.calibration.f0_unreliable`), a clipped waveform or an
+                   SNR below :data:`MIN_SNR_DB` (volume), less than 0.5 s of speech (pace), a
+                   speaker F0 between the male and female ranges (gender; the calibration's
+                   labelled speakers' when it has them: ``Calibration.gender_edges``);
 ``not checkable``  no measurement or no reference for the attribute: emotion, age, voice quality;
                    a pace or range without a data dir or calibration; audio too short to measure.
 
@@ -77,8 +77,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from sedtk.data.calibration import (
     FEMALE_ABOVE_HZ,
     MALE_BELOW_HZ,
@@ -88,9 +86,11 @@ from sedtk.data.calibration import (
     Calibration,
     Scale,
     datadir_values,
+    f0_unreliable,
     gender_bin,
     load_calibration,
     scale_for,
+    speaker_f0,
     transcript_syllables,
     truth_levels,
 )
@@ -103,13 +103,10 @@ VERDICTS = (SUPPORTED, CONTRADICTED, UNCERTAIN, NOT_CHECKABLE)
 #: Per-utterance evidence of a data-dir decode, one JSON object per line (see the module docstring).
 EVIDENCE_FILE = "evidence.jsonl"
 
-#: Reliability of a measurement: below these the claim is uncertain (module docstring).
-MIN_VOICED_S = 0.3
-MIN_HNR_DB = 0.0
+#: Reliability of a measurement: below these the claim is uncertain (module docstring; the F0's:
+#: :func:`sedtk.data.calibration.f0_unreliable`).
 MAX_CLIPPED = 0.001
 MIN_SNR_DB = 5.0
-#: A speaker's F0 is pooled over at least this many reliably voiced utterances.
-MIN_SPEAKER_UTTS = 3
 
 #: Attributes that need voiced speech to have a value.
 VOICED_ATTRIBUTES = ("pitch", "pitch_range", "speed", "gender")
@@ -166,12 +163,7 @@ def _claim_gender(claims) -> str | None:
 
 
 def _f0_reliable(m: Measurement) -> str | None:
-    """Why the F0 of ``m`` is not to be trusted, or None."""
-    if not m.voiced_s >= MIN_VOICED_S:
-        return f"only {m.voiced_s:.2f} s of voiced speech (under {MIN_VOICED_S:g} s)"
-    if not m.hnr_db >= MIN_HNR_DB:
-        return f"HNR {m.hnr_db:.1f} dB (under {MIN_HNR_DB:g} dB): the F0 track is unreliable"
-    return None
+    return f0_unreliable(m)
 
 
 def _unreliable(attribute: str, scale: Scale, m: Measurement) -> str | None:
@@ -253,7 +245,7 @@ def check_claim(
             return verdict(NOT_CHECKABLE, "no voiced speech in the audio")
         return verdict(CONTRADICTED, f"no voiced speech in the audio: there is no {what}")
     if a == "gender":
-        return verdict(*_check_gender(claim, m, rec, speaker_f0))
+        return verdict(*_check_gender(claim, m, rec, speaker_f0, bands.gender_edges))
     scale = scale_for(a, m, syllables)
     band = bands.band(a, scale, key, gender)
     if isinstance(band, Band):
@@ -298,7 +290,7 @@ def check_claim(
     return verdict(out, reason)
 
 
-def _check_gender(claim, m: Measurement, rec: dict, speaker_f0) -> tuple[str, str]:
+def _check_gender(claim, m: Measurement, rec: dict, speaker_f0, edges) -> tuple[str, str]:
     if speaker_f0 is not None:
         spk, hz, n = speaker_f0
         where = f"speaker {spk}'s median F0 {hz:.0f} Hz ({n} utterances)"
@@ -347,10 +339,11 @@ def check_description(
     claims = parse_claims(description or "")
     how = None
     if gender is None:
-        if speaker_f0 is not None and gender_bin(speaker_f0[1]) != "uncertain":
-            gender, how = gender_bin(speaker_f0[1]), "the gender the speaker's F0 suggests"
-        elif m.voiced and _f0_reliable(m) is None and gender_bin(m.f0_hz) != "uncertain":
-            gender, how = gender_bin(m.f0_hz), "the gender the F0 suggests"
+        ge = bands.gender_edges
+        if speaker_f0 is not None and gender_bin(speaker_f0[1], ge) != "uncertain":
+            gender, how = gender_bin(speaker_f0[1], ge), "the gender the speaker's F0 suggests"
+        elif m.voiced and _f0_reliable(m) is None and gender_bin(m.f0_hz, ge) != "uncertain":
+            gender, how = gender_bin(m.f0_hz, ge), "the gender the F0 suggests"
         elif (g := _claim_gender(claims)) is not None:
             gender, how = g, "the gender the description claims"
     ref_name = bands.describe(key, gender)
@@ -419,15 +412,6 @@ def _read_map(path: Path) -> dict[str, str]:
     return read_kaldi_map(path) if path.exists() else {}
 
 
-def speaker_f0(meas: Mapping[str, Measurement], speaker: Mapping[str, str]) -> dict[str, tuple[float, int]]:
-    """speaker -> (median mean-F0 in Hz, utterances) over the speaker's reliably voiced utterances."""
-    by: dict[str, list[float]] = {}
-    for k, m in meas.items():
-        if k in speaker and m.voiced and _f0_reliable(m) is None:
-            by.setdefault(speaker[k], []).append(m.f0_hz)
-    return {s: (float(np.median(v)), len(v)) for s, v in by.items() if len(v) >= MIN_SPEAKER_UTTS}
-
-
 def data_evidence(
     data,
     descriptions: Mapping[str, str],
@@ -469,6 +453,11 @@ def data_evidence(
     speaker = {k: s for k in data.utts if (s := data.get("utt2spk", k))}
     gender = {k: g for k in data.utts if (g := gender_of(speaker.get(k), attrs[k]))}
     f0 = speaker_f0(meas, speaker)
+    if cal is not None:  # a speaker the calibration knows: its F0 over the calibration's utterances too
+        present = set(speaker.values())
+        for spk, (hz, n) in cal.speaker_f0.items():
+            if spk in present and (spk not in f0 or n > f0[spk][1]):
+                f0[spk] = (hz, n)
     for k in data.utts:  # no gender in the data: the one the speaker's (else the utterance's) F0 says
         hz = (
             f0[speaker[k]][0]
@@ -477,8 +466,9 @@ def data_evidence(
             if _f0_reliable(meas[k]) is None
             else None
         )
-        if k not in gender and hz is not None and gender_bin(hz) != "uncertain":
-            gender[k] = gender_bin(hz)
+        ge = (cal.gender_edges() if cal is not None else None) or (MALE_BELOW_HZ, FEMALE_ABOVE_HZ)
+        if k not in gender and hz is not None and gender_bin(hz, ge) != "uncertain":
+            gender[k] = gender_bin(hz, ge)
     ref_text = data.maps.get("text", {})
     texts = {**(transcripts or {}), **ref_text}
     source = {k: "reference" if k in ref_text else "decoded" for k in texts}

@@ -110,3 +110,11 @@ def test_bands_come_from_the_calibration_then_the_data_dir_then_norms():
     assert Bands().band("speed", SCALES["speed"], None, None).edges.low == pytest.approx(math.log(3.5))
     assert "give a transcript" in population_band("speed", SCALES["speed_audio"], None)
     assert isinstance(Edges(0, 1).shifted(2), Edges)
+
+
+def test_gender_band_from_the_labelled_speakers():
+    cal = Calibration("l", 1, 0.03, gender_f0={"male": [98.0, 112.0], "female": [147.0, 210.0]})
+    assert cal.gender_edges() == pytest.approx((120.75, 138.25))  # the middle half of 112..147 Hz
+    assert Bands(cal).gender_edges == cal.gender_edges()
+    assert Calibration("l", 1, 0.03, gender_f0={"male": [98.0], "female": [147.0]}).gender_edges() is None
+    assert Bands().gender_edges == (150.0, 175.0)  # the population band
