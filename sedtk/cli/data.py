@@ -76,7 +76,7 @@ def calibrate_cmd(
     """Learn the bands of pitch, volume, pace and pitch range from labelled data (for describe and the
     evidence check: --calibration FILE).
 
-    Measures every utterance (eGeMAPS, cached in DATA/descriptor_feats.tsv), then finds the edges
+    Measures every utterance (eGeMAPS, cached beside the output file), then finds the edges
     low|normal and normal|high that misclassify the fewest labelled utterances: per speaker, relative
     to the speaker's median (for unseen speakers), per gender and for everyone, each with the margin
     within which a verdict is uncertain.  Labels of source=derived (sedtk data describe) are not used.

@@ -610,13 +610,13 @@ def calibrate(
 ) -> Calibration:
     """Learn the edges from the labelled data dir ``data`` and write ``out`` (``DATA/calibration.json``).
 
-    Every utterance is measured (cached in the data dir's ``descriptor_feats.tsv``, as describe
-    does); labels come from ``utt2attr`` (:func:`truth_levels`), speakers from ``utt2spk``,
+    Every utterance is measured (cached in ``descriptor_feats.tsv`` beside ``out``); labels come
+    from ``utt2attr`` (:func:`truth_levels`), speakers from ``utt2spk``,
     transcripts (for the syllable rate) from ``text``.
     """
     from sedtk.data.datadir import DataDir, parse_attr
     from sedtk.data.describe import gender_of
-    from sedtk.data.measure import FEATS_FILE, measure_datadir
+    from sedtk.data.measure import FEATS_FILE, measure_datadir, read_cache, write_cache
 
     if not 0 <= error_rate < 0.5:
         raise InputError(f"error rate {error_rate} must be in [0, 0.5)")
@@ -642,8 +642,13 @@ def calibrate(
         raise DataDirError(
             f"{data}/utt2attr: no known pitch, volume, speed or pitch_range levels (derived ones don't count)"
         )
-    target = Path(data) if os.access(data, os.W_OK) else None
-    cache = target / FEATS_FILE if target is not None else None
+    # the measurements are cached beside the calibration file, never in the labelled data dir (whose
+    # contents a recipe's steps may depend on), seeded from the data dir's own cache if it has one
+    out = Path(out) if out is not None else Path(data) / CALIBRATION_FILE
+    cache = out.parent / FEATS_FILE
+    if cache != Path(data) / FEATS_FILE and not cache.exists() and (Path(data) / FEATS_FILE).exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_cache(cache, read_cache(Path(data) / FEATS_FILE))
     meas = measure_datadir(src, cache=cache, nj=nj, log=log)
     syl = transcript_syllables(src.maps.get("text", {}))
     speaker = {k: s for k in src.utts if (s := src.get("utt2spk", k))}
@@ -661,5 +666,5 @@ def calibrate(
         genders = {gender[k] for k in src.utts if speaker.get(k) == spk and k in gender}
         if len(genders) == 1:
             cal.gender_f0.setdefault(genders.pop(), []).append(hz)
-    save_calibration(cal, out if out is not None else Path(data) / CALIBRATION_FILE)
+    save_calibration(cal, out)
     return cal

@@ -208,7 +208,7 @@ def test_calibrate_then_describe_by_the_calibrated_bands(synth_plain, tmp_path, 
     assert "pitch: edges for" in res.output and f"wrote {cal_path.resolve()}" in res.output
     cal = load_calibration(cal_path)
     assert cal.utterances == len(truth) and cal.get("pitch", "relative", "speaker") is not None
-    assert (labelled / FEATS_FILE).exists()  # measured once, cached in the labelled dir
+    assert (tmp_path / FEATS_FILE).exists() and not (labelled / FEATS_FILE).exists()  # cached beside it
     capfd.readouterr()
     got = describe(plain, out=tmp_path / "described", nj=1, min_group=5, calibration=cal_path)
     assert f"bands from calibration {cal_path.resolve()}" in capfd.readouterr().err
