@@ -1,5 +1,7 @@
 """Two CPU processes (Gloo) under torchrun train the tiny model and stay in sync, also when a clip
-of one process's micro-batch cannot be loaded (that process runs a zero-weighted stand-in)."""
+of one process's micro-batch cannot be loaded (that process runs a zero-weighted stand-in); and the
+same processes first compute one step's gradients of 2 ranks x 4 for tests/train/test_loss_layout.py
+(one torchrun start for both)."""
 
 from __future__ import annotations
 
@@ -14,14 +16,30 @@ from tests.models.test_sed_model import shared_assets
 
 SCRIPT = """
 import sys
-import torch.distributed as dist
+import torch
+from pathlib import Path
 from safetensors.torch import save_file
-from sedtk.train.trainer import train
+from sedtk.train import distributed as D
+from sedtk.train.trainer import backward_step, train
+from tests.models.test_sed_model import Assets
+from tests.train.test_loss_layout import BETA, _batches, _grads, _setup
 
+data, exp, dump, out, assets, keys, *overrides = sys.argv[1:]
 rank = __import__("os").environ["RANK"]
-res = train("paper/sys7_stage2", sys.argv[1], sys.argv[2], feats_train=sys.argv[3], overrides=sys.argv[5:],
-            console=False, keep_model=True)
-save_file(res.model.trained_state_dict(), f"{sys.argv[4]}/rank{rank}.safetensors")
+# first: one step of the loss-layout test (tests/train/test_loss_layout.py) on 2 ranks x 4
+info = D.setup("cpu")  # train() below reuses this process group
+assets = Assets(*(Path(p) for p in assets.split(",")))
+model = _setup(assets)
+net = torch.nn.parallel.DistributedDataParallel(model)
+keys = keys.split(",")
+mine = keys[info.rank :: info.world]  # the trainer's sharding of one global batch
+backward_step(net, model, [_batches(assets, mine)], "ser_sed", BETA, info, torch.device("cpu"))
+if info.is_main:
+    save_file(_grads(model), f"{out}/grads_2x4.safetensors")
+del net, model
+res = train("paper/sys7_stage2", data, exp, feats_train=dump, overrides=overrides, console=False,
+            keep_model=True)
+save_file(res.model.trained_state_dict(), f"{out}/rank{rank}.safetensors")
 print(f"rank {rank}: {res.steps} steps")
 """
 
@@ -30,8 +48,10 @@ def test_two_process_gloo_ddp_keeps_ranks_identical(tmp_path):
     import json
 
     from sedtk.data.datadir import DataDir
+    from tests.train.test_loss_layout import _max_diff, _setup, _step
 
     a = shared_assets()
+    keys8 = DataDir.load(a.data).utts[:8]
     script = tmp_path / "ddp_train.py"
     script.write_text(SCRIPT)
     from sedtk.config import load_config
@@ -67,9 +87,11 @@ def test_two_process_gloo_ddp_keeps_ranks_identical(tmp_path):
         str(tmp_path / "exp"),
         str(a.dump),
         str(tmp_path),
+        ",".join(str(p) for p in (a.root, a.upstream, a.llm, a.data, a.dump)),
+        ",".join(keys8),
         *overrides,
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "rank 0: 2 steps" in proc.stdout and "rank 1: 2 steps" in proc.stdout
@@ -84,3 +106,6 @@ def test_two_process_gloo_ddp_keeps_ranks_identical(tmp_path):
     summary = json.loads((tmp_path / "exp" / "train_summary.json").read_text())
     assert summary["load_failures"]["train"]["keys"] == {"could not be loaded": [bad]}  # from rank 1
     assert f"rank 1: could not load {bad}" in proc.stderr
+    # the loss is one formula on every layout: 2 Gloo ranks x 4 == 1 process x 8 (test_loss_layout)
+    whole = _step(_setup(a), [keys8], a)
+    assert _max_diff(whole, load_file(str(tmp_path / "grads_2x4.safetensors"))) < 1e-5

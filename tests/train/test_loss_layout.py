@@ -1,15 +1,11 @@
 """The loss is one formula on every layout (Eq. 2 / 4): the gradients of one step of 8 utterances are
-the same on 1 process x 8, 2 Gloo processes x 4 and 1 process x 2 x accumulation 4."""
+the same on 1 process x 8, 2 Gloo processes x 4 (tests/train/test_ddp.py, with this module's
+helpers) and 1 process x 2 x accumulation 4."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from sedtk.config import DEFAULT_TARGETS
 from sedtk.data.datadir import DataDir
@@ -63,31 +59,7 @@ def _max_diff(a: dict, b: dict) -> float:
     return max(float((a[k] - b[k]).abs().max()) for k in a) / scale
 
 
-SCRIPT = """
-import sys, torch
-import torch.distributed as dist
-from pathlib import Path
-from safetensors.torch import save_file
-from sedtk.train import distributed as D
-from sedtk.train.trainer import backward_step
-from tests.models.test_sed_model import Assets
-from tests.train.test_loss_layout import BETA, _batches, _grads, _setup
-
-root, up, llm, data, dump, out = sys.argv[1:7]
-assets = Assets(Path(root), Path(up), Path(llm), Path(data), Path(dump))
-keys = sys.argv[7].split(",")
-info = D.setup("cpu")
-model = _setup(assets)
-net = torch.nn.parallel.DistributedDataParallel(model)
-mine = keys[info.rank :: info.world]  # the trainer's sharding of one global batch
-backward_step(net, model, [_batches(assets, mine)], "ser_sed", BETA, info, torch.device("cpu"))
-if info.rank == 0:
-    save_file(_grads(model), out)
-D.cleanup(info)
-"""
-
-
-def test_one_batch_two_ranks_and_accumulation_give_the_same_gradients(assets, tmp_path):
+def test_one_batch_and_accumulation_give_the_same_gradients(assets):
     keys = DataDir.load(assets.data).utts[:8]
     model = _setup(assets)
     whole = _step(model, [keys], assets)  # 1 process x 8
@@ -103,17 +75,7 @@ def test_one_batch_two_ranks_and_accumulation_give_the_same_gradients(assets, tm
         naive = {n: naive.get(n, 0) + g for n, g in _grads(model).items()}
     assert _max_diff(whole, naive) > 1e-3
 
-    script = tmp_path / "ddp_grads.py"
-    script.write_text(SCRIPT)
-    out = tmp_path / "rank0_grads.safetensors"
-    a = assets
-    paths = [str(p) for p in (a.root, a.upstream, a.llm, a.data, a.dump, out)]
-    run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    cmd = [*run, str(script), *paths, ",".join(keys)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert _max_diff(whole, load_file(str(out))) < 1e-5  # 2 Gloo processes x 4
+    # 2 Gloo ranks x 4: tests/train/test_ddp.py (it starts torchrun once for that and its training run)
 
 
 def test_mean_normalisation_is_layout_free_too(assets):
