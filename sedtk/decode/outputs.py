@@ -4,14 +4,19 @@ A decode dir (``sedtk decode --data DATA --out DIR``) holds, with fixed names:
 
 =====================  ================================================================
 ``results.jsonl``      one JSON record per utterance (see :class:`UttResult`), appended per
-                       finished batch with flush + fsync; the source of every other file
+                       finished batch with flush + fsync; the source of every other file.
+                       Each record holds its input fingerprint (``input``; a resumed decode
+                       redoes the utterances whose audio changed) and the speech check
+                       (``speech_seconds``, ``no_speech``: true when Silero VAD found none)
 ``text``               utt -> generated transcript (ASR task)
 ``utt2desc``           utt -> generated description (SER-SED task, ``Emotion:`` field cut off)
 ``utt2emo``            utt -> emotion label of ``emotions``
 ``utt2emo_post``       utt -> ``label:prob label:prob ...`` (the label posterior, inventory order)
 ``emotions``           the label inventory the labels were parsed into
 ``decode_config.json`` the options of the decode (a resumed decode must match them)
-``decode_summary.json`` counts, parse-failure rate, failures, speed
+``decode_summary.json`` counts, parse-failure rate, failures, speed, ``no_speech`` (how many
+                       utterances have no speech, ``no_speech_keys``), ``redone_changed``
+                       (decoded again because their inputs changed)
 ``evidence.jsonl``     with ``--evidence``: per utterance, each claim of the description checked
                        against the audio's measurements (:mod:`sedtk.data.evidence`; they
                        are cached in the data dir's ``descriptor_feats.tsv``, else here)
