@@ -63,8 +63,8 @@ class SedtkModel:
         """Decode one input (a :class:`Result`; a failure raises) or a list of inputs (a list of results,
         a failure being a result with ``error`` set).
 
-        An input is a path (any format and rate; no longer than the model's ``max_duration``, see
-        :meth:`timeline`) or an array/tensor of samples at ``sample_rate`` (``(T,)``, ``(T, C)`` or
+        An input is a path (any format and rate; no longer than ``max_duration``, 30 s by default,
+        see :meth:`timeline`) or an array/tensor of samples at ``sample_rate`` (``(T,)``, ``(T, C)`` or
         ``(C, T)``).  ``evidence``: check each claim of the description against the audio's eGeMAPS
         measurements (population norms; ``result.claims``).
         """
@@ -169,7 +169,6 @@ def load_model(
     same names (``emotions``: the label inventory, default the model's training labels; ``dtype``:
     e.g. ``float32`` on CPU; ``llm``/``upstream``: local copies of the base models).
     """
-    from sedtk.decode.decoder import DEFAULT_MAX_DURATION
     from sedtk.decode.labels import DEFAULT_LABEL_METHOD
     from sedtk.decode.model_ref import resolve_model
 
@@ -177,7 +176,7 @@ def load_model(
     options = DecodeOptions(
         tasks=list(tasks) if tasks else None, label_method=label_method or DEFAULT_LABEL_METHOD,
         num_beams=num_beams, max_new_tokens=max_new_tokens, batch_size=batch_size,
-        max_duration=max_duration or DEFAULT_MAX_DURATION, device=device, llm=llm, upstream=upstream,
+        max_duration=max_duration, device=device, llm=llm, upstream=upstream,
         checkpoint=checkpoint, dtype=dtype,
     )  # fmt: skip
     decoder = Decoder.load(ref.path, options, inventory=list(emotions) if emotions else None, online=True)
