@@ -10,18 +10,32 @@
 #   run_step OUT [DEP...] -- COMMAND [ARG...]
 #                              run COMMAND unless OUT/.done holds the hash of its inputs; on success
 #                              write that hash to OUT/.done (atomically).  The hash covers the command
-#                              line (without "--nj N": the number of jobs never changes a result) and
-#                              the content of each DEP: a file, a YAML config together with every
-#                              "base:" it inherits, or a directory (its .done marker when it has one,
-#                              else its top-level files: a Kaldi data dir).  A changed config or input
-#                              redoes the step; "--force true" redoes every step.
+#                              line (without "--nj N" / "--shard I/N": the number of jobs never changes
+#                              a result) and the content of each DEP: a file, a YAML config together
+#                              with every "base:" it inherits, or a directory (its .done marker when it
+#                              has one, else its top-level files: a Kaldi data dir).  A changed config
+#                              or input redoes the step; "--force true" redoes every step.
 #                              A finished output made from other inputs is moved to OUT.old first;
 #                              an unfinished one is left for COMMAND to resume (sedtk train does).
+#   job [--gpus N] [--nodes N] [--cpus N] [--tasks N] [--ddp] KIND LOG OUT [DEP...] -- COMMAND [ARG...]
+#                              run_step as a job of KIND (train, dump, decode, prep, score), with the
+#                              resources of its kind (sedtk/conf/jobs.yaml, the recipe's $jobs_conf,
+#                              SEDTK_SLURM_*; python -m sedtk.jobs resources), its output in LOG and
+#                              its request at the top of LOG; on $cmd: local (the local pool, each job
+#                              on GPUs of its own) or slurm (sbatch).  --ddp: torchrun over the job's
+#                              GPUs (--nodes > 1: a rendezvous through srun).  --tasks N: an array of
+#                              N jobs, JOB in LOG and COMMAND standing for the task 1..N (only in a
+#                              plan).  With no plan open the job runs now; inside one it is planned:
+#   jobs_begin / jobs_run      open a plan / run it: every job declared in between (the stages, folds,
+#                              systems) runs as soon as the jobs whose OUT it reads have finished,
+#                              independent ones concurrently (at most $max_jobs, 0: as the GPUs or
+#                              Slurm allow), on Slurm as sbatch --dependency=afterok chains; a failed
+#                              job stops only its chain; the summary names the failed chains and
+#                              their logs, and a re-run redoes only what failed or did not finish
 #   system_stage1 / system_final CONF_DIR SYS, system_tasks / system_upstream SYS, system_conf
 #                              the paper's system graph (sedtk/systems.py; see below)
 #   require_dir VAR            exit with a clear message unless the directory named by $VAR exists
 #   require_path VAR           the same for a file or a directory
-#   sedtk_train_cmd NGPU       the command that starts "sedtk train" on NGPU GPUs (torchrun when > 1)
 #   systems_dump / systems_stage1 / systems_stage2 / systems_decode / split_score
 #                              stages 1-5 of the corpus recipes, by prefix (a fold is a prefix); below
 #
@@ -30,6 +44,10 @@
 #   stage=0; stop_stage=5; nj=4; force=false
 #   parse_options "$@"
 #   if stage_enabled 0; then log "Stage 0: data prep"; run_step data data.yaml -- sedtk data ...; fi
+#   jobs_begin
+#   if stage_enabled 2; then job --gpus 1 train exp/log/train_a.log exp/a data -- sedtk train ...; fi
+#   if stage_enabled 4; then job --gpus 1 decode exp/log/decode_a.log exp/a/decode exp/a -- sedtk ...; fi
+#   jobs_run
 
 # Refuse to be executed: the functions must land in the recipe's shell.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
@@ -159,6 +177,9 @@ _hash_dep() {
         ;;
       *) echo "file $dep"; sha256sum < "$dep" ;;
     esac
+  elif [ -n "${_PLAN_KEY[${dep%/}]:-}" ]; then  # the output of a planned job: its marker-to-be
+    echo "dir $dep"
+    echo "${_PLAN_KEY[${dep%/}]}"
   elif [ -d "$dep" ]; then
     echo "dir $dep"
     if [ -f "$dep/.done" ]; then
@@ -181,8 +202,8 @@ _step_key() {
   for a in "$@"; do
     if $skip; then skip=false; continue; fi
     case "$a" in
-      --nj) skip=true; continue ;;
-      --nj=*) continue ;;
+      --nj | --shard) skip=true; continue ;;
+      --nj=* | --shard=*) continue ;;
     esac
     words+=("$a")
   done
@@ -200,8 +221,16 @@ run_step() {
   shift
   local key
   key=$(_step_key "${deps[@]}" -- "$@")
+  _run_keyed "$key" "$out" "$@"
+}
+
+# _run_keyed KEY OUT COMMAND...: run_step's rules for a step whose key is known (called by run_step and
+# job, whose log and die lines name the recipe line that called them).
+_run_keyed() {
+  local key=$1 out=$2
+  shift 2
   if [ "${force:-false}" != true ] && [ -f "$out/.done" ] && [ "$(cat "$out/.done")" = "$key" ]; then
-    _log_caller "skip $out: done with the same config and inputs (--force true redoes it)"
+    _say 2 "" "skip $out: done with the same config and inputs (--force true redoes it)"
     return 0
   fi
   # A finished output made from other inputs (or --force) is moved aside, so that the command starts
@@ -209,15 +238,91 @@ run_step() {
   if [ -e "$out" ] && { [ -f "$out/.done" ] || [ "${force:-false}" = true ]; }; then
     rm -rf "$out.old"
     mv "$out" "$out.old"
-    _log_caller "moved the previous $out to $out.old (its config or inputs changed, or --force)"
+    _say 2 "" "moved the previous $out to $out.old (its config or inputs changed, or --force)"
   fi
-  _log_caller "run: $*"
+  _say 2 "" "run: $*"
   if ! "$@"; then
-    _die_caller "failed: $*"
+    _say 2 "error: " "failed: $*" >&2
+    exit 1
   fi
   mkdir -p "$out"
   printf '%s\n' "$key" > "$out/.done.tmp"
   mv "$out/.done.tmp" "$out/.done"
+}
+
+# --- jobs: resources per kind, a plan of concurrent jobs (python -m sedtk.jobs) ----------------------
+# They read the recipe's variables cmd (local|slurm), max_jobs, jobs_conf (a conf/jobs.yaml of the
+# recipe, optional) and force.
+declare -gA _PLAN_KEY=()  # OUT of a planned job -> its key (what its .done will hold)
+_SEDTK_PLAN=""
+SEDTK_JOBS_DIR=${SEDTK_JOBS_DIR:-exp/jobs}
+
+_jobs_opts() {
+  printf '%s\n' --cmd "${cmd:-local}" --max-jobs "${max_jobs:-0}"
+  [ -z "${jobs_conf:-}" ] || printf '%s\n' --jobs-conf "$jobs_conf"
+}
+
+job() {
+  local gpus=0 nodes=1 cpus="" tasks=1 ddp=false
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --gpus) gpus=$2; shift 2 ;;
+      --nodes) nodes=$2; shift 2 ;;
+      --cpus) cpus=$2; shift 2 ;;
+      --tasks) tasks=$2; shift 2 ;;
+      --ddp) ddp=true; shift ;;
+      *) break ;;
+    esac
+  done
+  [ $# -ge 3 ] || _die_caller "job: expected KIND LOG OUT [DEP...] -- COMMAND"
+  local kind=$1 log=$2 out=${3%/}
+  shift 3
+  local deps=() d o
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do deps+=("$1"); shift; done
+  [ $# -ge 2 ] || _die_caller "job $out: expected '-- COMMAND' after the dependencies"
+  shift
+  if [ -n "$_SEDTK_PLAN" ]; then
+    for d in "${deps[@]}"; do  # a file inside a planned output is not known before that job runs
+      [ -z "${_PLAN_KEY[${d%/}]:-}" ] || continue
+      for o in "${!_PLAN_KEY[@]}"; do
+        if [[ "${d%/}" == "$o/"* ]] && [ "$(cat "$o/.done" 2>/dev/null)" != "${_PLAN_KEY[$o]}" ]; then
+          _die_caller "job $out: its input $d lies inside $o, made by a job of this plan: name $o itself"
+        fi
+      done
+    done
+  fi
+  local key
+  key=$(_step_key "${deps[@]}" -- "$@")
+  if [ -n "$_SEDTK_PLAN" ]; then
+    _PLAN_KEY[$out]=$key
+    printf '%s\0' @job "$kind" "$log" "$out" "$key" "$gpus" "$nodes" "$cpus" "$tasks" "$ddp" \
+      "${#deps[@]}" "${deps[@]}" "$#" "$@" >> "$_SEDTK_PLAN"
+    return 0
+  fi
+  [ "$tasks" -eq 1 ] || _die_caller "job $out: --tasks $tasks needs a plan (jobs_begin ... jobs_run)"
+  local opts=()
+  mapfile -t opts < <(_jobs_opts)
+  ! $ddp || opts+=(--ddp)
+  _run_keyed "$key" "$out" "$SEDTK_PYTHON" -m sedtk.jobs exec "${opts[@]}" --kind "$kind" --log "$log" \
+    --gpus "$gpus" --nodes "$nodes" ${cpus:+--cpus "$cpus"} --plan-dir "$SEDTK_JOBS_DIR" -- "$@"
+}
+
+jobs_begin() {
+  mkdir -p "$SEDTK_JOBS_DIR"
+  _SEDTK_PLAN=$SEDTK_JOBS_DIR/plan
+  : > "$_SEDTK_PLAN"
+  _PLAN_KEY=()
+}
+
+jobs_run() {
+  [ -n "$_SEDTK_PLAN" ] || _die_caller "jobs_run without jobs_begin"
+  local opts=() rc=0
+  mapfile -t opts < <(_jobs_opts)
+  [ "${force:-false}" != true ] || opts+=(--force)
+  _SEDTK_PLAN=""
+  _PLAN_KEY=()
+  "$SEDTK_PYTHON" -m sedtk.jobs run "$SEDTK_JOBS_DIR" "${opts[@]}" || rc=$?
+  [ "$rc" -eq 0 ] || _die_caller "jobs failed (see the summary above); re-run the same command to redo them"
 }
 
 require_dir() {
@@ -282,21 +387,11 @@ system_conf() {
 # from an LLM model such as the SpeechCraft one).
 system_is_ssl() { _sys_known "$1"; [ "${SEDTK_SYS_KIND[$1]}" = ssl_ser ]; }
 
-# "sedtk train" on one device, or torchrun with one process per GPU.
-sedtk_train_cmd() {
-  local ngpu=${1:-1}
-  if [ "$ngpu" -gt 1 ]; then
-    echo "torchrun --standalone --nproc_per_node $ngpu $(command -v sedtk) train"
-  else
-    echo "sedtk train"
-  fi
-}
-
 # --- stages 2-4 of the corpus recipes (iemocap per fold, meld, speechcraft) ----------------------
 # Every run of a system, by prefix (a fold is a prefix: exp/fold1).  They read the recipe's variables:
-# conf, systems_arr (first = proposed, rest = baselines), launch, ngpu, llm, hubert/wavlm/wav2vec2,
-# extra, online_feats, online_opts (--set data.online_features=true or nothing), device, dec_opts,
-# init_from, and call the recipe's function
+# conf, systems_arr (first = proposed, rest = baselines), ngpu, nnodes, decode_nj, nj, llm,
+# hubert/wavlm/wav2vec2, extra, online_feats, online_opts (--set data.online_features=true or
+# nothing), device, dec_opts, init_from, and call the recipe's function
 #   recipe_feats DUMP SPLIT      the dump dir of data split SPLIT under DUMP (e.g. DUMP/all for IEMOCAP)
 
 # check_systems: every name in systems_arr is a paper system whose upstream option is set (run once,
@@ -353,9 +448,10 @@ system_start() {
   echo "$run $init"
 }
 
-# system_train PREFIX TRAIN DEV SYS NAME [INIT]: one "sedtk train" run into PREFIX/NAME.
+# system_train PREFIX TRAIN DEV SYS NAME [INIT]: one "sedtk train" job into PREFIX/NAME, on $ngpu GPUs
+# of $nnodes nodes (torchrun when more than one); an SSL SER baseline (a linear head) on one GPU.
 system_train() {
-  local prefix=$1 train=$2 dev=$3 sys=$4 name=$5 init=${6:-} up f=() deps=() tag cfg
+  local prefix=$1 train=$2 dev=$3 sys=$4 name=$5 init=${6:-} up f=() deps=() tag cfg gpus=$ngpu nodes=${nnodes:-1}
   up=$(system_upstream "$sys")
   cfg=$(system_conf "$conf" "$name")
   if ! $online_feats; then
@@ -363,11 +459,11 @@ system_train() {
       --feats-dev "$(recipe_feats "$(system_dump "$sys")" "$(basename "$dev")")")
     deps=("${f[1]}" "${f[3]}")
   fi
+  if system_is_ssl "$sys"; then gpus=1; nodes=1; fi
   tag=${prefix#exp}; tag=${tag#/}; tag=${tag:+${tag//\//_}_}
-  # shellcheck disable=SC2046
-  run_step "$prefix/$name" "$cfg" "$train" "$dev" "${deps[@]}" ${init:+"$init"} -- \
-    "${launch[@]}" --gpus "$ngpu" "exp/log/train_$tag$name.log" -- \
-    $(sedtk_train_cmd "$ngpu") --config "$cfg" --exp "$prefix/$name" ${init:+--init "$init"} \
+  job --gpus "$gpus" --nodes "$nodes" --ddp train "exp/log/train_$tag$name.log" "$prefix/$name" \
+    "$cfg" "$train" "$dev" "${deps[@]}" ${init:+"$init"} -- \
+    sedtk train --config "$cfg" --exp "$prefix/$name" ${init:+--init "$init"} \
     --train "$train" --dev "$dev" "${f[@]}" --set "model.upstream=$up" --set "model.llm=$llm" \
     "${online_opts[@]}" "${extra[@]}"
 }
@@ -408,29 +504,46 @@ systems_stage2() {
 }
 
 # systems_decode PREFIX TEST: stage 4: decode data dir TEST with every system into
-# PREFIX/<final>/decode_<basename TEST>, decoding the tasks of its table's columns (system_tasks).
+# PREFIX/<final>/decode_<basename TEST>, decoding the tasks of its table's columns (system_tasks); with
+# --decode-nj N > 1 as N shards, each a 1-GPU job (sedtk decode --shard), merged by one more job.
 systems_decode() {
-  local prefix=$1 test=$2 x sys final f=() tag
+  local prefix=$1 test=$2 x sys final f=() tag out cmd deps
   x=$(basename "$test")
   tag=${prefix#exp}; tag=${tag#/}; tag=${tag:+${tag//\//_}_}
   for sys in "${systems_arr[@]}"; do
     final=$(system_final "$conf" "$sys")
+    out=$prefix/$final/decode_$x
     f=()
     $online_feats || f=(--feats "$(recipe_feats "$(system_dump "$sys")" "$x")")
-    run_step "$prefix/$final/decode_$x" "$prefix/$final" "$test" ${f[1]:+"${f[1]}"} -- \
-      "${launch[@]}" --gpus 1 "exp/log/decode_$tag$final.log" -- \
-      sedtk decode --model "$prefix/$final" --data "$test" "${f[@]}" --out "$prefix/$final/decode_$x" \
-      --tasks "$(system_tasks "$sys")" --device "$device" "${dec_opts[@]}"
+    cmd=(sedtk decode --model "$prefix/$final" --data "$test" "${f[@]}" --out "$out"
+      --tasks "$(system_tasks "$sys")" --device "$device" "${dec_opts[@]}")
+    deps=("$prefix/$final" "$test" ${f[1]:+"${f[1]}"})
+    decode_job "exp/log/decode_$tag${final}_$x" "$out" "${deps[@]}" -- "${cmd[@]}"
   done
 }
 
-# systems_dump SPLIT...: stage 1: a frozen feature dump of each data/SPLIT per distinct upstream.
+# decode_job LOG_STEM OUT [DEP...] -- SEDTK_DECODE_COMMAND: one decode job on one GPU, or --decode-nj
+# shards (an array of 1-GPU jobs into OUT/parts) and the job that merges them into OUT.
+decode_job() {
+  local stem=$1 out=$2 deps=() n=${decode_nj:-1}
+  shift 2
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do deps+=("$1"); shift; done
+  shift
+  if [ "$n" -gt 1 ]; then
+    job --tasks "$n" --gpus 1 decode "$stem.shard.JOB.log" "$out/.shards" "${deps[@]}" -- "$@" --shard "JOB/$n"
+    deps=("$out/.shards")
+  fi
+  job --gpus 1 decode "$stem.log" "$out" "${deps[@]}" -- "$@"
+}
+
+# systems_dump SPLIT...: stage 1: a frozen feature dump of each data/SPLIT per distinct upstream (one
+# GPU, $nj workers).
 systems_dump() {
   local up x
   while read -r up; do
     for x in "$@"; do
-      run_step "$(recipe_feats "dump/$(basename "$up")" "$x")" data -- \
-        "${launch[@]}" --gpus 1 --cpus "$nj" "exp/log/dump_$(basename "$up")_$x.log" -- \
+      job --gpus 1 --cpus "$nj" dump "exp/log/dump_$(basename "$up")_$x.log" \
+        "$(recipe_feats "dump/$(basename "$up")" "$x")" data -- \
         sedtk feats dump "data/$x" "$(recipe_feats "dump/$(basename "$up")" "$x")" --upstream "$up" \
         --nj "$nj" --device "$device"
     done
@@ -440,10 +553,13 @@ systems_dump() {
 # split_score SPLIT: stage 5 of the single-split recipes: score every system on data/SPLIT, t-tests
 # against the baselines.
 split_score() {
-  local x=$1 sys hyps=() base_opts=()
-  for sys in "${systems_arr[@]}"; do hyps+=(--hyp "$sys=exp/$(system_final "$conf" "$sys")/decode_$x"); done
+  local x=$1 sys hyps=() base_opts=() dirs=()
+  for sys in "${systems_arr[@]}"; do
+    dirs+=("exp/$(system_final "$conf" "$sys")/decode_$x")
+    hyps+=(--hyp "$sys=${dirs[-1]}")
+  done
   for sys in "${systems_arr[@]:1}"; do base_opts+=(--baseline "$sys"); done
-  run_step "exp/score_$x" exp/*/"decode_$x" -- \
+  job score "exp/log/score_$x.log" "exp/score_$x" "${dirs[@]}" -- \
     sedtk score --ref "data/$x" "${hyps[@]}" "${base_opts[@]}" --out "exp/score_$x" --latex
-  _log_caller "results: exp/score_$x/RESULTS.md"
+  _log_caller "results (once the jobs have run): exp/score_$x/RESULTS.md"
 }

@@ -21,7 +21,10 @@ cd "$(dirname "$0")"
 stage=0
 stop_stage=5
 nj=4
-cmd=${SEDTK_CMD:-local}
+decode_nj=1          # shards per decode, each a 1-GPU job (600 utterances: one GPU each, 3 side by side)
+cmd=${SEDTK_CMD:-local}  # local: this machine's GPUs (the local pool); slurm: sbatch
+max_jobs=0           # most jobs at once (0: as many as the GPUs / Slurm allow)
+jobs_conf=conf/jobs.yaml  # what each kind of job asks for, over sedtk/conf/jobs.yaml (if present)
 device=cuda          # decoding device: cuda, cuda:N or cpu
 force=false
 # NAME=EXPERIMENT pairs; the first is the proposed system (Tab. 1 Sys. 3, 1 and 2)
@@ -32,14 +35,14 @@ llm=${LLM:-}
 lang=zh              # caption and transcript language for scoring: zh = character tokens, CER
 decode_opts="--batch-size 8"
 help_message="usage: $0 [--stage N] [--stop-stage N] [--models 'NAME=EXP ...'] [--baselines 'NAME ...']
-       [--device cuda] [--hubert PATH] [--llm PATH] [--cmd local|slurm] [--force true]
+       [--device cuda] [--hubert PATH] [--llm PATH] [--cmd local|slurm] [--max-jobs N] [--decode-nj N]
+       [--force true]
 Stages: 0 data, 1 (nothing), 2-3 (nothing: zero-shot), 4 decode captions, 5 score.
 Corpus location: EMOSEC in egs/db.sh or the environment."
 parse_options "$@"
 
 read -r -a dec_opts <<< "$decode_opts"
 read -r -a model_arr <<< "$models"
-launch=("$SEDTK_TOOLS/launch.sh" --cmd "$cmd")
 overrides=()
 [ -n "$hubert" ] && overrides+=(--upstream "$hubert")
 [ -n "$llm" ] && overrides+=(--llm "$llm")
@@ -48,7 +51,7 @@ mkdir -p exp/log
 if stage_enabled 0; then
   log "Stage 0: data prep (SECap test set)"
   require_dir EMOSEC
-  run_step data "$EMOSEC" -- sedtk data prep emosec "$EMOSEC" data --nj "$nj"
+  job --cpus "$nj" prep exp/log/prep.log data "$EMOSEC" -- sedtk data prep emosec "$EMOSEC" data --nj "$nj"
   sedtk data validate data/test > /dev/null
 fi
 
@@ -56,14 +59,14 @@ stage_enabled 1 && log "Stage 1: nothing to dump (decoding runs the upstream on 
 stage_enabled 2 && log "Stage 2: nothing to train (zero-shot evaluation)"
 stage_enabled 3 && log "Stage 3: nothing to train (zero-shot evaluation)"
 
+jobs_begin  # stages 4-5: every model's decode side by side, then the score
 if stage_enabled 4; then
   log "Stage 4: decoding captions with ${model_arr[*]}"
   for pair in "${model_arr[@]}"; do
     name=${pair%%=*}
     model=${pair#*=}
     [ -e "$model" ] || die "model $name: $model not found (train it with egs/speechcraft/run.sh, or --models)"
-    run_step "exp/$name/decode_test" "$model" data/test -- \
-      "${launch[@]}" --gpus 1 "exp/log/decode_$name.log" -- \
+    decode_job "exp/log/decode_$name" "exp/$name/decode_test" "$model" data/test -- \
       sedtk decode --model "$model" --data data/test --out "exp/$name/decode_test" --tasks ser_sed \
       --device "$device" "${overrides[@]}" "${dec_opts[@]}"
   done
@@ -73,9 +76,16 @@ if stage_enabled 5; then
   log "Stage 5: scoring captions ($lang; baselines: $baselines)"
   hyps=()
   bases=()
-  for pair in "${model_arr[@]}"; do hyps+=(--hyp "${pair%%=*}=exp/${pair%%=*}/decode_test"); done
+  dirs=()
+  for pair in "${model_arr[@]}"; do
+    dirs+=("exp/${pair%%=*}/decode_test")
+    hyps+=(--hyp "${pair%%=*}=${dirs[-1]}")
+  done
   for b in $baselines; do bases+=(--baseline "$b"); done
-  run_step exp/score_test exp/*/decode_test -- \
+  job score exp/log/score_test.log exp/score_test "${dirs[@]}" -- \
     sedtk score --ref data/test "${hyps[@]}" "${bases[@]}" --lang "$lang" --out exp/score_test --latex
+fi
+jobs_run
+if stage_enabled 5; then
   log "results: exp/score_test/RESULTS.md"
 fi

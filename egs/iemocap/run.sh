@@ -3,7 +3,8 @@
 # and ASR columns of the paper's Tables 2 and 3.  See README.md.
 #
 #   bash egs/iemocap/run.sh                                 # IEMOCAP location from egs/db.sh
-#   bash egs/iemocap/run.sh --stage 2 --ngpu 2 --folds "1 2"
+#   bash egs/iemocap/run.sh --stage 2 --folds "1 2"
+#   bash egs/iemocap/run.sh --cmd slurm --max-jobs 16               # every job through sbatch
 #   bash egs/iemocap/run.sh --systems "sys7 sys1 sys2 sys3"  # Tab. 2's SSL baselines (own dumps)
 #
 # By default (--init-from auto) every LLM system's first run starts from the finished SpeechCraft run
@@ -19,6 +20,11 @@
 #      (Sys. 6, the SSL baselines Sys. 1-3)
 #   4  decode each fold's test session (the tasks of each system's table columns)  .../decode_test
 #   5  score per fold and pooled over the folds, paired t-tests vs the baselines  exp/score/
+#
+# Stages 1-5 are planned first, then run as one graph of jobs: the 5 folds x systems are independent
+# and run concurrently (each training chain on --ngpu GPUs, by default one: eight chains fill an 8-GPU
+# node), each job as soon as what it reads is finished; --cmd slurm submits them with
+# --dependency=afterok.  What each job asks for: sedtk/conf/jobs.yaml (conf/jobs.yaml here overrides).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ../../tools/recipe_common.sh
@@ -27,8 +33,12 @@ cd "$(dirname "$0")"
 stage=0
 stop_stage=5
 nj=8                 # CPU jobs: audio probing, descriptor measurement, feature dump workers
-ngpu=1               # GPUs per training run (torchrun when > 1)
-cmd=${SEDTK_CMD:-local}
+ngpu=1               # GPUs per training run (torchrun when > 1; the SSL baselines always 1)
+nnodes=1             # nodes per training run (Slurm; torchrun rendezvous through srun when > 1)
+decode_nj=1          # shards per decode, each a 1-GPU job (the 25 decodes already run side by side)
+cmd=${SEDTK_CMD:-local}  # local: this machine's GPUs (the local pool); slurm: sbatch
+max_jobs=0           # most jobs at once (0: as many as the GPUs / Slurm allow)
+jobs_conf=conf/jobs.yaml  # what each kind of job asks for, over sedtk/conf/jobs.yaml (if present)
 device=cuda          # feature dump and decoding device: cuda, cuda:N or cpu
 force=false
 folds="1 2 3 4 5"
@@ -50,7 +60,8 @@ decode_opts="--batch-size 8"
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--ngpu N] [--folds '1 2 3 4 5']
        [--systems 'sys7 sys4 sys5 sys6 sys1'] [--init-from auto|none|EXP] [--ablation-init own|proposed] [--online-feats true]
        [--device cuda] [--hubert ID|PATH] [--wavlm ID|PATH] [--wav2vec2 ID|PATH] [--llm ID|PATH]
-       [--train-extra '--set k=v'] [--cmd local|slurm] [--force true]
+       [--train-extra '--set k=v'] [--cmd local|slurm] [--max-jobs N] [--nnodes N] [--decode-nj N]
+       [--force true]
 Systems: python -m sedtk.systems (sys1-3 are the SSL baselines, sys2/sys3 need their own dump).
 Stages: 0 data+descriptors, 1 feature dump, 2 stage-1 ASR, 3 stage-2 SER-SED/ASR, 4 decode, 5 score.
 Corpus location: IEMOCAP in egs/db.sh or the environment."
@@ -61,7 +72,6 @@ read -r -a extra <<< "$train_extra"
 read -r -a dec_opts <<< "$decode_opts"
 read -r -a systems_arr <<< "$systems"
 check_systems
-launch=("$SEDTK_TOOLS/launch.sh" --cmd "$cmd")
 online_opts=()
 if $online_feats; then online_opts=(--set data.online_features=true); fi
 recipe_feats() { echo "$1/all"; }  # one dump of data/all serves every fold
@@ -70,14 +80,16 @@ mkdir -p exp/log
 if stage_enabled 0; then
   log "Stage 0: data prep ($classes, folds from sessions) and descriptor pseudo-labels"
   require_dir IEMOCAP
-  run_step data "$IEMOCAP" -- sedtk data prep iemocap "$IEMOCAP" data --classes "$classes" --nj "$nj"
+  job --cpus "$nj" prep exp/log/prep.log data "$IEMOCAP" -- \
+    sedtk data prep iemocap "$IEMOCAP" data --classes "$classes" --nj "$nj"
   # Descriptors once over every utterance, then into each fold (speakers never straddle a split).
-  run_step data/.steps/describe data -- sedtk data describe data/all --force --nj "$nj"
-  run_step data/.steps/copy_descriptors data/.steps/describe -- \
+  job --cpus "$nj" prep exp/log/describe.log data/.steps/describe data -- sedtk data describe data/all --force --nj "$nj"
+  job prep exp/log/copy_descriptors.log data/.steps/copy_descriptors data/.steps/describe -- \
     "$SEDTK_PYTHON" local/copy_descriptors.py data/all data/fold*/{train,dev,test}
   for d in data/all data/fold*/{train,dev,test}; do sedtk data validate "$d" > /dev/null; done
 fi
 
+jobs_begin  # stages 1-5: planned here, run concurrently by jobs_run below
 if stage_enabled 1; then
   if $online_feats; then
     log "Stage 1: skipped (--online-feats true: the upstream runs inside training and decoding)"
@@ -109,20 +121,27 @@ if stage_enabled 5; then
   for sys in "${systems_arr[@]:1}"; do baselines+=(--baseline "$sys"); done
   refs=()
   pooled=()
+  all_dirs=()
   for k in $folds; do refs+=(--ref "data/fold$k/test"); done
   for sys in "${systems_arr[@]}"; do
     final=$(system_final "$conf" "$sys")
     dirs=()
     for k in $folds; do dirs+=("exp/fold$k/$final/decode_test"); done
     pooled+=(--hyp "$sys=$(IFS=,; echo "${dirs[*]}")")
+    all_dirs+=("${dirs[@]}")
   done
   for k in $folds; do
     hyps=()
-    for sys in "${systems_arr[@]}"; do hyps+=(--hyp "$sys=exp/fold$k/$(system_final "$conf" "$sys")/decode_test"); done
-    run_step "exp/score/fold$k" exp/fold"$k"/*/decode_test -- \
+    dirs=()
+    for sys in "${systems_arr[@]}"; do
+      dirs+=("exp/fold$k/$(system_final "$conf" "$sys")/decode_test")
+      hyps+=(--hyp "$sys=${dirs[-1]}")
+    done
+    job score "exp/log/score_fold$k.log" "exp/score/fold$k" "${dirs[@]}" -- \
       sedtk score --ref "data/fold$k/test" "${hyps[@]}" "${baselines[@]}" --out "exp/score/fold$k"
   done
-  run_step exp/score/pooled exp/fold*/*/decode_test -- \
+  job score exp/log/score_pooled.log exp/score/pooled "${all_dirs[@]}" -- \
     sedtk score "${refs[@]}" "${pooled[@]}" "${baselines[@]}" --out exp/score/pooled --latex
-  log "pooled results: exp/score/pooled/RESULTS.md (per fold: exp/score/fold<k>/RESULTS.md)"
 fi
+jobs_run
+if stage_enabled 5; then log "pooled results: exp/score/pooled/RESULTS.md (per fold: exp/score/fold<k>/RESULTS.md)"; fi

@@ -28,8 +28,12 @@ cd "$(dirname "$0")"
 stage=0
 stop_stage=5
 nj=8                 # CPU jobs: ffmpeg extraction, descriptor measurement, feature dump workers
-ngpu=1               # GPUs per training run (torchrun when > 1)
-cmd=${SEDTK_CMD:-local}
+ngpu=1               # GPUs per training run (torchrun when > 1; the SSL baselines always 1)
+nnodes=1             # nodes per training run (Slurm; torchrun rendezvous through srun when > 1)
+decode_nj=2          # shards per decode (2,610 test utterances), each a 1-GPU job
+cmd=${SEDTK_CMD:-local}  # local: this machine's GPUs (the local pool); slurm: sbatch
+max_jobs=0           # most jobs at once (0: as many as the GPUs / Slurm allow)
+jobs_conf=conf/jobs.yaml  # what each kind of job asks for, over sedtk/conf/jobs.yaml (if present)
 device=cuda          # feature dump and decoding device: cuda, cuda:N or cpu
 force=false
 systems="sys7 sys4 sys5 sys6 sys1"  # the first is the proposed system, the rest its baselines
@@ -49,7 +53,7 @@ decode_opts="--batch-size 8"
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--ngpu N] [--systems 'sys7 sys4 sys5 sys6 sys1']
        [--init-from auto|none|EXP] [--ablation-init own|proposed] [--online-feats true] [--device cuda] [--hubert ID|PATH]
        [--wavlm ID|PATH] [--wav2vec2 ID|PATH] [--llm ID|PATH] [--train-extra '--set k=v']
-       [--cmd local|slurm] [--force true]
+       [--cmd local|slurm] [--max-jobs N] [--nnodes N] [--decode-nj N] [--force true]
 Systems: python -m sedtk.systems (sys1-3 are the SSL baselines, sys2/sys3 need their own dump).
 Stages: 0 data+descriptors, 1 feature dump, 2 stage-1 ASR, 3 stage-2 SER-SED/ASR, 4 decode, 5 score.
 Corpus location: MELD in egs/db.sh or the environment."
@@ -60,7 +64,6 @@ read -r -a extra <<< "$train_extra"
 read -r -a dec_opts <<< "$decode_opts"
 read -r -a systems_arr <<< "$systems"
 check_systems
-launch=("$SEDTK_TOOLS/launch.sh" --cmd "$cmd")
 online_opts=()
 if $online_feats; then online_opts=(--set data.online_features=true); fi
 recipe_feats() { echo "$1/$2"; }  # one dump per split
@@ -69,14 +72,16 @@ mkdir -p exp/log
 if stage_enabled 0; then
   log "Stage 0: data prep (official splits; ffmpeg with $nj jobs) and descriptor pseudo-labels"
   require_dir MELD
-  run_step data "$MELD" -- sedtk data prep meld "$MELD" data --nj "$nj"
+  job --cpus "$nj" prep exp/log/prep.log data "$MELD" -- sedtk data prep meld "$MELD" data --nj "$nj"
   # Descriptors are measured per split dir (speakers are z-scored within the split).
   for x in train dev test; do
-    run_step "data/.steps/describe_$x" data -- sedtk data describe "data/$x" --force --nj "$nj"
+    job --cpus "$nj" prep "exp/log/describe_$x.log" "data/.steps/describe_$x" data -- \
+      sedtk data describe "data/$x" --force --nj "$nj"
     sedtk data validate "data/$x" > /dev/null
   done
 fi
 
+jobs_begin  # stages 1-5: planned here, run concurrently by jobs_run below
 if stage_enabled 1; then
   if $online_feats; then
     log "Stage 1: skipped (--online-feats true: the upstream runs inside training and decoding)"
@@ -105,3 +110,4 @@ if stage_enabled 5; then
   log "Stage 5: scoring (baselines: ${systems_arr[*]:1})"
   split_score test
 fi
+jobs_run

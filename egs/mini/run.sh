@@ -66,7 +66,6 @@ upstream_path() {
 up=$(upstream_path "$upstream")
 upstream_path "$ssl_upstream" > /dev/null
 read -r -a extra <<< "$train_extra"
-launch=("$SEDTK_TOOLS/launch.sh" --cmd "$cmd")
 read -r -a systems_arr <<< "$systems"
 proposed=${systems_arr[0]}
 # sys_upstream SYS: the upstream name SYS runs on (the SSL SER baselines: $ssl_upstream)
@@ -113,7 +112,7 @@ if stage_enabled 1; then
   for u in "${!dump_ups[@]}"; do
     for x in train dev test; do
       mapfile -t deps < <(data_files "$data/$x")
-      run_step "dump/$u/$x" "${deps[@]}" "$models" -- "${launch[@]}" --cpus "$nj" "exp/log/dump_${u}_$x.log" -- \
+      job --cpus "$nj" dump "exp/log/dump_${u}_$x.log" "dump/$u/$x" "${deps[@]}" "$models" -- \
         sedtk feats dump "$data/$x" "dump/$u/$x" --upstream "$(upstream_path "$u")" --nj "$nj"
     done
   done
@@ -129,8 +128,7 @@ if stage_enabled 2; then
     if [ -z "$s1" ] || [ -n "${trained[$s1]:-}" ]; then continue; fi  # no stage 1, or shared and done
     trained[$s1]=1
     set_sys_opts "$sys"
-    run_step "exp/$s1" "$conf/$s1.yaml" "${sys_deps[@]}" -- \
-      "${launch[@]}" "exp/log/train_$s1.log" -- \
+    job train "exp/log/train_$s1.log" "exp/$s1" "$conf/$s1.yaml" "${sys_deps[@]}" -- \
       sedtk train --config "$conf/$s1.yaml" --exp "exp/$s1" "${sys_train_opts[@]}"
   done
   end_stage 2 "stage-1 ASR training"
@@ -144,8 +142,7 @@ if stage_enabled 3; then
     init=()
     [ -n "$s1" ] && init=(--init "exp/$s1")
     set_sys_opts "$sys"
-    run_step "exp/$final" "$conf/$final.yaml" "${sys_deps[@]}" ${s1:+"exp/$s1"} -- \
-      "${launch[@]}" "exp/log/train_$final.log" -- \
+    job train "exp/log/train_$final.log" "exp/$final" "$conf/$final.yaml" "${sys_deps[@]}" ${s1:+"exp/$s1"} -- \
       sedtk train --config "$conf/$final.yaml" --exp "exp/$final" "${init[@]}" "${sys_train_opts[@]}"
   done
   end_stage 3 "stage-2 SER-SED/ASR training"
@@ -157,8 +154,7 @@ if stage_enabled 4; then
     final=$(system_final "$conf" "$sys")
     sys_dump=dump/$(sys_upstream "$sys")
     mapfile -t deps < <(data_files "$data/test")
-    run_step "exp/$final/decode_test" "exp/$final" "${deps[@]}" "$sys_dump/test" -- \
-      "${launch[@]}" "exp/log/decode_$final.log" -- \
+    job decode "exp/log/decode_$final.log" "exp/$final/decode_test" "exp/$final" "${deps[@]}" "$sys_dump/test" -- \
       sedtk decode --model "exp/$final" --data "$data/test" --feats "$sys_dump/test" \
       --out "exp/$final/decode_test" --batch-size 16 --device cpu
   done

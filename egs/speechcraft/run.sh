@@ -21,8 +21,12 @@ cd "$(dirname "$0")"
 stage=0
 stop_stage=5
 nj=16                # CPU jobs: audio probing, feature dump workers
-ngpu=1               # GPUs per training run (torchrun when > 1)
-cmd=${SEDTK_CMD:-local}
+ngpu=2               # GPUs per training run (torchrun, global batch kept at 8; see README.md)
+nnodes=1             # nodes per training run (Slurm; torchrun rendezvous through srun when > 1)
+decode_nj=2          # shards per decode (~6.7k dev clips), each a 1-GPU job
+cmd=${SEDTK_CMD:-local}  # local: this machine's GPUs (the local pool); slurm: sbatch
+max_jobs=0           # most jobs at once (0: as many as the GPUs / Slurm allow)
+jobs_conf=conf/jobs.yaml  # what each kind of job asks for, over sedtk/conf/jobs.yaml (if present)
 device=cuda          # feature dump and decoding device: cuda, cuda:N or cpu
 force=false
 # Tab. 1: Sys. 3 (= sys7, proposed), Sys. 1 (= sys4), Sys. 2 (= sys6); sys5 (not in Tab. 1) is where
@@ -36,7 +40,8 @@ train_extra=""       # more "sedtk train" options, e.g. "--set data.num_workers=
 decode_opts="--batch-size 8"
 help_message="usage: $0 [--stage N] [--stop-stage N] [--nj N] [--ngpu N] [--systems 'sys7 sys4 sys6 sys5']
        [--online-feats false] [--device cuda] [--hubert ID|PATH] [--llm ID|PATH]
-       [--train-extra '--set k=v'] [--cmd local|slurm] [--force true]
+       [--train-extra '--set k=v'] [--cmd local|slurm] [--max-jobs N] [--nnodes N]
+       [--decode-nj N] [--force true]
 Stages: 0 data, 1 feature dump (off by default), 2 stage-1 ASR, 3 stage-2 SER-SED/ASR, 4 decode, 5 score.
 Corpus locations: SPEECHCRAFT and GIGASPEECH in egs/db.sh or the environment."
 parse_options "$@"
@@ -46,7 +51,6 @@ read -r -a extra <<< "$train_extra"
 read -r -a dec_opts <<< "$decode_opts"
 read -r -a systems_arr <<< "$systems"
 check_systems
-launch=("$SEDTK_TOOLS/launch.sh" --cmd "$cmd")
 online_opts=()
 if $online_feats; then online_opts=(--set data.online_features=true); fi
 recipe_feats() { echo "$1/$2"; }  # one dump per split
@@ -56,11 +60,12 @@ if stage_enabled 0; then
   log "Stage 0: data prep (SpeechCraft annotations + GigaSpeech audio)"
   require_path SPEECHCRAFT  # the folder of annotation files, or one file
   require_path GIGASPEECH  # a Kaldi dir, or a bare wav.scp
-  run_step data "$SPEECHCRAFT" "$GIGASPEECH" -- \
+  job --cpus "$nj" prep exp/log/prep.log data "$SPEECHCRAFT" "$GIGASPEECH" -- \
     sedtk data prep speechcraft "$SPEECHCRAFT" data --audio "$GIGASPEECH" --nj "$nj"
   for x in train dev test; do sedtk data validate "data/$x" > /dev/null; done
 fi
 
+jobs_begin  # stages 1-5: planned here, run concurrently by jobs_run below
 if stage_enabled 1; then
   if $online_feats; then
     log "Stage 1: skipped (online features: HuBERT runs inside training and decoding)"
@@ -89,3 +94,4 @@ if stage_enabled 5; then
   log "Stage 5: scoring the test set (baselines: ${systems_arr[*]:1})"
   split_score test
 fi
+jobs_run
