@@ -222,8 +222,11 @@ def _shell() -> str:
     """The graph as bash associative arrays (``eval``-ed by tools/recipe_common.sh)."""
     import shlex
 
+    from sedtk.config import PACKAGED_CONF
+
     lines = [f"declare -gA {v}=()" for v in ("SEDTK_SYS_FINAL", "SEDTK_SYS_STAGE1", "SEDTK_SYS_TASKS",
                                              "SEDTK_SYS_UPSTREAM", "SEDTK_SYS_KIND")]  # fmt: skip
+    lines.append(f"SEDTK_CONF_DIR={shlex.quote(str(PACKAGED_CONF))}")  # the packaged configs
     for s in SYSTEMS.values():
         k = shlex.quote(s.name)
         lines += [

@@ -79,6 +79,7 @@ FLOORS = {
     "sedtk.errors": 0,
     "sedtk.utils": 0,
     "sedtk.config": 1,
+    "sedtk.jobs": 1,
     "sedtk.data": 2,
     "sedtk.features": 3,
     "sedtk.score": 3,

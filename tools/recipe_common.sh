@@ -142,13 +142,8 @@ SEDTK_PYTHON=$(dirname "$(command -v sedtk 2>/dev/null || echo /usr/bin/python3)
 export SEDTK_PYTHON
 
 # The packaged paper configs ("base: paper/NAME" in a recipe conf), for hashing inherited settings.
-_sedtk_conf_dir() {
-  if [ -z "${_SEDTK_CONF_DIR:-}" ]; then
-    _SEDTK_CONF_DIR=$("$SEDTK_PYTHON" -c 'import os, sedtk; print(os.path.join(os.path.dirname(sedtk.__file__), "conf"))' \
-      2>/dev/null || true)
-  fi
-  echo "$_SEDTK_CONF_DIR"
-}
+# (SEDTK_CONF_DIR is set with the system graph below, by python -m sedtk.systems shell.)
+_sedtk_conf_dir() { echo "${SEDTK_CONF_DIR:-}"; }
 
 # Print the YAML file and every file it inherits through "base:" lines (relative to the file, or to
 # sedtk's packaged conf/ directory; ".yaml" may be left out).
@@ -195,8 +190,12 @@ _hash_dep() {
   fi
 }
 
-_step_key() {
-  local deps=() words=() skip=false a
+# _make_key [DEP...] -- COMMAND...: the step's hash into $_KEY (in this shell: while a plan is open,
+# the hashes of the inputs are kept in _DEP_HASH, so that the plan's many jobs reading one data dir
+# hash it once; the inputs do not change while a plan is written).
+declare -gA _DEP_HASH=()
+_make_key() {
+  local deps=() words=() skip=false a text=""
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do deps+=("$1"); shift; done
   shift
   for a in "$@"; do
@@ -207,10 +206,20 @@ _step_key() {
     esac
     words+=("$a")
   done
-  {
-    printf '%q ' "${words[@]}"; echo
-    for a in "${deps[@]}"; do _hash_dep "$a"; done
-  } | sha256sum | cut -d' ' -f1
+  for a in "${deps[@]}"; do
+    if [ -n "${_SEDTK_PLAN:-}" ] && [ -z "${_PLAN_KEY[${a%/}]:-}" ]; then
+      [ -n "${_DEP_HASH[$a]+set}" ] || _DEP_HASH[$a]=$(_hash_dep "$a")
+      text+=${_DEP_HASH[$a]}$'\n'
+    else
+      text+=$(_hash_dep "$a")$'\n'
+    fi
+  done
+  _KEY=$({ printf '%q ' "${words[@]}"; echo; printf '%s' "$text"; } | sha256sum | cut -d' ' -f1)
+}
+
+_step_key() {
+  _make_key "$@"
+  echo "$_KEY"
 }
 
 run_step() {
@@ -219,9 +228,8 @@ run_step() {
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do deps+=("$1"); shift; done
   [ $# -ge 2 ] || _die_caller "run_step $out: expected '-- COMMAND' after the dependencies"
   shift
-  local key
-  key=$(_step_key "${deps[@]}" -- "$@")
-  _run_keyed "$key" "$out" "$@"
+  _make_key "${deps[@]}" -- "$@"
+  _run_keyed "$_KEY" "$out" "$@"
 }
 
 # _run_keyed KEY OUT COMMAND...: run_step's rules for a step whose key is known (called by run_step and
@@ -291,8 +299,8 @@ job() {
       done
     done
   fi
-  local key
-  key=$(_step_key "${deps[@]}" -- "$@")
+  _make_key "${deps[@]}" -- "$@"
+  local key=$_KEY
   if [ -n "$_SEDTK_PLAN" ]; then
     _PLAN_KEY[$out]=$key
     printf '%s\0' @job "$kind" "$log" "$out" "$key" "$gpus" "$nodes" "$cpus" "$tasks" "$ddp" \
@@ -312,6 +320,7 @@ jobs_begin() {
   _SEDTK_PLAN=$SEDTK_JOBS_DIR/plan
   : > "$_SEDTK_PLAN"
   _PLAN_KEY=()
+  _DEP_HASH=()
 }
 
 jobs_run() {
@@ -321,6 +330,7 @@ jobs_run() {
   [ "${force:-false}" != true ] || opts+=(--force)
   _SEDTK_PLAN=""
   _PLAN_KEY=()
+  _DEP_HASH=()
   "$SEDTK_PYTHON" -m sedtk.jobs run "$SEDTK_JOBS_DIR" "${opts[@]}" || rc=$?
   [ "$rc" -eq 0 ] || _die_caller "jobs failed (see the summary above); re-run the same command to redo them"
 }
@@ -507,7 +517,7 @@ systems_stage2() {
 # PREFIX/<final>/decode_<basename TEST>, decoding the tasks of its table's columns (system_tasks); with
 # --decode-nj N > 1 as N shards, each a 1-GPU job (sedtk decode --shard), merged by one more job.
 systems_decode() {
-  local prefix=$1 test=$2 x sys final f=() tag out cmd deps
+  local prefix=$1 test=$2 x sys final f=() tag out dcmd=() deps
   x=$(basename "$test")
   tag=${prefix#exp}; tag=${tag#/}; tag=${tag:+${tag//\//_}_}
   for sys in "${systems_arr[@]}"; do
@@ -515,10 +525,10 @@ systems_decode() {
     out=$prefix/$final/decode_$x
     f=()
     $online_feats || f=(--feats "$(recipe_feats "$(system_dump "$sys")" "$x")")
-    cmd=(sedtk decode --model "$prefix/$final" --data "$test" "${f[@]}" --out "$out"
+    dcmd=(sedtk decode --model "$prefix/$final" --data "$test" "${f[@]}" --out "$out"
       --tasks "$(system_tasks "$sys")" --device "$device" "${dec_opts[@]}")
     deps=("$prefix/$final" "$test" ${f[1]:+"${f[1]}"})
-    decode_job "exp/log/decode_$tag${final}_$x" "$out" "${deps[@]}" -- "${cmd[@]}"
+    decode_job "exp/log/decode_$tag${final}_$x" "$out" "${deps[@]}" -- "${dcmd[@]}"
   done
 }
 

@@ -3,9 +3,10 @@
 # for trying the recipes' --cmd slurm without a cluster.  Debian's slurm-wlm + munge, started as
 # root: munged as the munge user, then slurmctld and slurmd with a config of their own (nothing in
 # /etc/slurm is touched).  The node declares more than the machine has (SlurmdParameters=
-# config_overrides): 64 CPUs, 1 TB and 8 GPUs, the GPUs being gres whose device files are empty
-# placeholders, so that --gres gpu:N, --cpus-per-gpu, --mem-per-gpu, --dependency and arrays behave
-# as on an 8-GPU cluster node (Slurm sets CUDA_VISIBLE_DEVICES per job) while the jobs run here.
+# config_overrides): 64 CPUs, 1 TB and 8 GPUs, the GPUs being gres whose device files are
+# placeholders (character devices like /dev/null: slurmd refuses plain files), so that --gres gpu:N,
+# --cpus-per-gpu, --mem-per-gpu, --dependency and arrays behave as on an 8-GPU cluster node (Slurm
+# sets CUDA_VISIBLE_DEVICES per job) while the jobs run here.
 #
 #   tools/slurm_local.sh start [DIR]    start it (idempotent: a running one is reused); prints the
 #                                        line to eval: export SLURM_CONF=DIR/slurm.conf
@@ -88,8 +89,10 @@ start() {
     echo "export SLURM_CONF=$conf"
     return 0
   fi
-  command -v slurmctld >/dev/null 2>&1 && command -v slurmd >/dev/null 2>&1 && command -v munged >/dev/null 2>&1 ||
-    cannot "slurmctld, slurmd or munged not installed (apt-get install slurm-wlm munge)"
+  local exe
+  for exe in slurmctld slurmd munged; do
+    command -v "$exe" >/dev/null 2>&1 || cannot "$exe is not installed (apt-get install slurm-wlm munge)"
+  done
   [ "$(id -u)" -eq 0 ] || cannot "the daemons must be started as root (this is uid $(id -u))"
   write_conf
   # munge: the key is made by the package's install; start munged unless one answers already.

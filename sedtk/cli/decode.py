@@ -85,6 +85,14 @@ def decode_cmd(
     nj: Annotated[
         int, typer.Option("--nj", help="Parallel processes (each loads the model), with --data.")
     ] = 1,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            help="I/N: decode every N-th utterance from the I-th into OUT/parts (one of N jobs, each on its "
+            "own GPU); a run without --shard then merges them. With --data.",
+        ),
+    ] = None,
     num_beams: Annotated[int, typer.Option("--num-beams", help="Beam size (1: greedy).")] = 1,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest answer, in tokens.")] = 256,
     max_duration: Annotated[
@@ -154,7 +162,7 @@ def decode_cmd(
     sedtk decode --model EXP --data data/test --out EXP/decode_test --batch-size 16
     """
     from sedtk.cli.common import console
-    from sedtk.decode.command import DecodeRequest, run_decode
+    from sedtk.decode.command import DecodeRequest, parse_shard, run_decode
     from sedtk.decode.decoder import DecodeOptions
 
     with user_errors():
@@ -167,8 +175,8 @@ def decode_cmd(
         )  # fmt: skip
         request = DecodeRequest(
             paths=[str(p) for p in (wav or []) + (files or [])], data=data, out=out, model=model,
-            feats=feats, nj=nj, emotions=emotions, segment=segment, evidence=evidence, as_json=as_json,
-            force=force, options=options, calibration=calibration,
+            feats=feats, nj=nj, shard=parse_shard(shard), emotions=emotions, segment=segment,
+            evidence=evidence, as_json=as_json, force=force, options=options, calibration=calibration,
         )  # fmt: skip
         status = run_decode(request, console())
     if status:

@@ -29,6 +29,7 @@ class DecodeRequest:
     model: str | None = None  # --model (else $SEDTK_MODEL, else the recorded default)
     feats: Path | None = None
     nj: int = 1
+    shard: tuple[int, int] | None = None  # --shard I/N: every N-th utterance from the I-th, no merge
     emotions: str | None = None  # --emotions: a file or 'a,b,c'
     segment: str = "auto"
     evidence: bool = False
@@ -46,11 +47,21 @@ class DecodeRequest:
             raise OptionError("give either audio files or --data, not both")
         if self.data is not None and self.out is None:
             raise OptionError("--data needs --out DIR (where the decode is written)")
-        if self.data is None and (self.feats is not None or self.nj != 1):
-            raise OptionError("--feats and --nj go with --data")
+        if self.data is None and (self.feats is not None or self.nj != 1 or self.shard is not None):
+            raise OptionError("--feats, --nj and --shard go with --data")
         if self.calibration is not None and not self.evidence:
             raise OptionError("--calibration goes with --evidence (the bands the claims are checked by)")
         self.options.check()
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``--shard I/N`` -> ``(I, N)``."""
+    if text is None:
+        return None
+    i, sep, n = text.partition("/")
+    if not (sep and i.isdigit() and n.isdigit() and 1 <= int(i) <= int(n)):
+        raise OptionError(f"--shard {text!r}: expected I/N with 1 <= I <= N, e.g. 2/8")
+    return int(i), int(n)
 
 
 def run_decode(req: DecodeRequest, console=None) -> int:
@@ -82,8 +93,10 @@ def _data_dir(req: DecodeRequest, model: Path, inventory, err) -> int:
 
     summary = decode_data_dir(
         model, req.data, req.out, req.options, feats=req.feats, nj=req.nj, emotions=inventory,
-        force=req.force, evidence=req.evidence, calibration=req.calibration,
+        force=req.force, evidence=req.evidence, calibration=req.calibration, shard=req.shard,
     )  # fmt: skip
+    if req.shard is not None:
+        return 0  # a shard's failures are retried and reported by the merging run
     for line, style in summary_lines(summary, req.out):
         err.print(line, style=style or None, markup=False)
     return 1 if summary["failed"] or summary["missing"] else 0

@@ -13,6 +13,11 @@ a result of inputs that are no longer there.  Options that change the outputs ar
 its own copy of the model (on CPU each gets ``cpu_count // nj`` torch threads; with several GPUs, job
 ``i`` uses ``cuda:i % n_gpus``), writing ``parts/job<i>.jsonl``, merged at the end.  On one GPU,
 prefer ``nj=1`` and a larger batch size: processes would each hold the whole LLM.
+
+``shard=(i, n)`` (``sedtk decode --shard i/n``) decodes only every ``n``-th utterance from the
+``i``-th into ``parts/shard<i>of<n>.jsonl`` and merges nothing: ``n`` such jobs -- each on its own
+GPU, e.g. a Slurm array of ``gpu:1`` tasks (the recipes' ``--decode-nj``) -- then one more run without
+``shard`` decodes whatever a shard left undecoded and merges every part into the decode dir.
 """
 
 from __future__ import annotations
@@ -304,6 +309,7 @@ def decode_data_dir(
     decoder: Decoder | None = None,
     evidence: bool = False,
     calibration=None,
+    shard: tuple[int, int] | None = None,
 ) -> dict:
     """Decode every utterance of a data dir into ``out_dir``; returns the summary (also written).
 
@@ -330,6 +336,11 @@ def decode_data_dir(
     options.check()
     if nj < 1:
         raise OptionError(f"--nj must be >= 1, got {nj}")
+    if shard is not None:
+        if not 1 <= shard[0] <= shard[1]:
+            raise OptionError(f"--shard {shard[0]}/{shard[1]}: expected I/N with 1 <= I <= N")
+        if force:
+            raise OptionError("--shard and --force: a shard would discard the other shards' results")
     data_dir, out = Path(data_dir), Path(out_dir)
     data = DataDir.load(data_dir)
     keys = data.utts
@@ -349,7 +360,9 @@ def decode_data_dir(
     write_json(out / CONFIG, identity)
 
     inputs = fingerprints(data)  # what each utterance's result is a result of
-    todo, changed = _todo(out, keys, inputs, log)
+    mine = keys if shard is None else keys[shard[0] - 1 :: shard[1]]
+    todo, changed = _todo(out, mine, inputs, log)
+    target = out / RESULTS if shard is None else out / PARTS_DIR / f"shard{shard[0]}of{shard[1]}.jsonl"
     if todo:
         log(f"model: {ckpt}")
         if nj == 1:
@@ -358,11 +371,18 @@ def decode_data_dir(
             else:
                 decoder = decoder.with_inventory(inventory)
             source = _source(decoder, data, str(feats) if feats else None, warn, inputs)
-            with ResultsWriter(out / RESULTS) as w:
+            with ResultsWriter(target) as w:
                 decode_utterances(decoder, source, todo, w.write, log, inputs=inputs)
             del decoder
         else:
             _run_jobs(ckpt, options, inventory, data_dir, feats, todo, out, nj, log, inputs)
+    if shard is not None:  # the run without --shard merges
+        done = load_results(result_files(out), inputs)
+        failed = [k for k in mine if k in done and not done[k].ok]
+        log(f"shard {shard[0]}/{shard[1]}: {len(mine)} utterances, {len(failed)} failed; merged by a run "
+            "without --shard")  # fmt: skip
+        return {"shard": list(shard), "utterances": len(mine), "failed": len(failed), "missing":
+                sum(k not in done for k in mine)}  # fmt: skip
     results = merge_parts(out, keys, inputs)
     write_kaldi_outputs(out, results, inventory)
     tasks = identity["tasks"] + (

@@ -85,14 +85,28 @@ def main(argv: list[str]) -> int:
             cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
             if not cmd:
                 ap.error("exec: no command after --")
-            jobs = [Job(job_name(args.log), args.kind, args.log, "", "", cmd, args.gpus, args.nodes, args.cpus,
-                        1, args.ddp)]  # fmt: skip
+            jobs = [
+                Job(
+                    job_name(args.log),
+                    args.kind,
+                    args.log,
+                    "",
+                    "",
+                    cmd,
+                    args.gpus,
+                    args.nodes,
+                    args.cpus,
+                    1,
+                    args.ddp,
+                )
+            ]
             plan_dir = args.plan_dir
             follow = True
         (plan_dir / "status").mkdir(parents=True, exist_ok=True)
         backend, requests = _backend(args, jobs, plan_dir, resources)
-        out = run_jobs(jobs, backend, plan_dir, requests, force=getattr(args, "force", False), say=_say,
-                       follow=follow)  # fmt: skip
+        out = run_jobs(
+            jobs, backend, plan_dir, requests, force=getattr(args, "force", False), say=_say, follow=follow
+        )
     except SedtkError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -57,8 +57,13 @@ class LocalPool:
     name = "local"
     verb = "start"
 
-    def __init__(self, gpus: list[str] | None = None, max_jobs: int = 0, cpus: int | None = None,
-                 requests: dict | None = None):
+    def __init__(
+        self,
+        gpus: list[str] | None = None,
+        max_jobs: int = 0,
+        cpus: int | None = None,
+        requests: dict | None = None,
+    ):
         self.gpus = detect_gpus() if gpus is None else list(gpus)
         self.free = list(self.gpus)
         self.max_jobs = max_jobs if max_jobs > 0 else max(1, len(self.gpus))
@@ -140,8 +145,11 @@ class LocalPool:
             job = self.jobs.pop(name)
             del self.results[name]
             bad = [i + 1 for i, rc in enumerate(rcs) if rc]
-            detail = "" if not bad else f"exit status {rcs[bad[0] - 1]}" + (
-                f" in task(s) {','.join(map(str, bad))}" if job.tasks > 1 else ""
+            detail = (
+                ""
+                if not bad
+                else f"exit status {rcs[bad[0] - 1]}"
+                + (f" in task(s) {','.join(map(str, bad))}" if job.tasks > 1 else "")
             )
             done.append((job, not bad, detail))
         return done

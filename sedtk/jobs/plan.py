@@ -101,8 +101,20 @@ def read_plan(path: str | Path) -> list[Job]:
         while name in names:  # two jobs logging to the same name: keep names unique
             name, n = f"{base}.{n}", n + 1
         names.add(name)
-        job = Job(name, kind, log, out, key, command, int(gpus), int(nodes), int(cpus) if cpus else None,
-                  int(tasks), ddp == "true", deps)  # fmt: skip
+        job = Job(
+            name,
+            kind,
+            log,
+            out,
+            key,
+            command,
+            int(gpus),
+            int(nodes),
+            int(cpus) if cpus else None,
+            int(tasks),
+            ddp == "true",
+            deps,
+        )
         job.after = _producers(job, jobs)
         jobs.append(job)
     return jobs

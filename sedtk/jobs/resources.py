@@ -50,7 +50,9 @@ class KindResources:
     def check(self, where: str) -> None:
         for key in ("mem_per_gpu", "mem"):
             if not _MEM.match(str(getattr(self, key))):
-                raise ConfigError(f"{where}.{key}: {getattr(self, key)!r} is not a Slurm size (e.g. 60G, 512M)")
+                raise ConfigError(
+                    f"{where}.{key}: {getattr(self, key)!r} is not a Slurm size (e.g. 60G, 512M)"
+                )
         if not _TIME.match(self.time):
             raise ConfigError(f"{where}.time: {self.time!r} is not a Slurm time (e.g. 3-00:00:00, 12:00:00)")
         for key in ("cpus_per_gpu", "cpus"):
@@ -86,7 +88,11 @@ class Request:
             opts += [f"--nodes={self.nodes}", "--ntasks-per-node=1"]
         if self.gpus:
             opts += [f"--gres=gpu:{self.gpus}", f"--mem-per-gpu={r.mem_per_gpu}"]
-            opts.append(f"--cpus-per-task={self.cpus}" if self.cpus is not None else f"--cpus-per-gpu={r.cpus_per_gpu}")
+            opts.append(
+                f"--cpus-per-task={self.cpus}"
+                if self.cpus is not None
+                else f"--cpus-per-gpu={r.cpus_per_gpu}"
+            )
         else:
             opts += [f"--cpus-per-task={self.cpus_total}", f"--mem={r.mem}"]
         return opts + shlex.split(r.options)
@@ -96,7 +102,9 @@ class Request:
         where = f"{self.nodes} nodes x " if self.nodes > 1 else ""
         gpus = f"{self.gpus} GPU{'s' if self.gpus != 1 else ''}, " if self.gpus else "no GPU, "
         mem = f"{self.res.mem_per_gpu} per GPU" if self.gpus else self.res.mem
-        site = ", ".join(f"{k} {getattr(self.res, k)}" for k in ("partition", "account", "qos") if getattr(self.res, k))
+        site = ", ".join(
+            f"{k} {getattr(self.res, k)}" for k in ("partition", "account", "qos") if getattr(self.res, k)
+        )
         return f"{self.kind}: {where}{gpus}{self.cpus_total} CPUs, {mem} memory, time {self.res.time}" + (
             f", {site}" if site else ""
         )
@@ -129,7 +137,9 @@ def _time(value) -> str:
     return str(value)
 
 
-def load_resources(*overrides: str | Path | None, env: dict[str, str] | None = None) -> dict[str, KindResources]:
+def load_resources(
+    *overrides: str | Path | None, env: dict[str, str] | None = None
+) -> dict[str, KindResources]:
     """Every kind's settings: the packaged file, then each existing override file, then ``env``."""
     env = os.environ if env is None else env
     layers = [_read(PACKAGED)] + [_read(Path(p)) for p in overrides if p and Path(p).is_file()]
@@ -146,7 +156,9 @@ def load_resources(*overrides: str | Path | None, env: dict[str, str] | None = N
             res = KindResources(**{k: v for k, v in merged.items()})
         except TypeError as e:  # pragma: no cover - keys are checked by _read
             raise ConfigError(f"jobs config: {e}") from None
-        res = dataclasses.replace(res, time=_time(res.time), mem=str(res.mem), mem_per_gpu=str(res.mem_per_gpu))
+        res = dataclasses.replace(
+            res, time=_time(res.time), mem=str(res.mem), mem_per_gpu=str(res.mem_per_gpu)
+        )
         res.check(kind)
         out[kind] = res
     return out

@@ -51,7 +51,13 @@ def _tail(path: str, n: int = 10) -> list[str]:
 
 def _dur(s: float) -> str:
     s = int(round(s))
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+    return (
+        f"{s // 3600}h{s % 3600 // 60:02d}m"
+        if s >= 3600
+        else f"{s // 60}m{s % 60:02d}s"
+        if s >= 60
+        else f"{s}s"
+    )
 
 
 def run_jobs(
@@ -78,7 +84,8 @@ def run_jobs(
             state[j.name] = "waiting"
     todo = [j for j in jobs if state[j.name] == "waiting"]
     if jobs and len(todo) < len(jobs):
-        say(f"{len(jobs) - len(todo)} of {len(jobs)} job(s) done before with the same config and inputs: skipped")
+        done = len(jobs) - len(todo)
+        say(f"{done} of {len(jobs)} job(s) done before with the same config and inputs: skipped")
     if not todo:
         return res
     say(f"{len(todo)} job(s) to run on {backend.describe()}")
@@ -86,8 +93,19 @@ def run_jobs(
         msg = move_aside(j, force)
         if msg:
             say(msg)
-    scripts = {j.name: str(write_script(j, requests[j.name], plan_dir / "scripts" / f"{j.name}.sh",
-                                        plan_dir / "status", backend.asked(j))) for j in todo}  # fmt: skip
+    (plan_dir / "status").mkdir(parents=True, exist_ok=True)
+    scripts = {
+        j.name: str(
+            write_script(
+                j,
+                requests[j.name],
+                plan_dir / "scripts" / f"{j.name}.sh",
+                plan_dir / "status",
+                backend.asked(j),
+            )
+        )
+        for j in todo
+    }
     for j in todo:
         if hasattr(backend, "adopt") and (jid := backend.adopt(j)):
             state[j.name] = "active"
@@ -192,8 +210,10 @@ def report(res: Outcome, jobs: list[Job], say: Say = print) -> None:
     """What failed, where its log is, what it held back; how to redo it."""
     by_name = {j.name: j for j in jobs}
     ran = len(res.ok) + len(res.failed)
-    say(f"jobs: {len(res.ok)} finished, {len(res.failed)} failed, {len(res.blocked)} not run (a job they wait "
-        f"for failed), {len(res.skipped)} done before; {ran} ran")  # fmt: skip
+    say(
+        f"jobs: {len(res.ok)} finished, {len(res.failed)} failed, {len(res.blocked)} not run (a job they "
+        f"wait for failed), {len(res.skipped)} done before; {ran} ran"
+    )
     for name, detail in res.failed.items():
         j = by_name[name]
         held = [b for b, root in res.blocked.items() if root == name]

@@ -48,7 +48,7 @@ def command_line(job: Job) -> str:
     return (
         'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)\n'
         "port=$((20000 + SLURM_JOB_ID % 20000))\n"
-        f"srun --ntasks-per-node=1 --kill-on-bad-exit=1 {tr} --nnodes \"$SLURM_JOB_NUM_NODES\" "
+        f'srun --ntasks-per-node=1 --kill-on-bad-exit=1 {tr} --nnodes "$SLURM_JOB_NUM_NODES" '
         f'--nproc-per-node {nproc} --rdzv-id "$SLURM_JOB_ID" --rdzv-backend c10d '
         '--rdzv-endpoint "$head:$port" ' + " ".join(words)
     )
@@ -63,7 +63,7 @@ def write_script(job: Job, request: Request, path: Path, status_dir: Path, asked
         "#!/usr/bin/env bash",
         f"# sedtk job {job.name} ({job.kind}): written by sedtk.jobs; run by sbatch or the local pool",
         "task=${SLURM_ARRAY_TASK_ID:-${SEDTK_JOB_TASK:-1}}",
-        f"echo \"# job {job.name} ({job.kind}), task $task of {job.tasks}, on $(hostname)"
+        f'echo "# job {job.name} ({job.kind}), task $task of {job.tasks}, on $(hostname)'
         ', Slurm job ${SLURM_JOB_ID:-none}${SLURM_ARRAY_JOB_ID:+ (array ${SLURM_ARRAY_JOB_ID})}"',
         f"echo {q('# request: ' + request.describe())}",
         f"echo {q('# asked: ' + asked)}" + '"${SEDTK_JOB_GRANT:+ ($SEDTK_JOB_GRANT)}"',
@@ -78,9 +78,10 @@ def write_script(job: Job, request: Request, path: Path, status_dir: Path, asked
     ]
     if job.out:
         out = q(job.out)
+        tmp = f"{out}/{MARKER}.tmp.$task"
         lines.append(
-            f'if [ "$rc" -eq 0 ]; then mkdir -p {out} && printf "%s\\n" {q(job.key)} > {out}/{MARKER}.tmp.$task '
-            f'&& mv -f {out}/{MARKER}.tmp.$task {out}/{marker}; fi'
+            f'if [ "$rc" -eq 0 ]; then mkdir -p {out} && printf "%s\\n" {q(job.key)} > {tmp} '
+            f"&& mv -f {tmp} {out}/{marker}; fi"
         )
     status = q(str(status_dir / job.name))
     lines += [

@@ -30,8 +30,21 @@ from sedtk.errors import DependencyError
 from sedtk.jobs.plan import Job
 from sedtk.jobs.resources import Request
 
-ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD",
-          "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD"}  # fmt: skip
+ACTIVE = {
+    "PENDING",
+    "RUNNING",
+    "CONFIGURING",
+    "COMPLETING",
+    "SUSPENDED",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "RESIZING",
+    "SIGNALING",
+    "STAGE_OUT",
+    "STOPPED",
+    "RESV_DEL_HOLD",
+}
 
 
 def _run(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
@@ -43,11 +56,21 @@ class SlurmBackend:
     name = "slurm"
     verb = "submitted"
 
-    def __init__(self, requests: dict[str, Request], status_dir: Path, state: Path, max_jobs: int = 0,
-                 interval: float | None = None, grace_s: float = 30.0, cwd: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        requests: dict[str, Request],
+        status_dir: Path,
+        state: Path,
+        max_jobs: int = 0,
+        interval: float | None = None,
+        grace_s: float = 30.0,
+        cwd: str | None = None,
+    ):
         for exe in ("sbatch", "squeue"):
             if shutil.which(exe) is None:
-                raise DependencyError(f"--cmd slurm: {exe} is not on PATH (run on a Slurm login node, or --cmd local)")
+                raise DependencyError(
+                    f"--cmd slurm: {exe} is not on PATH (run on a Slurm login node, or --cmd local)"
+                )
         self.requests = requests
         self.status_dir = status_dir
         self.state_path = state
@@ -84,7 +107,11 @@ class SlurmBackend:
 
     # -- describing --------------------------------------------------------------------------------
     def describe(self) -> str:
-        cap = f"at most {self.max_jobs} task(s) queued at once" if self.max_jobs else "no cap beyond Slurm's own"
+        cap = (
+            f"at most {self.max_jobs} task(s) queued at once"
+            if self.max_jobs
+            else "no cap beyond Slurm's own"
+        )
         return f"Slurm (sbatch, --dependency=afterok chains, {cap})"
 
     def asked(self, job: Job) -> str:
@@ -108,8 +135,14 @@ class SlurmBackend:
             (self.status_dir / f"{job.name}.{t}").unlink(missing_ok=True)
         log = job.log.replace("JOB", "%a") if job.tasks > 1 else job.log
         Path(log).parent.mkdir(parents=True, exist_ok=True)
-        args = ["sbatch", "--parsable", f"--job-name=sedtk:{job.name}", f"--chdir={self.cwd}",
-                f"--output={log}", "--export=ALL"]  # fmt: skip
+        args = [
+            "sbatch",
+            "--parsable",
+            f"--job-name=sedtk:{job.name}",
+            f"--chdir={self.cwd}",
+            f"--output={log}",
+            "--export=ALL",
+        ]
         if job.tasks > 1:
             cap = f"%{self.max_jobs}" if self.max_jobs and self.max_jobs < job.tasks else ""
             args.append(f"--array=1-{job.tasks}{cap}")
@@ -187,12 +220,16 @@ class SlurmBackend:
             killed = [t for t in bad if rcs[t - 1] is None]
             what = []
             if killed:
-                what.append(f"no exit status from task(s) {','.join(map(str, killed))}: killed by Slurm (time "
-                            f"limit, memory, node failure or scancel?){self._sacct(jid)}")  # fmt: skip
+                what.append(
+                    f"no exit status from task(s) {','.join(map(str, killed))}: killed by Slurm (time "
+                    f"limit, memory, node failure or scancel?){self._sacct(jid)}"
+                )
             failed = [t for t in bad if rcs[t - 1] is not None]
             if failed:
-                what.append(f"exit status {rcs[failed[0] - 1]}" + (
-                    f" in task(s) {','.join(map(str, failed))}" if job.tasks > 1 else ""))  # fmt: skip
+                what.append(
+                    f"exit status {rcs[failed[0] - 1]}"
+                    + (f" in task(s) {','.join(map(str, failed))}" if job.tasks > 1 else "")
+                )
             done.append((job, False, "; ".join(what) + f" (Slurm job {jid})"))
         return done
 

@@ -274,3 +274,34 @@ def test_no_speech_control_hears_nothing_but_the_length(tiny_exp, decoder):
     )  # fmt: skip
     with pytest.raises(OptionError, match="no-speech-control"):  # the SSL baseline has no LLM prior
         Decoder(None, ssl, ["neu"], DecodeOptions(no_speech_control=True))
+
+
+def test_shards_decode_their_part_and_a_run_without_shard_merges(decoder, data4, tmp_path, monkeypatch):
+    """``--shard I/N`` (the recipes' --decode-nj jobs, each on its own GPU) then the merging run."""
+    out = tmp_path / "decode"
+    keys = DataDir.load(data4).utts
+    seen: list[str] = []
+    real = type(decoder).decode_batch
+
+    def spy(self, batch, durations):
+        seen.extend(batch.keys)
+        return real(self, batch, durations)
+
+    monkeypatch.setattr(type(decoder), "decode_batch", spy)
+    for i in (1, 2):
+        s = decode_data_dir(None, data4, out, None, decoder=decoder, shard=(i, 2), log=_quiet)
+        assert s == {"shard": [i, 2], "utterances": 2, "failed": 0, "missing": 0}
+        assert sorted(seen) == sorted(keys[i - 1 :: 2])
+        seen.clear()
+    assert not (out / "utt2emo").exists()  # nothing merged yet
+    assert sorted(p.name for p in (out / "parts").iterdir()) == ["shard1of2.jsonl", "shard2of2.jsonl"]
+    summary = decode_data_dir(None, data4, out, None, decoder=decoder, log=_quiet)
+    assert seen == [] and summary["decoded"] == 4  # the merge decodes nothing left
+    assert sorted(read_kaldi_map(out / "utt2emo")) == keys and not (out / "parts").exists()
+    with pytest.raises(ValueError, match="--shard and --force"):
+        decode_data_dir(None, data4, out, None, decoder=decoder, shard=(1, 2), force=True, log=_quiet)
+    from sedtk.decode.command import parse_shard
+
+    assert parse_shard("2/8") == (2, 8) and parse_shard(None) is None
+    with pytest.raises(ValueError, match="expected I/N"):
+        parse_shard("9/8")

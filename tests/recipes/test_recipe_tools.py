@@ -1,4 +1,4 @@
-"""The shell helpers every recipe sources (tools/recipe_common.sh) and the job launcher (tools/launch.sh)."""
+"""The shell helpers every recipe sources (tools/recipe_common.sh), jobs and plans included."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import pytest
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
 REPO = Path(__file__).resolve().parents[2]
 COMMON = REPO / "tools" / "recipe_common.sh"
-LAUNCH = REPO / "tools" / "launch.sh"
 
 
 def bash(script: str, cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -136,63 +135,62 @@ def test_require_dir_names_the_variable(tmp_path: Path) -> None:
     assert r.returncode == 1 and "no such directory" in r.stderr
 
 
-def test_launch_local_array_jobs(tmp_path: Path) -> None:
-    cmd = [str(LAUNCH), "--nj", "3", "log/job.JOB.log", "--", "bash", "-c", 'echo "part $0 of 3"', "JOB"]
-    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+JOBS = """
+cmd=local; max_jobs=0; force=false; jobs_conf=""
+parse_options "$@"
+mkdir -p exp/log
+job prep exp/log/prep.log data -- bash -c 'mkdir -p data; echo u1 hi > data/text; echo prepared'
+[ "${PLAN:-}" = true ] && jobs_begin
+job --gpus 1 train exp/log/train_a.log exp/a data -- \
+  bash -c 'echo ran a >> runs.txt; mkdir -p exp/a; echo "$0" > exp/a/w' "$1"
+job --gpus 1 train exp/log/train_b.log exp/b exp/a -- bash -c 'echo ran b >> runs.txt; mkdir -p exp/b'
+job --gpus 1 decode exp/log/decode_b.log exp/b/decode exp/b -- bash -c 'echo ran d >> runs.txt' --nj 4
+[ "${PLAN:-}" = true ] && jobs_run
+cat exp/b/decode/.done
+"""
+
+
+def test_job_runs_now_outside_a_plan_with_its_request_in_the_log(tmp_path: Path) -> None:
+    r = bash(JOBS.replace('"$1"', "x"), tmp_path)
     assert r.returncode == 0, r.stderr
-    for j in (1, 2, 3):
-        log = (tmp_path / f"log/job.{j}.log").read_text()
-        assert f"part {j} of 3" in log and log.rstrip().endswith("with status 0")
+    assert "prepared" in r.stdout  # a job run now shows its output
+    log = (tmp_path / "exp/log/train_a.log").read_text()
+    assert "# request: train: 1 GPU, 8 CPUs, 60G per GPU memory, time 3-00:00:00" in log
+    assert "# asked: local pool" in log and log.rstrip().endswith("with status 0")
+    again = bash(JOBS.replace('"$1"', "x"), tmp_path)
+    assert "skip exp/a: done with the same config and inputs" in again.stdout
+    assert (tmp_path / "runs.txt").read_text().count("ran") == 3
+    failing = bash("job score exp/log/s.log out -- bash -c 'echo boom; exit 3'\n", tmp_path)
+    assert failing.returncode == 1 and "boom" in failing.stdout + failing.stderr
+    assert not (tmp_path / "out/.done").exists()
 
 
-def test_launch_local_reports_failed_job(tmp_path: Path) -> None:
-    job = '[ "$0" != 2 ] || { echo boom; exit 5; }'
-    cmd = [str(LAUNCH), "--nj", "2", "log/j.JOB.log", "--", "bash", "-c", job, "JOB"]
-    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
-    assert r.returncode == 1
-    assert "job 2 of 2 failed" in r.stderr and "boom" in r.stderr
+def test_a_plan_gives_the_markers_of_one_step_after_another(tmp_path: Path) -> None:
+    """Planned jobs hash the markers their inputs' jobs will write: the same keys as run one by one, so
+    a re-run either way skips everything; a changed input redoes that job and the jobs after it."""
+    seq, plan = tmp_path / "seq", tmp_path / "plan"
+    seq.mkdir(), plan.mkdir()
+    one = bash(JOBS.replace('"$1"', "x"), seq)
+    both = bash(JOBS.replace('"$1"', "x"), plan, env={"PLAN": "true"})
+    assert one.returncode == 0 and both.returncode == 0, both.stderr
+    assert one.stdout.splitlines()[-1] == both.stdout.splitlines()[-1]  # exp/b/decode/.done
+    assert "3 job(s) to run" in both.stdout
+    again = bash(JOBS.replace('"$1"', "x"), plan, env={"PLAN": "true"})
+    assert "3 of 3 job(s) done before" in again.stdout
+    changed = bash(JOBS.replace('"$1"', "y"), plan, env={"PLAN": "true"})
+    assert "3 job(s) to run" in changed.stdout
+    assert (plan / "runs.txt").read_text().count("ran") == 6
+    assert (plan / "exp/a.old/w").read_text() == "x\n"  # the finished old output is kept
 
 
-def test_launch_single_job_echoes_output(tmp_path: Path) -> None:
-    cmd = [str(LAUNCH), "one.log", "--", "echo", "hi"]
-    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
-    assert r.returncode == 0 and r.stdout == "hi\n"
-    assert "hi" in (tmp_path / "one.log").read_text()
-
-
-def test_launch_slurm_builds_one_array_job(tmp_path: Path) -> None:
-    """With --cmd slurm the jobs go to sbatch --wait as one array; a stand-in sbatch records and runs it."""
-    fake = tmp_path / "bin" / "sbatch"
-    fake.parent.mkdir()
-    fake.write_text(
-        textwrap.dedent(
-            """\
-            #!/usr/bin/env bash
-            echo "$@" > "$SBATCH_ARGS"
-            arr=1-1; out=; wrap=
-            while [ $# -gt 0 ]; do
-              case "$1" in
-                --array) arr=$2; shift 2 ;; --output) out=$2; shift 2 ;; --wrap) wrap=$2; shift 2 ;;
-                --wait|--parsable) shift ;; *) shift 2 ;;
-              esac
-            done
-            for i in $(seq ${arr%-*} ${arr#*-}); do
-              SLURM_ARRAY_TASK_ID=$i bash -c "$wrap" > "${out//%a/$i}" 2>&1
-            done
-            """
-        )
-    )
-    fake.chmod(0o755)
-    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "SBATCH_ARGS": str(tmp_path / "args")}
-    cmd = [str(LAUNCH), "--cmd", "slurm", "--nj", "2", "--gpus", "1", "--mem", "8G", "log/s.JOB.log", "--",
-           "bash", "-c", 'echo "shard $0"', "JOB it's"]  # fmt: skip
-    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env)
-    assert r.returncode == 0, r.stderr
-    args = (tmp_path / "args").read_text()
-    for opt in ("--wait", "--array 1-2", "--gres gpu:1", "--mem 8G", "--output log/s.%a.log"):
-        assert opt in args
-    assert "shard 1 it's" in (tmp_path / "log/s.1.log").read_text()
-    assert "shard 2 it's" in (tmp_path / "log/s.2.log").read_text()
+def test_a_plan_refuses_an_input_inside_a_planned_output(tmp_path: Path) -> None:
+    script = """
+    jobs_begin
+    job train exp/log/a.log exp/a -- true
+    job decode exp/log/b.log exp/b exp/a/checkpoints -- true
+    """
+    r = bash(script, tmp_path)
+    assert r.returncode == 1 and "its input exp/a/checkpoints lies inside exp/a" in r.stderr
 
 
 def test_conf_hash_follows_packaged_base(tmp_path: Path) -> None:
