@@ -84,7 +84,7 @@ class ModelConfig:
     llm_quant: str = "none"  # none | 8bit | 4bit: bitsandbytes base weights (QLoRA; CUDA + bitsandbytes)
     lora: LoraConfig = field(default_factory=LoraConfig)
     dtype: str = "bfloat16"  # LLM weights; the speech branches always run in float32
-    upstream_dtype: str = "float32"  # online upstream only
+    upstream_dtype: str = "auto"  # online upstream only; auto: bfloat16 on CUDA, float32 on the CPU
     gradient_checkpointing: bool = False
     attn_implementation: str | None = None  # e.g. sdpa, flash_attention_2; None = transformers' default
     feature_disentanglement: bool = True  # False: weighted sum -> adapter, no VIB (Tab. 2 Sys. 4)
@@ -152,6 +152,9 @@ class TrainConfig:
     # true: batch_size x grad_accum is the global batch whatever the number of processes (per-process
     # batch and accumulation derived); false: batch_size is per process (global = x processes)
     keep_global_batch: bool = True
+    # false only: the lr for a global batch of batch_size x grad_accum x processes (docs/training.md):
+    # sqrt (lr x sqrt(processes), the square-root rule for Adam) | linear | none
+    lr_scaling: str = "sqrt"
     lr: float = 2e-4
     scheduler: str = "constant"  # constant | cosine (both after a linear warm-up)
     warmup_ratio: float = 0.03
@@ -161,11 +164,14 @@ class TrainConfig:
     max_grad_norm: float = 1.0  # 0 disables clipping
     seed: int = 0
     log_every: int = 10  # optimizer steps
-    save_every: int = 200  # optimizer steps between 'last' checkpoints (and at every epoch end)
+    save_every_minutes: float = 30.0  # wall time between 'last' checkpoints (and at every epoch end); 0: off
+    save_every: int = 0  # optimizer steps between 'last' checkpoints as well (0: by wall time only)
     eval_every: int = 0  # optimizer steps between dev evaluations (0: at every epoch end only)
     dev_ua: bool = True  # dev UA by constrained label scoring when the stage has an emotion task
-    dev_max_utts: int = 0  # dev UA on the whole dev set (0), or a stratified sample of N (fixed seed)
+    dev_max_utts: int = 500  # dev UA on a stratified sample of N (fixed seed); 0: the whole dev set
     dev_max_new_tokens: int = 128  # generation length for the description before the label
+    dev_batch_size: int = 8  # utterances per process and forward in dev evaluation (the decode batch)
+    tf32: bool = True  # CUDA: float32 matmuls on TF32 tensor cores
     beta: BetaConfig = field(default_factory=BetaConfig)
     # Eq. 2 / 4 weighting: tokens = per example summed answer CE + beta x KL summed over frames x dims,
     # batch total / answer tokens (paper, default); mean = per-token mean CE + beta x per-frame mean KL
@@ -187,10 +193,11 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.llm_mode": ("lora", "full", "frozen"),
     "model.llm_quant": ("none", "8bit", "4bit"),
     "model.dtype": ("bfloat16", "float16", "float32"),
-    "model.upstream_dtype": ("bfloat16", "float16", "float32"),
+    "model.upstream_dtype": ("auto", "bfloat16", "float16", "float32"),
     "train.descriptor_input": ("zeros", "omit", "features"),
     "train.scheduler": ("constant", "cosine"),
     "train.loss_normalization": ("tokens", "mean"),
+    "train.lr_scaling": ("sqrt", "linear", "none"),
 }
 
 
@@ -300,6 +307,7 @@ def validate(cfg: Config) -> None:
         ("train.batch_size", t.batch_size),
         ("train.grad_accum", t.grad_accum),
         ("train.alternate_every", t.alternate_every),
+        ("train.dev_batch_size", t.dev_batch_size),
         ("model.downsample", cfg.model.downsample),
         ("model.latent_dim", cfg.model.latent_dim),
         ("model.encoder_dim", cfg.model.encoder_dim),

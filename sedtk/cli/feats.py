@@ -29,7 +29,10 @@ def dump_cmd(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Utterances per upstream forward.")] = 8,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")] = "cpu",
     model_dtype: Annotated[
-        str | None, typer.Option("--model-dtype", help="Upstream weights dtype (e.g. float16 on GPU).")
+        str | None,
+        typer.Option(
+            "--model-dtype", help="Upstream weights dtype (default: float16 on CUDA, float32 on the CPU)."
+        ),
     ] = None,
     shard_mb: Annotated[float, typer.Option("--shard-mb", help="Approximate size of a shard (MB).")] = 1024.0,
     force: Annotated[bool, typer.Option("--force", help="Replace a dump made with other settings.")] = False,

@@ -176,7 +176,10 @@ class Decoder:
 
         options.check()
         ckpt = require_checkpoint(model_path, options.checkpoint)
+        from sedtk.utils.device import cuda_throughput
+
         device = pick_device(options.device)
+        cuda_throughput(device)
         overrides = [f"model.dtype={options.dtype}"] if options.dtype else []
         model, cfg = load_model(
             ckpt,

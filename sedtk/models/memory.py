@@ -290,7 +290,10 @@ def estimate_memory(
         what = "trained: + grad + AdamW" if br in trained else "frozen"
         rows.append(Row(f"{br} branch", train_bytes, n * 4, f"{n / 1e6:.1f} M fp32, {what}"))
     if cfg.data.online_features and s.upstream is not None:
-        ub = DTYPE_BYTES[m.upstream_dtype]
+        from sedtk.utils.device import auto_dtype
+
+        up_dtype = auto_dtype(m.upstream_dtype, device, cuda="bfloat16")
+        ub = DTYPE_BYTES[up_dtype]
         up = s.upstream_params * ub
         act = b * frames * s.upstream.hidden_size * 4 * 6  # one layer's no-grad activations
         rows.append(
@@ -298,7 +301,7 @@ def estimate_memory(
                 "upstream (online)",
                 up + act,
                 up + act * bd / b,
-                f"{s.upstream_params / 1e6:.0f} M {m.upstream_dtype}",
+                f"{s.upstream_params / 1e6:.0f} M {up_dtype}",
             )
         )
 

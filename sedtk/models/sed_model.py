@@ -715,9 +715,11 @@ def resolve_feature_shape(cfg: Config, meta: Mapping | None) -> Config:
 
 def load_model_upstream(cfg: ModelConfig, device: torch.device | str):
     from sedtk.features.upstream import load_upstream
+    from sedtk.utils.device import auto_dtype
 
     layers = cfg.upstream_layers if cfg.upstream_layers is not None else "all"
-    return load_upstream(cfg.upstream, device=device, dtype=torch_dtype(cfg.upstream_dtype), layers=layers)
+    dtype = torch_dtype(auto_dtype(cfg.upstream_dtype, device, cuda="bfloat16"))  # auto: bf16 on CUDA
+    return load_upstream(cfg.upstream, device=device, dtype=dtype, layers=layers)
 
 
 def upstream_and_shape(

@@ -63,6 +63,14 @@ def all_reduce_sum(info: DistInfo, values: list[float]) -> list[float]:
     return t.tolist()
 
 
+def all_reduce_tensor(info: DistInfo, t: torch.Tensor) -> torch.Tensor:
+    """The sum of ``t`` over the processes, left on the device (no host synchronisation)."""
+    if info.enabled:
+        t = t.clone()
+        dist.all_reduce(t)
+    return t
+
+
 def gather_objects(info: DistInfo, obj):
     """Every rank's ``obj`` (a list, on every rank)."""
     if not info.enabled:

@@ -58,9 +58,11 @@ from sedtk.train.data import (
 )
 from sedtk.train.determinism import deterministic_mode
 from sedtk.train.evaluate import dev_losses, dev_ua
+from sedtk.train.lock import ExperimentLock, ExperimentLocked
+from sedtk.train.lock import describe as lock_holder
 from sedtk.train.monitor import Monitor
 from sedtk.train.optim import beta_at, build_optimizer, build_scheduler
-from sedtk.utils.device import pick_device
+from sedtk.utils.device import cuda_throughput, pick_device
 from sedtk.utils.drops import Drops
 from sedtk.utils.io import atomic_write_text, write_json
 from sedtk.utils.tasks import EMOTION_TASKS
@@ -74,10 +76,13 @@ logger = logging.getLogger(__name__)
 RESUMABLE_CHANGES = {
     "train.log_every",
     "train.save_every",
+    "train.save_every_minutes",
     "train.eval_every",
     "train.dev_ua",
     "train.dev_max_utts",
     "train.dev_max_new_tokens",
+    "train.dev_batch_size",
+    "train.tf32",  # float32 matmul precision on CUDA: rounding, not what is computed
     "train.device",
     "train.deterministic",
     "data.num_workers",
@@ -169,6 +174,14 @@ def batch_layout(t, world: int) -> BatchLayout:
     share = total // world
     accum = next(a for a in range(math.ceil(share / t.batch_size), share + 1) if share % a == 0)
     return BatchLayout(share // accum, accum, world)
+
+
+def scaled_lr(t, layout: BatchLayout) -> float:
+    """``train.lr`` for the global batch actually run: ``x (global / (batch_size x grad_accum))^p`` with
+    ``p`` = 1/2 for ``train.lr_scaling: sqrt`` (the square-root rule for Adam, Malladi et al. 2022),
+    1 for ``linear`` (Goyal et al. 2017), 0 for ``none``.  With ``keep_global_batch`` the ratio is 1."""
+    ratio = layout.global_batch / (t.batch_size * t.grad_accum)
+    return t.lr * ratio ** {"none": 0.0, "sqrt": 0.5, "linear": 1.0}[t.lr_scaling]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -319,13 +332,13 @@ def _step_of_micro_batch(examples, cfg: Config, info: D.DistInfo, epoch: int, mi
     return len(steps)
 
 
-def _optimizer_step(model, optimizer, scheduler, max_grad_norm: float) -> float:
+def _optimizer_step(model, optimizer, scheduler, max_grad_norm: float) -> torch.Tensor:
     params = [p for p in model.parameters() if p.requires_grad]
     norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm if max_grad_norm > 0 else float("inf"))
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    return float(norm)
+    return norm.detach()  # a tensor: read at log steps only (no host sync per step)
 
 
 def _params_checksum(model: SEDModel) -> list[float]:
@@ -371,7 +384,7 @@ def build_dev_loaders(
     if dev_dir is None:
         return DevSet()
     t = cfg.train
-    global_batch = t.batch_size * info.world
+    global_batch = t.dev_batch_size * info.world  # batched generation at the decode batch size
     dev_data = DataDir.load(dev_dir)
     f = _feature_source(cfg, feats_dev, dev_data, "dev")
     inventory = _inventory(train_data, dev_data)
@@ -505,6 +518,7 @@ def train(
     paths = RunPaths(Path(train_dir), opt(exp_dir), opt(dev_dir), opt(init), opt(feats_train), opt(feats_dev))
     with deterministic_mode(cfg.train.deterministic):
         info = D.setup(cfg.train.device)
+        locks: list[ExperimentLock] = []  # EXP/.lock, taken by _train once the data is checked
         try:
             return _train(
                 cfg,
@@ -515,8 +529,11 @@ def train(
                 keep_model=keep_model,
                 print_fn=print_fn,
                 allow_changes=tuple(allow_changes),
+                locks=locks,
             )
         finally:
+            for lock in locks:
+                lock.release()
             D.cleanup(info)
 
 
@@ -544,8 +561,9 @@ def backward_step(
     micro-batch (every clip failed to load) is skipped on one process; under DDP it is replaced by
     ``stand_in(task)`` run with weight 0, so that every process runs the same forwards and
     collectives.  ``extra`` values are all-reduced with the denominators; ``on_terms`` gets each
-    trained micro-batch's loss terms.  Returns ``(step loss over every process, examples over every
-    process, the reduced extra values)``.
+    trained micro-batch's loss terms.  Returns ``(step loss over every process -- a 0-d tensor, read
+    at log steps, so that no step waits on the GPU for it --, examples over every process, the
+    reduced extra values)``.
     """
     names = list(model.LOSS_COUNTS)
     local = dict.fromkeys(names, 0.0)
@@ -556,7 +574,7 @@ def backward_step(
     n_examples = float(sum(len(b) for b in batches))
     reduced = D.all_reduce_sum(info, [local[k] for k in names] + [n_examples, *extra])
     totals = dict(zip(names, reduced[: len(names)], strict=True))
-    loss_sum = 0.0
+    loss_sum = torch.zeros((), device=device)  # on the device: no host sync per micro-batch
     for j, b in enumerate(batches):
         weight = float(info.world)
         if not len(b):
@@ -570,11 +588,30 @@ def backward_step(
             terms = net(b.to(device), task, beta, totals=totals)
             (terms["loss"] * weight).backward()
         if weight:
-            loss_sum += float(terms["loss"].detach())
+            loss_sum = loss_sum + terms["loss"].detach().float()
             if on_terms is not None:
                 on_terms(terms)
-    (loss,) = D.all_reduce_sum(info, [loss_sum])
+    loss = D.all_reduce_tensor(info, loss_sum)  # no host sync: read at log steps
     return loss, reduced[len(names)], list(reduced[len(names) + 1 :])
+
+
+def lock_experiment(exp: Path, info: D.DistInfo) -> ExperimentLock | None:
+    """Rank 0 takes ``EXP/.lock`` (a second trainer on the folder is refused, naming the first); every
+    rank learns the outcome, so that all of them stop together."""
+    lock, error = None, None
+    if info.is_main:
+        try:
+            lock = ExperimentLock(exp).acquire()
+        except ExperimentLocked as e:
+            error = str(e)
+        if lock is not None and lock.took_over:
+            logger.warning(
+                f"{exp}: took over the lock of a trainer that no longer runs ({lock_holder(lock.took_over)})"
+            )
+    error = D.gather_objects(info, error)[0]  # rank 0's outcome, on every rank
+    if error:
+        raise ExperimentLocked(error)
+    return lock
 
 
 @dataclass
@@ -597,8 +634,11 @@ class _Run:
     dataset: SpeechDataset
     examples: Any  # ExampleSet
     failures: LoadFailures
-    running: dict[str, list[float]] = field(default_factory=dict)  # values since the last log line
+    lock: Any = None  # the experiment's lock (refreshed at log steps)
+    running: dict[str, list] = field(default_factory=dict)  # detached values since the last log line
     _stand_ins: dict = field(default_factory=dict)
+    last_saved: float = field(default_factory=time.monotonic)  # when 'last' was written
+    shown: str = ""  # the progress bar's note (the loss of the last log line)
 
     def train_step(self, task: str, batches: Sequence, epoch: int) -> tuple[float, dict, bool]:
         """Forward and backward of one optimizer step's micro-batches (:func:`backward_step`).
@@ -620,8 +660,8 @@ class _Run:
 
         def keep(terms: dict) -> None:
             for k, v in terms.items():
-                if k != "loss":
-                    self.running.setdefault(f"{task}/{k}", []).append(float(v.detach()))
+                if k != "loss":  # kept on the device: no host sync per term and micro-step
+                    self.running.setdefault(f"{task}/{k}", []).append(v.detach())
 
         losses = self.running.setdefault(f"{task}/loss", [])
         loss, n, (n_failed,) = backward_step(
@@ -647,13 +687,21 @@ class _Run:
                 raise DataDirError(f"no {task} training example of this process can be loaded")
         return self._stand_ins[task]
 
-    def log_step(self, epoch: int, loss: float, beta: dict, grad_norm: float) -> None:
+    def log_step(self, epoch: int, loss, beta: dict, grad_norm) -> None:
+        """At log steps: the means since the last log line (one host sync for all of them)."""
         step, total = self.state.step, self.total_steps
-        self.mon.advance(f"loss {loss:.3f}")
+        self.mon.advance(self.shown)
         if step % self.cfg.train.log_every and step != total:
             return
-        row = {k: sum(v) / len(v) for k, v in self.running.items() if v}
-        row.update(lr=self.scheduler.get_last_lr()[0], grad_norm=grad_norm)
+        keys = [k for k, v in self.running.items() if v]
+        stacked = [torch.stack([torch.as_tensor(x).float() for x in self.running[k]]).mean() for k in keys]
+        means = torch.stack(stacked).tolist() if keys else []
+        row = dict(zip(keys, means, strict=True))
+        row.update(lr=self.scheduler.get_last_lr()[0], grad_norm=float(grad_norm))
+        losses = [v for k, v in row.items() if k.endswith("/loss")]
+        self.shown = f"loss {sum(losses) / len(losses):.3f}" if losses else ""
+        if self.lock is not None:
+            self.lock.refresh()
         row.update({f"beta/{b}": v for b, v in beta.items()})
         for b, w in self.model.layer_weights().items():
             row.update({f"layer_weight/{b}/{j:02d}": float(x) for j, x in enumerate(w)})
@@ -702,17 +750,30 @@ class _Run:
             state.best_ua = ua
             self.saver.save("best_ua", state, metrics)
 
+    def save_last(self) -> None:
+        self.saver.save("last", self.state, trainer_state=True)
+        self.last_saved = time.monotonic()
+
+    def _save_due(self) -> bool:
+        """``train.save_every_minutes`` passed since ``last`` was written, checked at log steps only; the
+        ranks agree (one tiny all-reduce: their clocks may cross the mark a step apart)."""
+        t = self.cfg.train
+        if t.save_every_minutes <= 0 or self.state.step % t.log_every:
+            return False
+        due = time.monotonic() - self.last_saved >= 60 * t.save_every_minutes
+        return D.all_reduce_sum(self.info, [float(due)])[0] > 0
+
     def after_step(self, epoch_ended: bool) -> None:
         """Dev evaluation and the ``last`` checkpoint when due (always at an epoch's end and at the end)."""
         t, step = self.cfg.train, self.state.step
         if epoch_ended or step >= self.total_steps:
             self.evaluate()
-            self.saver.save("last", self.state, trainer_state=True)
+            self.save_last()
             return
         if t.eval_every > 0 and step % t.eval_every == 0:
             self.evaluate()
-        if t.save_every > 0 and step % t.save_every == 0:
-            self.saver.save("last", self.state, trainer_state=True)
+        if (t.save_every > 0 and step % t.save_every == 0) or self._save_due():
+            self.save_last()
 
 
 def _loop(run: _Run) -> dict[str, float]:
@@ -756,7 +817,7 @@ def _loop(run: _Run) -> dict[str, float]:
             break
     if not stop and state.epoch < t.epochs:  # epochs with no batches for this process
         state.epoch, state.batch = t.epochs, 0
-        run.saver.save("last", state, trainer_state=True)
+        run.save_last()
     timing["wall_s"] = time.perf_counter() - t_start
     timing["data_wait_fraction"] = timing["data_wait_s"] / max(timing["wall_s"], 1e-9)
     return timing
@@ -981,9 +1042,11 @@ def _train(
     keep_model: bool,
     print_fn: Callable[[str], None],
     allow_changes: Sequence[str] = (),
+    locks: list | None = None,
 ) -> TrainResult:
     # -- config, data -------------------------------------------------------------------------
     device = pick_device(cfg.train.device, info.local_rank, option="train.device")
+    cuda_throughput(device, cfg.train.tf32)
     exp = paths.exp
     if exp is None and not dry_run:
         raise OptionError("an experiment dir (--exp) is needed unless --dry-run")
@@ -1014,12 +1077,16 @@ def _train(
 
     # -- dev data (checked, like the training data, before anything is written) ---------------
     layout = batch_layout(t, info.world)
-    run_cfg = replace(cfg, train=replace(t, batch_size=layout.micro, grad_accum=layout.accum))  # as run
+    lr = scaled_lr(t, layout)  # the config's lr unless the global batch grew (keep_global_batch: false)
+    run_cfg = replace(cfg, train=replace(t, batch_size=layout.micro, grad_accum=layout.accum, lr=lr))
     min_samples = model.upstream.min_samples if cfg.data.online_features and model.upstream else 0
     tr.dataset.min_samples = min_samples
     dev = build_dev_loaders(run_cfg, paths.dev, paths.feats_dev, tr.data, info, min_samples)
 
     # -- experiment dir, optimiser, resume ----------------------------------------------------
+    lock = lock_experiment(exp, info)  # nothing is written into EXP before it is ours
+    if locks is not None and lock is not None:
+        locks.append(lock)
     digests = {"train": tr.digest, "dev": dev.digest}
     resume, config_text, changed = _prepare_exp(exp, cfg, info, allow_changes, digests)
     cfg = run_cfg
@@ -1027,8 +1094,8 @@ def _train(
     first_epoch = _rank_steps(tr.examples, cfg, 0, info)
     batches_per_epoch = sum(len(mb) for _, mb in first_epoch)
     steps_per_epoch, total_steps = _total_steps(cfg, len(first_epoch))
-    optimizer = build_optimizer(model, t)
-    scheduler = build_scheduler(optimizer, t, total_steps)
+    optimizer = build_optimizer(model, cfg.train)  # the lr as run (scaled_lr)
+    scheduler = build_scheduler(optimizer, cfg.train, total_steps)
     state = TrainState()
     if resume is not None:
         state, init_meta = _restore(resume, model, optimizer, scheduler, info)
@@ -1048,6 +1115,11 @@ def _train(
         f"global batch {layout.global_batch} = {layout.micro} per process x {layout.world} process(es) x "
         f"{layout.accum} accumulation step(s); deterministic algorithms {'on' if t.deterministic else 'off'}"
     )
+    if cfg.train.lr != t.lr:
+        mon.log(
+            f"learning rate {cfg.train.lr:.4g} = train.lr {t.lr:g} scaled for the global batch "
+            f"({t.lr_scaling} rule, train.lr_scaling)"
+        )
     mon.log(
         f"{batches_per_epoch} batches per epoch on each of {info.world} process(es), "
         f"{steps_per_epoch} steps/epoch, {total_steps} steps in all, device {device}"
@@ -1071,7 +1143,7 @@ def _train(
     )
     run = _Run(
         cfg, info, device, model, net, optimizer, scheduler, total_steps, state, saver, dev, mon, result,
-        tr.dataset, tr.examples, failures,
+        tr.dataset, tr.examples, failures, lock,
     )  # fmt: skip
     result.timing = _loop(run)
     _finish(run, tr.examples.drops)

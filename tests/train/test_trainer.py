@@ -218,6 +218,7 @@ def test_kill_9_then_resume_loses_nothing_before_the_last_checkpoint(assets, tmp
     proc.wait()
     saved = ckpt_io.read_meta(ckpt_io.require_checkpoint(exp, "last"))["step"]
     assert 2 <= saved < 8
+    assert f'"pid": {proc.pid}' in (exp / ".lock").read_text()  # the killed trainer's lock record
     res = train(
         "paper/sys7_stage2",
         assets.subset("train", 4),
@@ -228,6 +229,34 @@ def test_kill_9_then_resume_loses_nothing_before_the_last_checkpoint(assets, tmp
     )
     assert res.steps == 8 and res.history[0]["step"] == saved + 1  # resumed right after the checkpoint
     assert_same_weights(weights(exp), reference)
+    assert (exp / ".lock").read_text() == ""  # taken over, then released cleanly
+
+
+def test_last_is_saved_by_wall_time_and_dev_batches_hold_dev_batch_size(assets, tmp_path, monkeypatch):
+    saved: list[tuple[str, int]] = []
+    real = trainer_mod.CheckpointSaver.save
+
+    def spy(self, name, state, *a, **kw):
+        saved.append((name, state.step))
+        return real(self, name, state, *a, **kw)
+
+    monkeypatch.setattr(trainer_mod.CheckpointSaver, "save", spy)
+    base = ("train.batch_size=1", "train.epochs=1", "train.log_every=1", "train.dev_batch_size=3")
+    tr, dev = assets.subset("train", 3), assets.subset("train", 4)
+    kw = dict(dev_dir=dev, feats_train=assets.dump, feats_dev=assets.dump, console=False)
+    train("paper/sys7_stage1", tr, tmp_path / "a", overrides=assets.overrides(*base), **kw)
+    assert [s for s in saved if s[0] == "last"] == [("last", 3)]  # 30 min by default: only at the end
+    saved.clear()
+    res = train("paper/sys7_stage1", tr, tmp_path / "b", overrides=assets.overrides(*base,
+                "train.save_every_minutes=1e-9"), keep_model=True, **kw)  # fmt: skip
+    assert [s for s in saved if s[0] == "last"] == [("last", 1), ("last", 2), ("last", 3)]
+    from sedtk.train import distributed as D
+
+    info = D.DistInfo(0, 1, 0, torch.device("cpu"))
+    cfg = trainer_mod.load_config("paper/sys7_stage1", assets.overrides(*base))
+    loaders = trainer_mod.build_dev_loaders(cfg, dev, assets.dump, DataDir.load(tr), info)
+    assert [len(b) for b in loaders.loaders["asr"].batch_sampler] == [3, 1]
+    assert res.finished and all(isinstance(h["asr/loss"], float) for h in res.history)
 
 
 def test_half_written_checkpoint_is_ignored(assets, tmp_path):
