@@ -52,7 +52,11 @@ with open(os.environ["STANDIN_LOG"], "a") as f:
 TORCHRUN = r"""#!/usr/bin/env bash
 # stand-in torchrun: one process, told how many it stands for
 while [ $# -gt 0 ]; do
-  case "$1" in --nproc-per-node) export STANDIN_NPROC=$2; shift 2 ;; --*) shift ;; *) break ;; esac
+  case "$1" in
+    --nproc-per-node | --nproc_per_node) export STANDIN_NPROC=$2; shift 2 ;;
+    --*) shift ;;
+    *) break ;;
+  esac
 done
 exec "{python}" "$@"
 """
