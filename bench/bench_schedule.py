@@ -314,8 +314,8 @@ LAYOUTS = {
     "speechcraft": [
         Layout("old, --ngpu 8 (sequential, 1 utt/GPU)", 8, True, True, ssl_gpus=8),
         Layout("new, --ngpu 1", 1, False, False, decode_nj=2),
-        Layout("new, --ngpu 2 (default)", 2, False, False, decode_nj=2),
-        Layout("new, --ngpu 4", 4, False, False, decode_nj=2),
+        Layout("new, --ngpu 2", 2, False, False, decode_nj=2),
+        Layout("new, --ngpu 4 (default)", 4, False, False, decode_nj=2),
         Layout("new, --ngpu 8", 8, False, False, decode_nj=2),
         Layout(
             "new, --ngpu 8, batch 8/GPU (global 64, sqrt LR)",

@@ -170,6 +170,12 @@ def run_jobs(
                 time.sleep(backend.interval)
     except KeyboardInterrupt:
         backend.close()
+        if backend.chains:
+            ids = " ".join(getattr(backend, "ids", {}).values())
+            say(
+                "interrupted: the submitted jobs keep running in Slurm; run the same command again to wait "
+                f"for them (it adopts them), or cancel them: scancel {ids}"
+            )
         raise
     if follow:
         _follow(todo, state, offsets, say, final=True)
