@@ -39,18 +39,22 @@ def command_line(job: Job) -> str:
     words = [_quote(a, array) for a in job.command]
     if not job.ddp or job.gpus * job.nodes <= 1:
         return " ".join(words)
-    # torchrun runs a Python file: the console script itself (e.g. the path of `sedtk`)
+    # torchrun --no-python runs the command itself (the `sedtk` console script, or any program)
     words[0] = shlex.quote(shutil.which(job.command[0]) or job.command[0])
-    tr = " ".join(shlex.quote(w) for w in _torchrun())
+    tr = " ".join(shlex.quote(w) for w in _torchrun()) + " --no-python"
     nproc = max(job.gpus, 1)
     if job.nodes == 1:
         return f"{tr} --standalone --nproc-per-node {nproc} " + " ".join(words)
+    # PyTorch's Slurm recipe: one torchrun agent per node (srun), the c10d rendezvous on the address
+    # of the allocation's first node (its name may not resolve), a port of this job
     return (
         'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)\n'
+        "head_ip=$(srun --nodes=1 --ntasks=1 -w \"$head\" hostname --ip-address | awk '{print $1}')\n"
         "port=$((20000 + SLURM_JOB_ID % 20000))\n"
+        f'echo "# torchrun: $SLURM_JOB_NUM_NODES nodes x {nproc} processes, rendezvous $head_ip:$port"\n'
         f'srun --ntasks-per-node=1 --kill-on-bad-exit=1 {tr} --nnodes "$SLURM_JOB_NUM_NODES" '
         f'--nproc-per-node {nproc} --rdzv-id "$SLURM_JOB_ID" --rdzv-backend c10d '
-        '--rdzv-endpoint "$head:$port" ' + " ".join(words)
+        '--rdzv-endpoint "$head_ip:$port" ' + " ".join(words)
     )
 
 

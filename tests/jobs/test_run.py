@@ -154,7 +154,7 @@ def test_array_jobs_and_their_task_markers(tmp_path: Path) -> None:
 def test_torchrun_lines() -> None:
     job = Job("t", "train", "l", "o", "k", ["sedtk", "train", "--exp", "a b"], gpus=4, ddp=True)
     line = command_line(job)
-    assert "--standalone --nproc-per-node 4" in line and line.endswith("train --exp 'a b'")
+    assert "--no-python --standalone --nproc-per-node 4" in line and line.endswith("train --exp 'a b'")
     multi = command_line(Job("t", "train", "l", "o", "k", ["sedtk", "train"], gpus=8, nodes=2, ddp=True))
     assert "srun --ntasks-per-node=1" in multi and "--rdzv-backend c10d" in multi
     assert '--rdzv-endpoint "$head:$port"' in multi and "--standalone" not in multi

@@ -134,6 +134,29 @@ def test_a_driver_started_again_adopts_queued_jobs(tmp_path: Path, slurm: dict) 
     assert len(_runs(tmp_path)) == 2  # each ran once
 
 
+def test_multi_node_training_rendezvous_through_srun(tmp_path: Path, slurm_2nodes: dict) -> None:
+    """--nnodes 2: one job of 2 nodes x 2 GPUs; srun starts a real torchrun agent per node, which meet
+    at the first node's address (c10d) and start 4 workers of one world."""
+    worker = tmp_path / "worker.py"
+    worker.write_text(
+        "import json, os\nkeys = ('RANK', 'WORLD_SIZE', 'GROUP_RANK', 'SLURMD_NODENAME')\n"
+        "print(json.dumps({k: os.environ.get(k) for k in keys}), flush=True)\n"
+    )
+    cmd = [sys.executable, str(worker)]
+    job = Job(
+        "ddp", "train", str(tmp_path / "ddp.log"), str(tmp_path / "exp"), "k", cmd, gpus=2, nodes=2, ddp=True
+    )
+    out, said = _run(tmp_path, [job], slurm_2nodes)
+    log = (tmp_path / "ddp.log").read_text()
+    assert out.success, log[-3000:]
+    assert "--nodes=2 --ntasks-per-node=1 --gres=gpu:2" in log and "rendezvous 127.0.0.1:" in log
+    import json
+
+    ranks = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert sorted(int(r["RANK"]) for r in ranks) == [0, 1, 2, 3] and {r["WORLD_SIZE"] for r in ranks} == {"4"}
+    assert {(r["GROUP_RANK"], r["SLURMD_NODENAME"]) for r in ranks} == {("0", "n1"), ("1", "n2")}
+
+
 @pytest.fixture(autouse=True)
 def _restore_env():
     saved = dict(os.environ)

@@ -34,8 +34,9 @@ out = opt("--exp") or opt("--out") or (args[3] if sub == "feats dump" else None)
 rec = {{"cmd": sub, "out": out, "init": opt("--init"), "shard": opt("--shard"), "t0": t0,
        "nproc": os.environ.get("STANDIN_NPROC", "1"), "gpus": os.environ.get("CUDA_VISIBLE_DEVICES"),
        "job": os.environ.get("SLURM_JOB_ID"), "array": os.environ.get("SLURM_ARRAY_TASK_ID")}}
-show = subprocess.run(["scontrol", "show", "job", os.environ["SLURM_JOB_ID"]], capture_output=True, text=True)
-rec["slurm"] = show.stdout
+if os.environ.get("SLURM_JOB_ID"):  # what Slurm gave the job (the old recipes scored outside Slurm)
+    show = subprocess.run(["scontrol", "show", "job", os.environ["SLURM_JOB_ID"]], capture_output=True, text=True)
+    rec["slurm"] = show.stdout
 time.sleep(1.0)
 fail = os.environ.get("STANDIN_FAIL")
 if fail and out and out.endswith(fail):
