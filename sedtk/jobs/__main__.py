@@ -110,7 +110,7 @@ def main(argv: list[str]) -> int:
     except SedtkError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.what == "run" or not out.success:
+    if jobs and (args.what == "run" or not out.success):
         report(out, jobs, _say if out.success else lambda m: print(m, file=sys.stderr, flush=True))
     return 0 if out.success else 1
 

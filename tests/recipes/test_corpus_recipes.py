@@ -143,6 +143,7 @@ def test_meld_recipe(tmp_path: Path, tiny_models: Path) -> None:
             make_clip(src / folders[split] / f"dia{d}_utt{u}.mp4", [0.6, 0.4], seconds=0.8 + 0.1 * i)
     recipe = recipe_copy(tmp_path / "checkout", "meld")
     # Online features here (the dump path is the IEMOCAP test's): stage 1 is skipped.
+    # Its default --decode-nj 2: the test set decoded as 2 shards (jobs), merged by a third
     run_recipe(recipe, {"MELD": str(src)}, *common_args(tiny_models, "sys7"), "--online-feats", "true")
 
     assert DataDir.load(recipe / "data/test").emotions == \
@@ -151,6 +152,10 @@ def test_meld_recipe(tmp_path: Path, tiny_models: Path) -> None:
     assert not (recipe / "dump").exists()
     assert (recipe / "exp/sys7_stage1/checkpoints").is_dir()
     check_decode(recipe / "exp/sys7_stage2/decode_test", recipe / "data/test")
+    for i in (1, 2):  # two shard jobs, each its own process and log, merged into one decode dir
+        log = (recipe / f"exp/log/decode_sys7_stage2_test.shard.{i}.log").read_text()
+        assert f"--shard {i}/2" in log and f"shard {i}/2: 1 utterances, 0 failed" in log
+    assert not (recipe / "exp/sys7_stage2/decode_test/parts").exists()
     check_score(recipe / "exp/score_test", ["sys7"])
 
 
@@ -190,7 +195,8 @@ def speechcraft_run(tmp_path_factory, tiny_models: Path) -> Path:
     (root / "speechcraft" / "labels_GigaSpeech_0.json").write_text(json.dumps(labels, indent=4))
     recipe = recipe_copy(root / "checkout", "speechcraft")
     env = {"SPEECHCRAFT": str(root / "speechcraft"), "GIGASPEECH": str(root / "giga" / "kaldi")}
-    run_recipe(recipe, env, *common_args(tiny_models, "sys6"))
+    # one process per run, one decode job (its 4-GPU default cannot split the tiny batch of 2)
+    run_recipe(recipe, env, *common_args(tiny_models, "sys6"), "--ngpu", "1", "--decode-nj", "1")
     return recipe
 
 
