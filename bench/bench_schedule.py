@@ -445,7 +445,13 @@ def slurm_part(old_rev: str, seconds: float) -> dict:
 
 def markdown(model: dict, slurm: dict | None, costs_path: Path) -> str:
     shown = costs_path.relative_to(REPO) if costs_path.is_relative_to(REPO) else costs_path
-    lines = [f"Per-job costs: `{shown}` (assumptions, A100-class; replace with measurements).", ""]
+    lines = [
+        "# Schedule benchmark (issue 15)",
+        "",
+        "Written by `python bench/bench_schedule.py [--slurm] --out bench/schedule_results.md`.",
+        f"Per-job costs: `{shown}` (assumptions, A100-class; replace with measurements).",
+        "",
+    ]
     for corpus, title in (
         ("iemocap", "IEMOCAP Table 2 (5 folds x Sys. 1, 4, 5, 6, 7)"),
         ("speechcraft", "SpeechCraft pre-training (Sys. 7, 4, 6; decode + score)"),

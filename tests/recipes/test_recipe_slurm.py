@@ -35,8 +35,8 @@ rec = {{"cmd": sub, "out": out, "init": opt("--init"), "shard": opt("--shard"), 
        "nproc": os.environ.get("STANDIN_NPROC", "1"), "gpus": os.environ.get("CUDA_VISIBLE_DEVICES"),
        "job": os.environ.get("SLURM_JOB_ID"), "array": os.environ.get("SLURM_ARRAY_TASK_ID")}}
 if os.environ.get("SLURM_JOB_ID"):  # what Slurm gave the job (the old recipes scored outside Slurm)
-    show = subprocess.run(["scontrol", "show", "job", os.environ["SLURM_JOB_ID"]], capture_output=True, text=True)
-    rec["slurm"] = show.stdout
+    job = os.environ["SLURM_JOB_ID"]
+    rec["slurm"] = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
 time.sleep(1.0)
 fail = os.environ.get("STANDIN_FAIL")
 if fail and out and out.endswith(fail):
