@@ -4,12 +4,13 @@ the job graph (issue 15), with the GPU-hours of each stage.
     python bench/bench_schedule.py [--costs bench/schedule_costs.json] [--out bench/schedule_results.md]
     python bench/bench_schedule.py --slurm [--old-rev REV] [--seconds 3]   # + the real one-node Slurm
 
-Part 1 (a model, no GPU needed): every job of IEMOCAP's Table 2 (5 folds x Sys. 1, 4, 5, 6, 7: 35
-trainings, 25 decodes, a dump, 6 scores) and of SpeechCraft's pre-training (Sys. 7, 4, 6: 5 trainings,
-3 decodes, a score) gets a duration from the per-job costs of ``schedule_costs.json`` -- stated
-assumptions (an A100-class GPU; tokens per example; the LLM step as a fixed launch-bound part plus a
-per-token part; memory-bound greedy generation), each replaceable by a measurement (the lead's
-bench/gpu figures, or measured job hours) -- and the jobs are placed on 8 GPUs:
+Part 1 (a model, no GPU needed): every job of IEMOCAP's Table 2 (5 folds x Sys. 1, 4, 5, 6, 7 on the
+paper's path: 40 trainings, 25 decodes, a dump, 6 scores) and of SpeechCraft's pre-training (the
+recipe's Sys. 7, 4, 6, 5: 6 trainings, 4 decodes, a score) gets a duration from the per-job costs of
+``schedule_costs.json`` -- stated assumptions (an A100-class GPU; tokens per example; the LLM step as
+a fixed launch-bound part plus a per-token part; memory-bound greedy generation), each replaceable by
+a measurement (the lead's bench/gpu figures, or measured job hours) -- and the jobs are placed on 8
+GPUs:
 
 * **old**: today's layout before issue 15: one job after another (``sbatch --wait`` / a foreground
   command), every training on ``--ngpu`` GPUs at the paper's global batch of 8 (8 GPUs: one utterance
@@ -157,9 +158,13 @@ def _plan(
     secs: float,
     dump_h: float | None,
     fold_scores: bool,
+    own_stage1: dict | None = None,
 ) -> list[SimJob]:
-    """The recipe's jobs in its declaration order (stages 1-5), for ``(prefix, n_train, n_dev, n_test)``."""
+    """The recipe's jobs in its declaration order (stages 1-5), for ``(prefix, n_train, n_dev, n_test)``;
+    ``own_stage1``: systems that train a stage 1 of their own instead of the shared one (sedtk.systems:
+    on IEMOCAP, Sys. 5 starts from SpeechCraft's Sys. 5, not from Sys. 7's model)."""
     measured = c.get("measured_job_hours", {})
+    own = own_stage1 or {}
     jobs: list[SimJob] = []
 
     def add(name, stage, gpus, hours, after=()):
@@ -172,7 +177,7 @@ def _plan(
     for p, n_tr, n_dev, _ in prefixes:  # stage 2: the distinct stage-1 runs
         seen = set()
         for s in systems:
-            first, tasks = SYSTEMS[s][0], SYSTEMS[s][1]
+            first, tasks = own.get(s, SYSTEMS[s][0]), SYSTEMS[s][1]
             if first and first not in seen:
                 seen.add(first)
                 add(
@@ -184,7 +189,8 @@ def _plan(
                 )
     for p, n_tr, n_dev, _ in prefixes:  # stage 3: final runs
         for s in systems:
-            first, _, final, tasks, _ = SYSTEMS[s]
+            _, _, final, tasks, _ = SYSTEMS[s]
+            first = own.get(s, SYSTEMS[s][0])
             if s == "sys1":
                 add(f"{p}{final}", "stage 2", lay.ssl_gpus, ssl_job_hours(c, n_tr), [dump])
             else:
@@ -240,6 +246,7 @@ def iemocap_jobs(c: dict, lay: Layout) -> list[SimJob]:
         ie["mean_s"],
         dump_hours(c, ie["hours"], fp16=not lay.old_dev),
         True,
+        {"sys5": "sys5_stage1"},  # the paper's path: Sys. 5 from SpeechCraft's Sys. 5 (40 trainings)
     )
 
 
@@ -250,7 +257,7 @@ def speechcraft_jobs(c: dict, lay: Layout) -> list[SimJob]:
         c,
         lay,
         [("", n_train, sc["dev"], sc["test"])],
-        ["sys7", "sys4", "sys6"],
+        ["sys7", "sys4", "sys6", "sys5"],
         True,
         sc["mean_s"],
         None,
@@ -314,8 +321,8 @@ LAYOUTS = {
     "speechcraft": [
         Layout("old, --ngpu 8 (sequential, 1 utt/GPU)", 8, True, True, ssl_gpus=8),
         Layout("new, --ngpu 1", 1, False, False, decode_nj=2),
-        Layout("new, --ngpu 2", 2, False, False, decode_nj=2),
-        Layout("new, --ngpu 4 (default)", 4, False, False, decode_nj=2),
+        Layout("new, --ngpu 2 (default)", 2, False, False, decode_nj=2),
+        Layout("new, --ngpu 4", 4, False, False, decode_nj=2),
         Layout("new, --ngpu 8", 8, False, False, decode_nj=2),
         Layout(
             "new, --ngpu 8, batch 8/GPU (global 64, sqrt LR)",
@@ -454,7 +461,7 @@ def markdown(model: dict, slurm: dict | None, costs_path: Path) -> str:
     ]
     for corpus, title in (
         ("iemocap", "IEMOCAP Table 2 (5 folds x Sys. 1, 4, 5, 6, 7)"),
-        ("speechcraft", "SpeechCraft pre-training (Sys. 7, 4, 6; decode + score)"),
+        ("speechcraft", "SpeechCraft pre-training (Sys. 7, 4, 6, 5; decode + score)"),
     ):
         lines += [
             f"**{title}** on one 8-GPU node",

@@ -21,7 +21,7 @@ cd "$(dirname "$0")"
 stage=0
 stop_stage=5
 nj=16                # CPU jobs: audio probing, feature dump workers
-ngpu=4               # GPUs per training run (torchrun, global batch kept at 8; see README.md)
+ngpu=2               # GPUs per training run (torchrun, global batch kept at 8; see README.md)
 nnodes=1             # nodes per training run (Slurm; torchrun rendezvous through srun when > 1)
 decode_nj=2          # shards per decode (~6.7k test clips), each a 1-GPU job
 cmd=${SEDTK_CMD:-local}  # local: this machine's GPUs (the local pool); slurm: sbatch
