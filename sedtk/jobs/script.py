@@ -62,7 +62,8 @@ def write_script(job: Job, request: Request, path: Path, status_dir: Path, asked
     """Write the job's script to ``path``; ``asked``: how the request was made (sbatch options, or
     "local pool", completed at run time by ``$SEDTK_JOB_GRANT``)."""
     q = shlex.quote
-    marker = f"{MARKER}.$task" if job.tasks > 1 else MARKER
+    array = job.tasks > 1
+    marker = f"{MARKER}.$task" if array else MARKER
     lines = [
         "#!/usr/bin/env bash",
         f"# sedtk job {job.name} ({job.kind}): written by sedtk.jobs; run by sbatch or the local pool",
@@ -72,7 +73,8 @@ def write_script(job: Job, request: Request, path: Path, status_dir: Path, asked
         f"echo {q('# request: ' + request.describe())}",
         f"echo {q('# asked: ' + asked)}" + '"${SEDTK_JOB_GRANT:+ ($SEDTK_JOB_GRANT)}"',
         'echo "# CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES-unset}"',
-        f"echo {q('# command: ' + shlex.join(job.command))}",
+        # the command as this task runs it (JOB = the task), quoted by bash
+        "printf '# command:'; printf ' %q' " + " ".join(_quote(a, array) for a in job.command) + "; echo",
         "echo \"# started $(date '+%Y-%m-%d %H:%M:%S')\"",
         "rc=0",
         "{",

@@ -157,7 +157,7 @@ def test_torchrun_lines() -> None:
     assert "--no-python --standalone --nproc-per-node 4" in line and line.endswith("train --exp 'a b'")
     multi = command_line(Job("t", "train", "l", "o", "k", ["sedtk", "train"], gpus=8, nodes=2, ddp=True))
     assert "srun --ntasks-per-node=1" in multi and "--rdzv-backend c10d" in multi
-    assert '--rdzv-endpoint "$head:$port"' in multi and "--standalone" not in multi
+    assert '--rdzv-endpoint "$head_ip:$port"' in multi and "--standalone" not in multi
     assert 'scontrol show hostnames "$SLURM_JOB_NODELIST"' in multi
     assert (
         command_line(Job("t", "train", "l", "o", "k", ["sedtk", "train"], gpus=1, ddp=True)) == "sedtk train"

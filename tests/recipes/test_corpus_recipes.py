@@ -154,7 +154,8 @@ def test_meld_recipe(tmp_path: Path, tiny_models: Path) -> None:
     check_decode(recipe / "exp/sys7_stage2/decode_test", recipe / "data/test")
     for i in (1, 2):  # two shard jobs, each its own process and log, merged into one decode dir
         log = (recipe / f"exp/log/decode_sys7_stage2_test.shard.{i}.log").read_text()
-        assert f"--shard {i}/2" in log and f"shard {i}/2: 1 utterances, 0 failed" in log
+        assert "# command: sedtk decode" in log and f"--shard {i}/2" in log
+        assert f"shard {i}/2: 1 utterances, 0 failed" in log
     assert not (recipe / "exp/sys7_stage2/decode_test/parts").exists()
     check_score(recipe / "exp/score_test", ["sys7"])
 
