@@ -34,4 +34,5 @@ def test_emobox_recipe_end_to_end(tmp_path):
     assert "EmoBox leaderboard view" in (recipe / "exp" / "toy" / "score" / "RESULTS.md").read_text()
     again = run_recipe(recipe, env, *args)  # every step done: nothing is redone
     ran = [line for line in again.stdout.splitlines() if " run: " in line]
-    assert again.stdout.count(" skip ") == 8 and not ran, ran
+    assert again.stdout.count(" skip ") == 2 and not ran, ran  # stage 0's two steps
+    assert "6 of 6 job(s) done before" in again.stdout and "to run" not in again.stdout  # the plan of 1-5
