@@ -71,9 +71,11 @@ def _standin(tmp: Path) -> Path:
     bin_dir.mkdir()
     (bin_dir / "sedtk").write_text(STANDIN.format(python=sys.executable, real=real))
     (bin_dir / "torchrun").write_text(TORCHRUN.format(python=sys.executable))
-    for f in ("sedtk", "torchrun"):
+    # the recipes' SEDTK_PYTHON, beside `sedtk`: a script, not a symlink -- a symlinked venv python
+    # outside its venv no longer finds the venv's packages (no pyvenv.cfg beside it)
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    for f in ("sedtk", "torchrun", "python"):
         (bin_dir / f).chmod(0o755)
-    (bin_dir / "python").symlink_to(sys.executable)  # the recipes' SEDTK_PYTHON: beside `sedtk`
     return bin_dir
 
 
