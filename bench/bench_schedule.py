@@ -407,9 +407,9 @@ def slurm_part(old_rev: str, seconds: float) -> dict:
                 )
             )
             (bin_dir / "torchrun").write_text(TORCHRUN.format(python=sys.executable))
-            for f in ("sedtk", "torchrun"):
+            (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+            for f in ("sedtk", "torchrun", "python"):  # python: a script (a symlink loses the venv)
                 (bin_dir / f).chmod(0o755)
-            (bin_dir / "python").symlink_to(sys.executable)
             log = tmp / f"{name}.jsonl"
             env = {
                 **ENV,
