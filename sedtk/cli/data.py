@@ -78,8 +78,10 @@ def calibrate_cmd(
 
     Measures every utterance (eGeMAPS, cached beside the output file), then finds the edges
     low|normal and normal|high that misclassify the fewest labelled utterances: per speaker, relative
-    to the speaker's median (for unseen speakers), per gender and for everyone, each with the margin
-    within which a verdict is uncertain.  Labels of source=derived (sedtk data describe) are not used.
+    to the speaker's centre, per gender and for everyone, each with the margin within which a verdict
+    is uncertain; and, by leave-one-speaker-out cross-validation, the scale and reference (relative or
+    absolute) used for speakers it has not seen.  Labels of source=derived (sedtk data describe) are
+    not used.
     """
     import logging
 
@@ -92,6 +94,9 @@ def calibrate_cmd(
         acc = kinds.get("all", {}).get("all")
         shown = f"{100 * acc.accuracy:.1f}% binned right by the pooled edges" if acc and acc.accuracy else ""
         typer.echo(f"{name}: edges for {', '.join(f'{len(g)} {k}' for k, g in kinds.items())}; {shown}")
+    for base, c in cal.choices.items():
+        tried = ", ".join(f"{k} {100 * v:.1f}%" for k, v in c["candidates"].items())
+        typer.echo(f"{base}: for new speakers {c['scale']} {c['reference']} (leave-one-speaker-out: {tried})")
     typer.echo(f"wrote {cal.path} ({cal.utterances} labelled utterances)")
 
 

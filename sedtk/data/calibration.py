@@ -16,6 +16,10 @@ scale           the measurement binned                                      word
 ``pitch_range`` 5-95 % span of the voiced F0, semitones                     narrow normal wide
 ==============  ==========================================================  ==================
 
+Variants a calibration may choose instead (:data:`VARIANTS`): ``volume_peak`` (the 99.9th
+percentile of the samples' magnitude, dBFS), ``speed_phones`` (log of the transcript's phones per
+second of VAD speech) and ``pitch_range_mid`` (log of the 20-80 % span of the voiced F0).
+
 Where the bands come from, first that applies (the reference is named in every verdict):
 
 1. **A calibration file** (``sedtk data calibrate DIR``, :func:`calibrate`): from a data dir whose
@@ -23,12 +27,19 @@ Where the bands come from, first that applies (the reference is named in every v
    never ``source=derived`` ones, which are these very measurements), the two edges per scale
    (low|normal, normal|high) that best separate the labelled levels (fewest misclassified
    utterances), learned per *reference group*: each speaker with enough labels (used for that
-   speaker id), speaker-relative (offsets from the speaker's median, pooled over speakers: used for
-   a speaker the calibration has not seen, around that speaker's median in the data dir checked),
+   speaker id), speaker-relative (offsets from the speaker's centre, pooled over speakers: used for
+   a speaker the calibration has not seen, around that speaker's centre in the data dir checked),
    each gender and everyone (absolute; used for a single file).  Each edge also gets a **margin**:
    the narrowest distance from the edge beyond which at most ``error_rate`` of the calibration
    utterances fall on the wrong side; the evidence check calls a claim whose measurement lies
    within the margin "uncertain" rather than deciding it (describe bins at the edge).
+   For a speaker it has not seen, the calibration also chooses per attribute, by leave-one-speaker-
+   out cross-validation on its labelled speakers (:func:`cross_validate`), the scale variant and the
+   reference -- speaker-relative edges around the speaker's centre (:func:`center`, a trimmed
+   mean) or the absolute edges of all its speech -- that bin the left-out speakers best (ties: the
+   default scale, relative); that reference's margins are then measured on the out-of-fold values,
+   so they include the error of edges on a speaker they never saw.  A speaker the calibration knows
+   is binned by its own edges on the chosen scale.
 2. **Without a calibration, a data dir's own statistics**: z-scores within the speaker (at least
    ``min_group`` utterances), else gender, else the whole dir; ``z < -0.5`` low, ``z > 0.5`` high
    (sedtk's convention: about 31/38/31 % of normally distributed values), margin 0.2 SD.
@@ -137,6 +148,12 @@ def _text_rate(m: Measurement, syl: Syllables | None) -> float:
     return _log(syl.count / m.vad_speech_s)
 
 
+def _phone_rate(m: Measurement, syl: Syllables | None) -> float:
+    if syl is None or not syl.reliable or not syl.phones or not m.vad_speech_s >= MIN_SPEECH_S:
+        return math.nan
+    return _log(syl.phones / m.vad_speech_s)
+
+
 @dataclass(frozen=True)
 class Scale:
     """How one attribute is measured: the binned value, its words, and how to show it."""
@@ -164,11 +181,36 @@ SCALES: dict[str, Scale] = {
                          math.exp, "nuclei/s", "{:.2f}"),
     "pitch_range": Scale("pitch_range", "pitch_range", ("narrow", "normal", "wide"),
                          lambda m, s: m.f0_range_st, lambda v: v, "semitones", "{:.1f}"),
+    # the variants a calibration may choose instead (VARIANTS; chosen by cross-validation)
+    "volume_peak": Scale("volume_peak", "volume", ("low", "normal", "high"), lambda m, s: m.peak_db,
+                         lambda v: v, "dBFS peak", "{:.1f}"),
+    "speed_phones": Scale("speed_phones", "speed", ("slow", "normal", "fast"), _phone_rate, math.exp,
+                          "phones/s", "{:.1f}"),
+    "pitch_range_mid": Scale("pitch_range_mid", "pitch_range", ("narrow", "normal", "wide"),
+                             lambda m, s: _log(m.f0_span_mid_st), math.exp, "semitones (20-80 %)", "{:.1f}"),
 }  # fmt: skip
+#: Per default scale, the scales a calibration chooses among (the default first: it wins ties).
+VARIANTS = {"pitch": ("pitch",), "volume": ("volume", "volume_peak"), "speed": ("speed", "speed_phones"),
+            "speed_audio": ("speed_audio",), "pitch_range": ("pitch_range", "pitch_range_mid")}  # fmt: skip
+#: The references a calibration chooses between for a speaker it has not seen: the calibrated
+#: speaker-relative edges around the speaker's centre, or the absolute edges of all its speech.
+REFERENCES = ("relative", "absolute")
+#: A speaker's centre on a scale is the mean of its values with this share trimmed off each end:
+#: levels drawn evenly over a range have a flat distribution, whose median is a noisy centre (its
+#: standard error about 2.2 x the mean's for 30 utterances spread evenly over 3 levels).
+CENTER_TRIM = 0.1
 #: Pitch as the mean F0 (what population norms describe).
 MEAN_F0 = Scale("mean_f0", "pitch", ("low", "normal", "high"), lambda m, s: m.f0_mean_st, _hz, "Hz", "{:.0f}")
 #: The attributes with a scale.
 BINNED = ("pitch", "volume", "speed", "pitch_range")
+
+
+def center(values) -> float:
+    """A speaker's centre on a scale: the :data:`CENTER_TRIM`-trimmed mean of its finite values."""
+    from scipy.stats import trim_mean
+
+    v = np.asarray([x for x in values if math.isfinite(x)], dtype=float)
+    return float(trim_mean(v, CENTER_TRIM)) if len(v) else math.nan
 
 
 def scale_for(attribute: str, m: Measurement, syl: Syllables | None) -> Scale:
@@ -245,6 +287,12 @@ def _margin(v: np.ndarray, above: np.ndarray, edge: float, error_rate: float, ca
     return float(cap)
 
 
+def _caps(v: np.ndarray, y: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
+    """The margins' caps: each edge's distance to the nearer of its two levels' medians."""
+    med = [float(np.median(v[y == i])) for i in range(3)]
+    return min(abs(med[0] - lo), abs(med[1] - lo)), min(abs(med[1] - hi), abs(med[2] - hi))
+
+
 def fit_edges(values: np.ndarray, levels: np.ndarray, error_rate: float = DEFAULT_ERROR_RATE) -> Edges | None:
     """Edges separating the ordinal ``levels`` (0, 1, 2 per value); None when a level has fewer than
     :data:`MIN_SIDE` values.
@@ -261,9 +309,7 @@ def fit_edges(values: np.ndarray, levels: np.ndarray, error_rate: float = DEFAUL
         return None
     if lo > hi:  # the normal level is not separable: one cut between the mean of both
         lo = hi = (lo + hi) / 2
-    med = [float(np.median(v[y == i])) for i in range(3)]
-    cap_lo = min(abs(med[0] - lo), abs(med[1] - lo))
-    cap_hi = min(abs(med[1] - hi), abs(med[2] - hi))
+    cap_lo, cap_hi = _caps(v, y, lo, hi)
     e = Edges(
         lo, hi, _margin(v, y >= 1, lo, error_rate, cap_lo), _margin(v, y >= 2, hi, error_rate, cap_hi), len(v)
     )
@@ -286,6 +332,8 @@ class Calibration:
     labels: dict[str, dict[str, int]] = field(default_factory=dict)  # attribute -> level -> count
     gender_f0: dict[str, list[float]] = field(default_factory=dict)  # gender -> its speakers' median F0
     speaker_f0: dict[str, tuple[float, int]] = field(default_factory=dict)  # speaker -> (median F0, utts)
+    # default scale -> {"scale", "reference", "cv_accuracy", "candidates"}: what fit_calibration chose
+    choices: dict[str, dict] = field(default_factory=dict)
     path: str | None = None
     fingerprint: str = ""
 
@@ -311,6 +359,7 @@ class Calibration:
             "labels": self.labels,
             "gender_f0": {g: [round(x, 2) for x in v] for g, v in self.gender_f0.items()},
             "speaker_f0": {s: [round(hz, 2), n] for s, (hz, n) in self.speaker_f0.items()},
+            "choices": self.choices,
             "edges": {
                 s: {k: {g: e.to_dict() for g, e in groups.items()} for k, groups in kinds.items()}
                 for s, kinds in self.edges.items()
@@ -357,18 +406,57 @@ def load_calibration(path: str | os.PathLike) -> Calibration:
             edges=edges, labels=d.get("labels", {}), path=str(path.resolve()),
             gender_f0={g: [float(x) for x in v] for g, v in d.get("gender_f0", {}).items()},
             speaker_f0={s: (float(v[0]), int(v[1])) for s, v in d.get("speaker_f0", {}).items()},
+            choices=_choices(d.get("choices", {}), edges),
             fingerprint=hashlib.sha1(raw).hexdigest()[:12],
         )  # fmt: skip
     except (KeyError, TypeError, ValueError) as e:
         raise InputError(f"{path}: malformed calibration file ({type(e).__name__}: {e})") from None
 
 
-def _median_by(values: Mapping[str, float], group: Mapping[str, str]) -> dict[str, tuple[float, int]]:
+def _choices(d: Mapping, edges: Mapping) -> dict[str, dict]:
+    """A calibration file's choices, checked: a scale it names must be known and have edges."""
+    out = {}
+    for base, c in d.items():
+        if base not in VARIANTS or c["scale"] not in VARIANTS[base] or c["scale"] not in edges:
+            raise ValueError(f"choice of {base!r}: unknown scale {c.get('scale')!r}")
+        if c["reference"] not in REFERENCES:
+            raise ValueError(f"choice of {base!r}: unknown reference {c['reference']!r}")
+        out[base] = dict(c)
+    return out
+
+
+def _centers(values: Mapping[str, float], group: Mapping[str, str]) -> dict[str, tuple[float, int]]:
+    """group -> (:func:`center` of its finite values, how many)."""
     by: dict[str, list[float]] = {}
     for k, v in values.items():
         if k in group and math.isfinite(v):
             by.setdefault(group[k], []).append(v)
-    return {g: (float(np.median(vs)), len(vs)) for g, vs in by.items()}
+    return {g: (center(vs), len(vs)) for g, vs in by.items()}
+
+
+def cross_validate(v: np.ndarray, y: np.ndarray, groups: np.ndarray, error_rate: float) -> dict | None:
+    """Leave-one-speaker-out: edges fitted without each speaker (``groups``), applied to it.
+
+    Returns the out-of-fold ``accuracy`` and every held-out value's offsets from the low and high
+    edge its fold learned (``low``, ``high``: what the margins are measured on, so that they cover
+    the error on speakers the edges never saw), or None with fewer than 3 speakers or a fold that
+    cannot be fitted.
+    """
+    names = sorted(set(groups.tolist()))
+    if len(names) < 3:
+        return None
+    hits, lo, hi, ys = [], [], [], []
+    for g in names:
+        out = groups == g
+        e = fit_edges(v[~out], y[~out], error_rate)
+        if e is None:
+            return None
+        hits += [e.bin(x) == t for x, t in zip(v[out], y[out], strict=True)]
+        lo.append(v[out] - e.low)
+        hi.append(v[out] - e.high)
+        ys.append(y[out])
+    return {"accuracy": float(np.mean(hits)), "low": np.concatenate(lo), "high": np.concatenate(hi),
+            "levels": np.concatenate(ys)}  # fmt: skip
 
 
 def fit_calibration(
@@ -381,10 +469,15 @@ def fit_calibration(
     min_group: int = 10,
 ) -> Calibration:
     """Edges of every scale of ``values`` (scale -> key -> value) for the labelled ``levels``
-    (attribute -> key -> 0/1/2), per speaker, speaker-relative, per gender and for everyone."""
+    (attribute -> key -> 0/1/2), per speaker, speaker-relative, per gender and for everyone; and per
+    default scale the variant and reference (:data:`VARIANTS`, :data:`REFERENCES`) that bin the
+    labelled speakers best when each is left out of the fit (:func:`cross_validate`), whose margins
+    are then taken from those out-of-fold values."""
     cal = Calibration(
         data=data, utterances=len({k for lv in levels.values() for k in lv}), error_rate=error_rate
     )
+    # (scale, reference) -> (its cross-validation, its edges, the caps of their margins)
+    folds: dict[tuple[str, str], tuple[dict, Edges, tuple[float, float]]] = {}
     for name, vals in values.items():
         attribute = SCALES[name].attribute
         lab = levels.get(attribute, {})
@@ -396,13 +489,16 @@ def fit_calibration(
         kinds: dict[str, dict[str, Edges]] = {}
         if (e := fit_edges(v, y, error_rate)) is not None:
             kinds["all"] = {"all": e}
+            spk = np.array([speaker.get(k, "") for k in keys])
+            if (cv := cross_validate(v, y, spk, error_rate)) is not None:
+                folds[name, "absolute"] = cv, e, _caps(v, y, e.low, e.high)
         for kind, grouping in (("gender", gender), ("speaker", speaker)):
             need = MIN_SPEAKER_LABELS if kind == "speaker" else 2 * MIN_SIDE
             for g in sorted({grouping[k] for k in keys if k in grouping}):
                 idx = [i for i, k in enumerate(keys) if grouping.get(k) == g]
                 if len(idx) >= need and (e := fit_edges(v[idx], y[idx], error_rate)) is not None:
                     kinds.setdefault(kind, {})[g] = e
-        centers = _median_by({k: vals[k] for k in keys}, speaker)
+        centers = _centers({k: vals[k] for k in keys}, speaker)
         rel = [
             (i, centers[speaker[k]][0])
             for i, k in enumerate(keys)
@@ -410,10 +506,27 @@ def fit_calibration(
         ]
         if rel:
             idx = [i for i, _ in rel]
-            if (e := fit_edges(v[idx] - np.array([c for _, c in rel]), y[idx], error_rate)) is not None:
+            rv = v[idx] - np.array([c for _, c in rel])
+            if (e := fit_edges(rv, y[idx], error_rate)) is not None:
                 kinds["relative"] = {"speaker": e}
+                spk = np.array([speaker[keys[i]] for i in idx])
+                if (cv := cross_validate(rv, y[idx], spk, error_rate)) is not None:
+                    folds[name, "relative"] = cv, e, _caps(rv, y[idx], e.low, e.high)
         if kinds:
             cal.edges[name] = kinds
+    for base, names in VARIANTS.items():
+        tried = {(n, r): folds[n, r] for n in names for r in REFERENCES if (n, r) in folds}
+        if not tried:
+            continue
+        (name, ref), (cv, e, caps) = max(tried.items(), key=lambda t: t[1][0]["accuracy"])  # first of ties
+        margins = (_margin(cv["low"], cv["levels"] >= 1, 0.0, error_rate, caps[0]),
+                   _margin(cv["high"], cv["levels"] >= 2, 0.0, error_rate, caps[1]))  # fmt: skip
+        kind, group = ("relative", "speaker") if ref == "relative" else ("all", "all")
+        cal.edges[name][kind][group] = Edges(e.low, e.high, *margins, e.n, e.accuracy)
+        cal.choices[base] = {
+            "scale": name, "reference": ref, "cv_accuracy": round(cv["accuracy"], 4),
+            "candidates": {f"{n}/{r}": round(f[0]["accuracy"], 4) for (n, r), f in tried.items()},
+        }  # fmt: skip
     for attribute, lab in levels.items():
         words = SCALES[attribute].words
         cal.labels[attribute] = {w: sum(1 for x in lab.values() if x == i) for i, w in enumerate(words)}
@@ -451,7 +564,7 @@ class Bands:
         self.calibration = calibration
         self.min_group = min_group
         self._speaker, self._gender = dict(speaker or {}), dict(gender or {})
-        # scale -> (kind, group) -> (mean, sd, median, n) of the data dir's values
+        # scale -> (kind, group) -> (mean, sd, centre, n) of the data dir's values (centre: :func:`center`)
         self._stats: dict[str, dict[tuple[str, str], tuple[float, float, float, int]]] = {}
         for name, vals in (values or {}).items():
             members: dict[tuple[str, str], list[float]] = {}
@@ -463,8 +576,7 @@ class Bands:
                         members.setdefault((kind, grouping[k]), []).append(v)
                 members.setdefault(("all", "all"), []).append(v)
             self._stats[name] = {
-                g: (float(np.mean(a)), float(np.std(a)), float(np.median(a)), len(a))
-                for g, a in members.items()
+                g: (float(np.mean(a)), float(np.std(a)), center(a), len(a)) for g, a in members.items()
             }
 
     @property
@@ -496,16 +608,25 @@ class Bands:
         gender = gender or (self._gender.get(key) if key is not None else None)
         cal = self.calibration
         if cal is not None:
+            choice = cal.choices.get(scale.name, {})
+            scale = SCALES.get(choice.get("scale", scale.name), scale)
+            how = (f"; {scale.name.replace('_', ' ')} {choice['reference']}, chosen by cross-validation"
+                   if choice else "")  # fmt: skip
             if spk is not None and (e := cal.get(scale.name, "speaker", spk)) is not None:
                 return Band(e, scale, f"speaker {spk} (calibrated on {e.n} labelled utterances)")
             st = self._stats.get(scale.name, {}).get(("speaker", spk)) if spk is not None else None
             if (
-                st is not None
+                choice.get("reference", "relative") == "relative"
+                and st is not None
                 and st[3] >= self.min_group
                 and (e := cal.get(scale.name, "relative", "speaker"))
             ):
-                name = f"speaker {spk}: its median over {st[3]} utterances +- the calibrated relative edges"
+                name = (
+                    f"speaker {spk}: its centre over {st[3]} utterances +- the calibrated relative edges{how}"
+                )
                 return Band(e.shifted(st[2]), scale, name)
+            if choice.get("reference") == "absolute" and (e := cal.get(scale.name, "all", "all")) is not None:
+                return Band(e, scale, f"all speech of the calibration ({e.n} labelled utterances{how})")
             if gender is not None and (e := cal.get(scale.name, "gender", gender)) is not None:
                 return Band(e, scale, f"{gender} speech (calibrated on {e.n} labelled utterances)")
             if (e := cal.get(scale.name, "all", "all")) is not None:

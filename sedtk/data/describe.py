@@ -21,8 +21,9 @@ on the scales of :mod:`sedtk.data.calibration`:
 
 Binning (:class:`sedtk.data.calibration.Bands`): with ``calibration`` (a file of ``sedtk data
 calibrate``), by the edges learned on labelled data -- the speaker's own when the calibration knows
-the speaker, else the calibrated speaker-relative edges around the speaker's median here, else the
-gender's, else everyone's (describe bins at the edge; the margins are the evidence check's).
+the speaker, else the scale and reference the calibration chose for new speakers (the calibrated
+speaker-relative edges around the speaker's centre here, a trimmed mean, or its absolute edges),
+else the gender's, else everyone's (describe bins at the edge; the margins are the evidence check's).
 Without, each measure is z-scored within its speaker, or within the speaker's gender when the
 speaker has fewer than ``min_group`` utterances, or within the whole data dir when that is also too
 small; ``z < -0.5`` is low (slow, narrow), ``z > 0.5`` high (fast, wide), otherwise normal (about

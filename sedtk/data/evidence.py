@@ -192,10 +192,9 @@ def _verdict(claimed: set[int], plausible: set[int]) -> str:
 
 
 def _rate_note(scale: Scale, m: Measurement, syl: Syllables | None, source: str | None) -> str:
-    if scale.name == "speed" and syl is not None:
-        return (
-            f" ({syl.count} syllables of the {source or ''} transcript over {m.vad_speech_s:.2f} s of speech)"
-        )
+    if scale.name in ("speed", "speed_phones") and syl is not None:
+        what = f"{syl.count} syllables" if scale.name == "speed" else f"{syl.phones} phones"
+        return f" ({what} of the {source or ''} transcript over {m.vad_speech_s:.2f} s of speech)"
     return ""
 
 
@@ -357,6 +356,7 @@ def check_description(
     out["measurements"] = m.to_dict()
     if syllables is not None:
         out["syllables"] = syllables.count
+        out["phones"] = syllables.phones
         out["transcript"] = transcript
     if speaker_f0 is not None:
         out["speaker_f0_hz"] = round(speaker_f0[1], 1)

@@ -16,6 +16,7 @@ field                   from the eGeMAPS LLDs (voiced frames: F0 > 0)           
 ``f0_level_st``         its 10th percentile: the pitch *level* that describe    semitones re 27.5 Hz
                         bins (the F0 floor; see below)
 ``f0_range_st``         its 5th-95th percentile span: the pitch *range*         semitones
+``f0_span_mid_st``      its 20th-80th percentile span (the middle of the range) semitones
 ``loudness``            mean ``Loudness_sma3`` (= ``loudness_sma3_amean``)     sone
 ``level_db``            RMS level of the active span (32 ms frames, 10 ms hop,  dBFS
                         within 40 dB of the loudest)
@@ -39,6 +40,8 @@ field                   from the eGeMAPS LLDs (voiced frames: F0 > 0)           
 ``snr_db``              speech power over that noise floor (capped at 60)        dB
 ``clipped_frac``        share of samples in runs of >= 4 at the waveform's      0..1
                         peak (within 0.1 %): hard clipping
+``peak_db``             99.9th percentile of the samples' magnitude (a peak     dBFS
+                        level that a few clicks do not move)
 ======================  ======================================================  ===================
 
 Audio without a voiced frame has NaN pitch, range, rate and voice quality, and
@@ -122,6 +125,8 @@ class Measurement:
     speech_level_db: float = math.nan
     snr_db: float = math.nan
     clipped_frac: float = math.nan
+    f0_span_mid_st: float = math.nan
+    peak_db: float = math.nan
 
     @property
     def voiced(self) -> bool:
@@ -205,7 +210,12 @@ def _speech_stats(x: np.ndarray, sample_rate: int) -> dict[str, float]:
         x16 = resample_poly(x, SAMPLE_RATE // g, sample_rate // g).astype(np.float32)
     p = speech_probabilities(x16)  # (F,) per 32 ms
     n = min(len(p), len(x16) // VAD_FRAME)
-    out = {"vad_speech_s": float((p >= 0.5).sum()) * VAD_FRAME / SAMPLE_RATE, "clipped_frac": _clipped(x)}
+    peak = float(np.percentile(np.abs(x), PEAK_PERCENTILE)) if len(x) else 0.0
+    out = {
+        "vad_speech_s": float((p >= 0.5).sum()) * VAD_FRAME / SAMPLE_RATE,
+        "clipped_frac": _clipped(x),
+        "peak_db": 20 * math.log10(max(peak, 1e-6)),
+    }
     if n == 0:
         return {**out, "speech_level_db": math.nan, "snr_db": math.nan}
     power = np.mean(x16[: n * VAD_FRAME].astype(np.float64).reshape(n, VAD_FRAME) ** 2, axis=1)  # (n,)
@@ -226,6 +236,8 @@ def _mean(v: np.ndarray) -> float:
 LLD_HOP_S = 0.01  # eGeMAPS LLD frames hop by 10 ms
 #: The pitch level is this percentile of the voiced F0 (the module docstring says why).
 LEVEL_PERCENTILE = 10
+#: The peak level is this percentile of the samples' magnitude.
+PEAK_PERCENTILE = 99.9
 PEAK_PROMINENCE = 0.2  # loudness peaks count as syllable nuclei above this share of the maximum
 
 
@@ -267,7 +279,7 @@ def measure(wav, sample_rate: int) -> Measurement:
         return Measurement(**common, f0_mean_st=nan, f0_level_st=nan, f0_range_st=nan, rate=nan,
                            jitter=nan, shimmer_db=nan, hnr_db=nan)  # fmt: skip
     semis = f0[voiced]
-    lo, level_st, hi = np.percentile(semis, [5, LEVEL_PERCENTILE, 95])
+    lo, level_st, q20, q80, hi = np.percentile(semis, [5, LEVEL_PERCENTILE, 20, 80, 95])
     # syllable nuclei (de Jong & Wempe 2009): loudness peaks within voiced frames (unvoiced frames
     # are set to 0, so voiceless stretches separate nuclei), of >= 20 % of the voiced maximum in
     # prominence (the dip criterion), louder than the utterance's median loudness (the threshold)
@@ -282,6 +294,7 @@ def measure(wav, sample_rate: int) -> Measurement:
         f0_mean_st=float(semis.mean()),
         f0_level_st=float(level_st),
         f0_range_st=float(hi - lo),
+        f0_span_mid_st=float(q80 - q20),
         rate=len(peaks) / analysed_s,
         jitter=_mean(jit[jit > 0]),
         shimmer_db=_mean(shim[shim > 0]),
@@ -298,7 +311,7 @@ FIELDS = tuple(Measurement.__dataclass_fields__)
 #: The cache of a data dir's measurements (written by ``sedtk data describe``, reused by evidence).
 FEATS_FILE = "descriptor_feats.tsv"
 #: Bumped when the measurements change (a cache written by another version is ignored).
-FEATS_VERSION = 6
+FEATS_VERSION = 7
 
 
 def _cache_header() -> str:

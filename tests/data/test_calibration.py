@@ -92,7 +92,7 @@ def test_bands_come_from_the_calibration_then_the_data_dir_then_norms():
     assert own.edges.low == 9.5 and own.name.startswith("speaker a (calibrated")
     new = bands.band("pitch", pitch, "c0", None)  # the calibrated offsets around c's median here
     rel = cal.get("pitch", "relative", "speaker")
-    assert new.edges.low == pytest.approx(54.5 + rel.low) and "median over 10 utterances" in new.name
+    assert new.edges.low == pytest.approx(54.5 + rel.low) and "centre over 10 utterances" in new.name
     by_gender = bands.band("pitch", pitch, "d0", None)
     assert by_gender.name.startswith("female speech (calibrated")
     assert bands.band("pitch", pitch, None, None).name.startswith("all speech of the calibration")
@@ -118,3 +118,37 @@ def test_gender_band_from_the_labelled_speakers():
     assert Bands(cal).gender_edges == cal.gender_edges()
     assert Calibration("l", 1, 0.03, gender_f0={"male": [98.0], "female": [147.0]}).gender_edges() is None
     assert Bands().gender_edges == (150.0, 175.0)  # the population band
+
+
+def test_calibration_chooses_by_leave_one_speaker_out_the_scale_and_reference_that_generalise(tmp_path):
+    """Six speakers whose levels are skewed (a speaker-relative centre is off): the speech level
+    carries a speaker offset and noise, the peak level neither, so the peak level with absolute
+    edges bins unseen speakers best; the margins come from the out-of-fold values."""
+    rng = np.random.default_rng(0)
+    vals, levels, speaker = {"volume": {}, "volume_peak": {}}, {"volume": {}}, {}
+    for s in range(6):
+        skew = [5, 5, 20] if s % 2 else [20, 5, 5]
+        for i, lv in enumerate(np.repeat([0, 1, 2], skew)):
+            k = f"s{s}_{i}"
+            vals["volume"][k] = 10.0 * s + 3 * lv + rng.normal(0, 1.0)
+            vals["volume_peak"][k] = 3.0 * lv + rng.normal(0, 0.3)
+            levels["volume"][k], speaker[k] = int(lv), f"s{s}"
+    cal = fit_calibration(vals, levels, speaker, {}, "labelled", min_group=10)
+    c = cal.choices["volume"]
+    assert (c["scale"], c["reference"]) == ("volume_peak", "absolute")
+    assert set(c["candidates"]) == {
+        f"{n}/{r}" for n in ("volume", "volume_peak") for r in ("relative", "absolute")
+    }
+    assert c["cv_accuracy"] == max(c["candidates"].values()) > c["candidates"]["volume/relative"]
+    again = load_calibration(save_calibration(cal, tmp_path / "cal.json"))
+    assert again.choices == cal.choices
+    new = Bands(again, vals, {**speaker, "x": "new"}).band("volume", SCALES["volume"], "x", None)
+    assert new.scale.name == "volume_peak" and new.edges == again.get("volume_peak", "all", "all")
+    assert "chosen by cross-validation" in new.name
+    known = Bands(again, vals, speaker).band("volume", SCALES["volume"], "s0_0", None)  # its own edges
+    assert known.scale.name == "volume_peak" and known.name.startswith("speaker s0 (calibrated")
+    d = json.loads((tmp_path / "cal.json").read_text())
+    d["choices"]["volume"]["scale"] = "pitch"
+    (tmp_path / "bad.json").write_text(json.dumps(d))
+    with pytest.raises(InputError, match="bad.json: malformed calibration file.*unknown scale 'pitch'"):
+        load_calibration(tmp_path / "bad.json")

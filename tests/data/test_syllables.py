@@ -20,3 +20,10 @@ def test_mandarin_one_syllable_per_character_and_what_is_not_counted():
     mixed = count_syllables("我有 2 个 apple")
     assert mixed.count == 3 + 2 and mixed.unknown == 1  # the digit is not counted
     assert not count_syllables("").reliable and not count_syllables("12 34 56").reliable
+
+
+def test_phones_from_the_dictionary_and_pinyin_initials_and_finals():
+    assert count_syllables("teacher dog").phones == 4 + 3  # T IY1 CH ER0 + D AO1 G
+    assert count_syllables("我是中国人").phones == 2 + 2 + 2 + 2 + 2  # w+o sh+i zh+ong g+uo r+en
+    assert count_syllables("啊").phones == 1  # a final without an initial
+    assert count_syllables("zzyzxq").phones == 5  # not in the dictionary: 0.85 per letter
