@@ -168,7 +168,7 @@ class TrainConfig:
     save_every: int = 0  # optimizer steps between 'last' checkpoints as well (0: by wall time only)
     eval_every: int = 0  # optimizer steps between dev evaluations (0: at every epoch end only)
     dev_ua: bool = True  # dev UA by constrained label scoring when the stage has an emotion task
-    dev_max_utts: int = 500  # dev UA on a stratified sample of N (fixed seed); 0: the whole dev set
+    dev_max_utts: int = 500  # dev UA and CE on a stratified sample of N (fixed seed); 0: the whole dev set
     dev_max_new_tokens: int = 128  # generation length for the description before the label
     dev_batch_size: int = 8  # utterances per process and forward in dev evaluation (the decode batch)
     tf32: bool = True  # CUDA: float32 matmuls on TF32 tensor cores

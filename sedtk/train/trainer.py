@@ -396,8 +396,11 @@ def build_dev_loaders(
     dataset = SpeechDataset(examples, dev_data, f.reader, min_samples=min_samples)
     dev = DevSet(drops=examples.drops, digest=data_digest(examples, f.inputs))
     for task in t.tasks:
-        if examples.by_task[task]:
-            batches = _sorted_batches(examples.by_task[task], examples, global_batch, info)
+        idx = examples.by_task[task]
+        if t.dev_max_utts > 0:  # the dev CE on the same kind of sample as the UA (a CPU run's wait)
+            idx = [idx[j] for j in stratified_sample([examples.examples[i].emotion or "" for i in idx], t.dev_max_utts)]
+        if idx:
+            batches = _sorted_batches(idx, examples, global_batch, info)
             dev.loaders[task] = make_loader(dataset, batches, cfg.data.num_workers, t.seed)
     dev.ua_task = _ua_task(cfg)
     if dev.ua_task is not None:

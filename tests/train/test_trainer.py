@@ -256,6 +256,9 @@ def test_last_is_saved_by_wall_time_and_dev_batches_hold_dev_batch_size(assets, 
     cfg = trainer_mod.load_config("paper/sys7_stage1", assets.overrides(*base))
     loaders = trainer_mod.build_dev_loaders(cfg, dev, assets.dump, DataDir.load(tr), info)
     assert [len(b) for b in loaders.loaders["asr"].batch_sampler] == [3, 1]
+    capped = trainer_mod.load_config("paper/sys7_stage1", assets.overrides(*base, "train.dev_max_utts=2"))
+    loaders = trainer_mod.build_dev_loaders(capped, dev, assets.dump, DataDir.load(tr), info)
+    assert [len(b) for b in loaders.loaders["asr"].batch_sampler] == [2]  # the dev CE's sample too
     assert res.finished and all(isinstance(h["asr/loss"], float) for h in res.history)
 
 
