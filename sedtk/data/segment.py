@@ -26,6 +26,7 @@ grow with the recording's length.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections.abc import Iterable, Iterator
@@ -207,6 +208,21 @@ def shared_vad():
     return _shared_vad
 
 
+@contextlib.contextmanager
+def one_torch_thread():
+    """Run Silero VAD on one torch thread: its frames are tiny ops, and more threads only wait on each
+    other -- on 2 busy cores (load 15) 8 clips of 4 s took 14 CPU-s / 120 s wall on 2 threads and
+    0.2 CPU-s on one (the full-size rehearsal's decodes, ``bench/rehearsal.md``)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def speech_seconds(wavs, threshold: float = SPEECH_THRESHOLD, model=None) -> list[float]:
     """Seconds of speech Silero VAD finds in each 16 kHz mono waveform (tensors or arrays).
 
@@ -223,7 +239,7 @@ def speech_seconds(wavs, threshold: float = SPEECH_THRESHOLD, model=None) -> lis
     for i, r in enumerate(rows):
         batch[i, : len(r)] = r
     model = model if model is not None else shared_vad()
-    with torch.no_grad():
+    with torch.no_grad(), one_torch_thread():
         p = model.audio_forward(batch, SAMPLE_RATE)  # (B, frames)
     out = []
     for i, r in enumerate(rows):
@@ -254,13 +270,8 @@ def speech_probabilities(wav) -> np.ndarray:
         return np.zeros(0, dtype=np.float32)
     with _vad_lock:
         model = shared_vad()
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with torch.no_grad():
-                return model.audio_forward(x, SAMPLE_RATE).numpy().reshape(-1)  # resets its state
-        finally:
-            torch.set_num_threads(threads)
+        with torch.no_grad(), one_torch_thread():
+            return model.audio_forward(x, SAMPLE_RATE).numpy().reshape(-1)  # resets its state
 
 
 class VadSegmenter:
@@ -299,19 +310,19 @@ class VadSegmenter:
             frames = rest[:whole].reshape(-1, f)  # (N, 512)
             rest = rest[whole:].copy()
             energy = (frames.astype(np.float64) ** 2).mean(axis=1)
-            with torch.no_grad():
-                for j in range(len(frames)):
-                    p = float(self.model(torch.from_numpy(frames[j].copy()), SAMPLE_RATE))
-                    for seg in self._step(n_frames, p, float(energy[j])):
-                        yield self._cut(seg, audio, audio_start)
-                    n_frames += 1
+            with torch.no_grad(), one_torch_thread():  # the block's frames, then the state machine
+                probs = [float(self.model(torch.from_numpy(fr.copy()), SAMPLE_RATE)) for fr in frames]
+            for j, p in enumerate(probs):
+                for seg in self._step(n_frames, p, float(energy[j])):
+                    yield self._cut(seg, audio, audio_start)
+                n_frames += 1
             keep = self._needed_from(n_frames)
             if keep > audio_start:
                 audio, audio_start = audio[keep - audio_start :], keep
         if len(rest):  # the last partial frame: zero-padded like Silero does
             chunk = np.zeros(f, dtype=np.float32)
             chunk[: len(rest)] = rest
-            with torch.no_grad():
+            with torch.no_grad(), one_torch_thread():
                 p = float(self.model(torch.from_numpy(chunk), SAMPLE_RATE))
             energy = float((rest.astype(np.float64) ** 2).mean())
             for seg in self._step(n_frames, p, energy):

@@ -117,3 +117,24 @@ def test_data_dir_decode_flags_no_speech_in_results_and_summary(decoder, data4, 
     assert res[silent].no_speech is True and res[silent].emotion is not None
     assert all(res[k].no_speech is False for k in d.utts if k != silent)
     assert any(m.startswith("warning: 1 of 4 utterances have no speech") for m in logged)
+
+
+def test_vad_runs_on_one_torch_thread_and_restores_the_setting():
+    """Silero's frame-by-frame ops on N threads only wait on each other (70x slower on 2 busy cores)."""
+    import torch
+
+    from sedtk.data.segment import shared_vad
+
+    seen, real, before = [], shared_vad(), torch.get_num_threads()
+
+    class Spy:  # the real model, recording the threads it runs on
+        def audio_forward(self, x, sr):
+            seen.append(torch.get_num_threads())
+            return real.audio_forward(x, sr)
+
+    torch.set_num_threads(2)
+    try:
+        assert speech_seconds([non_speech()["silence"]], model=Spy()) == [0.0]
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
