@@ -398,7 +398,8 @@ def build_dev_loaders(
     for task in t.tasks:
         idx = examples.by_task[task]
         if t.dev_max_utts > 0:  # the dev CE on the same kind of sample as the UA (a CPU run's wait)
-            idx = [idx[j] for j in stratified_sample([examples.examples[i].emotion or "" for i in idx], t.dev_max_utts)]
+            labels = [examples.examples[i].emotion or "" for i in idx]
+            idx = [idx[j] for j in stratified_sample(labels, t.dev_max_utts)]
         if idx:
             batches = _sorted_batches(idx, examples, global_batch, info)
             dev.loaders[task] = make_loader(dataset, batches, cfg.data.num_workers, t.seed)
