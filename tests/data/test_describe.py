@@ -36,6 +36,19 @@ def test_measure_finds_the_pitch_and_level_of_a_tone(freq):
     assert louder.level_db - m.level_db == pytest.approx(12.04, abs=0.3)
 
 
+def test_the_range_leaves_out_octave_jumps_and_the_peak_level_follows_the_gain():
+    def tone(freq, seconds):
+        t = np.arange(int(seconds * SR)) / SR
+        x = sum(np.sin(2 * np.pi * freq * k * t) / k for k in range(1, 6))
+        return 0.1 * x / np.abs(x).max()
+
+    jumpy = np.concatenate([tone(150, 0.7), tone(300, 0.15), tone(150, 0.7)])  # 10 % an octave up
+    m = measure(jumpy, SR)
+    assert m.f0_range_st < 1.5 and m.f0_span_mid_st < 1.0  # without the jump (else ~12 semitones)
+    assert F0_REF_HZ * 2 ** (m.f0_level_st / 12) == pytest.approx(150, rel=0.03)
+    assert measure(4 * jumpy, SR).peak_db - m.peak_db == pytest.approx(12.04, abs=0.1)
+
+
 def test_measure_reads_a_glide_and_knows_silence_and_noise():
     t = np.arange(2 * SR) / SR
     glide = 0.1 * np.sin(2 * np.pi * np.cumsum(np.linspace(120, 240, len(t))) / SR)  # one octave up
