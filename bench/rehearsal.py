@@ -136,9 +136,10 @@ def _record(work: Path, row: dict) -> None:
         print(row["tail"], flush=True)
 
 
-def _env() -> dict[str, str]:
+def _env(threads: int = 2) -> dict[str, str]:
     sedtk = shutil.which("sedtk") or str(Path(sys.executable).parent / "sedtk")
-    return {**os.environ, "PATH": f"{Path(sedtk).parent}:{os.environ['PATH']}", "OMP_NUM_THREADS": "2"}
+    path = f"{Path(sedtk).parent}:{os.environ['PATH']}"
+    return {**os.environ, "PATH": path, "OMP_NUM_THREADS": str(threads)}
 
 
 def checkout(work: Path, recipes: list[str]) -> Path:
@@ -160,7 +161,7 @@ def recipes(a: argparse.Namespace) -> None:
     work.mkdir(parents=True, exist_ok=True)
     names = [r for r in a.recipes.split(",") if r]
     root = checkout(work, names)
-    env = _env()
+    env = _env(a.threads)
     models = work / "models" / "tiny"
     if not (models / "llm").is_dir():
         subprocess.run(["sedtk", "model", "init-tiny", str(models)], check=True, env=env, capture_output=True)
@@ -175,7 +176,7 @@ def recipes(a: argparse.Namespace) -> None:
         if systems and r != "emosec":
             args += ["--systems", systems]
         args += shlex.split(getattr(a, f"extra_{r}", "") or "")
-        for stage in range(6):
+        for stage in [int(x) for x in a.stages.split(",")]:
             row = measure(["bash", "run.sh", "--stage", str(stage), "--stop-stage", str(stage), *args],
                           recipe, renv, work / "logs" / f"{r}_stage{stage}.log", disk=recipe)  # fmt: skip
             row.update(recipe=r, stage=stage, disk_total_gib=round(_du(recipe) / 2**30, 3))
@@ -254,6 +255,8 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--steps", type=int, default=3)
     r.add_argument("--nj", type=int, default=2)
     r.add_argument("--decode-opts", default="--batch-size 8 --max-new-tokens 8")
+    r.add_argument("--stages", default="0,1,2,3,4,5", help="the stages to run, in order (e.g. 4,5 to resume)")
+    r.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS (1 on a busy shared machine)")
     for name in CORPUS_VAR:
         r.add_argument(f"--systems-{name}", default=None)
         r.add_argument(f"--extra-{name}", default="")
