@@ -16,12 +16,20 @@ app = typer.Typer(help="Model checkpoints.", no_args_is_help=True)
 def init_tiny_cmd(
     out: Annotated[Path, typer.Argument(help="Output folder; gets hubert/, llm/ and README.md.")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the weights.")] = 0,
+    hubert_cnn: Annotated[
+        str,
+        typer.Option(
+            "--hubert-cnn",
+            help="The HuBERT's CNN front end: standard (HuBERT's 7 layers) or light (2 layers, the same "
+            "50 Hz frames; trains faster on CPU).",
+        ),
+    ] = "standard",
 ) -> None:
     """Write a tiny random HuBERT and a tiny random Llama (trained BPE tokenizer) for tests and the demo."""
     from sedtk.models.tiny import init_tiny
 
     with user_errors():
-        models = init_tiny(out, seed=seed)
+        models = init_tiny(out, seed=seed, hubert_cnn=hubert_cnn)
     typer.echo(f"upstream: {models.upstream}")
     typer.echo(f"llm:      {models.llm}")
 

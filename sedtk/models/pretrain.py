@@ -488,6 +488,6 @@ def finetune_ctc(
         "settings": asdict(settings),
     }
     hours = sum(w.numel() for w in train_wavs) / 16000 / 3600
-    log.info("CTC fine-tuning %s on %d utterances (%.2f h), %d characters, dev %d utterances",
-             upstream, len(train_keys), hours, len(vocab), len(dev_keys))  # fmt: skip
+    log.info("CTC fine-tuning %s on %d utterances (%.2f h), %d CTC labels (%s), dev %d utterances",
+             upstream, len(train_keys), hours, len(vocab), units, len(dev_keys))  # fmt: skip
     return _run(model, out, settings, identity, batches, loss_of, evaluate, save)

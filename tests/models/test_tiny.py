@@ -152,3 +152,21 @@ def test_cli_init_tiny(tmp_path):
     assert (tmp_path / "m" / "hubert" / "config.json").is_file()
     assert (tmp_path / "m" / "llm" / "tokenizer.json").is_file()
     assert "seed 3" in (tmp_path / "m" / "README.md").read_text()
+
+
+def test_light_hubert_cnn_keeps_the_frame_rate(tmp_path):
+    """--hubert-cnn light: two conv layers, the same 320x downsampling (50 Hz) and mask handling."""
+    from transformers import AutoModel
+
+    from sedtk.features.upstream import load_upstream
+    from sedtk.models.tiny import build_tiny_hubert
+
+    path = build_tiny_hubert(tmp_path / "light", cnn="light")
+    model = AutoModel.from_pretrained(path).eval()
+    assert len(model.config.conv_dim) == 2
+    assert int(model._get_feat_extract_output_lengths(torch.tensor(16000))) == 49
+    up = load_upstream(path)
+    hidden, lengths = up([torch.randn(16000), torch.randn(8000)])
+    assert up.batch_exact and lengths.tolist() == [49, 24] and hidden.shape[1] == 4
+    with pytest.raises(Exception, match="HuBERT CNN 'big'"):
+        build_tiny_hubert(tmp_path / "x", cnn="big")

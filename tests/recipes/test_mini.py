@@ -41,10 +41,21 @@ def test_stage0_and_1_outputs(quick_demo) -> None:
     for split in ("train", "dev", "test"):
         d = DataDir.load(w / "data/synth" / split)
         assert len(d) > 0 and d.emotions == ["neu", "hap", "ang", "sad"]
-        assert (w / "dump/fbank" / split / "meta.json").is_file()  # the LLM systems' upstream
+    for split in ("train", "dev", "test", "asr_train"):  # the LLM systems' upstream, and stage 1's set
+        assert (w / "dump/hubert-ctc" / split / "meta.json").is_file()
     train_text = set(read_kaldi_map(w / "data/synth/train/text").values())
-    assert not train_text & set(read_kaldi_map(w / "data/synth/test/text").values())  # held-out sentences
+    held_out = set(read_kaldi_map(w / "data/synth/test/text").values())
+    assert not train_text & held_out  # held-out sentences
+    asr_text = set(read_kaldi_map(w / "data/synth_asr/train/text").values())
+    assert not asr_text & held_out and asr_text - train_text  # more sentences, never a test one
     assert (w / "models/hubert/config.json").is_file() and (w / "models/llm/config.json").is_file()
+    # the pretrained parts of stage 0: a HubertForCTC (hubert-large-ls960-ft's layout), a pre-trained LM
+    ctc = json.loads((w / "pretrained/hubert_ctc/config.json").read_text())
+    assert ctc["architectures"] == ["HubertForCTC"] and (w / "pretrained/hubert_ctc/vocab.json").is_file()
+    assert len(ctc["conv_dim"]) == 2  # init-tiny --hubert-cnn light
+    lm = json.loads((w / "pretrained/llm/pretrain.json").read_text())
+    assert lm["kind"] == "lm" and lm["texts"] > 0 and "dev_loss" in lm["final"]
+    assert str(w / "pretrained/hubert_ctc") in (w / "dump/hubert-ctc/train/meta.json").read_text()
 
 
 def test_training_outputs(quick_demo) -> None:
@@ -54,8 +65,12 @@ def test_training_outputs(quick_demo) -> None:
         assert (w / "exp" / exp / "checkpoints").is_dir()
         assert (w / "exp" / exp / ".done").is_file()
     assert not (w / "exp/sys5_stage1").exists()  # Sys. 5's stage 1 is Sys. 7's
-    config = (w / "exp/sys7_stage2/config.yaml").read_text()
-    assert "upstream: fbank" in config and str(w / "models" / "llm") in config  # absolute model paths
+    config = (w / "exp/sys7_stage2/config.yaml").read_text()  # absolute model paths
+    assert f"upstream: {w / 'pretrained' / 'hubert_ctc'}" in config
+    assert f"llm: {w / 'pretrained' / 'llm'}" in config
+    stage1 = (w / "exp/sys7_stage1/train.log").read_text()
+    asr_train = len(DataDir.load(w / "data/synth_asr/train"))
+    assert f"train examples asr: {asr_train}" in stage1  # stage 1 trains on the larger ASR set
 
 
 def test_decode_outputs(quick_demo) -> None:
@@ -73,6 +88,9 @@ def test_decode_outputs(quick_demo) -> None:
     results = [json.loads(line) for line in lines]
     assert {r["key"] for r in results} == keys
     assert all(set(r["posterior"]) == inventory for r in results)
+    control = w / "exp/sys7_stage2/decode_test_nospeech"  # the no-speech control: the same model
+    assert json.loads((control / "decode_config.json").read_text())["options"]["no_speech_control"] is True
+    assert set(read_kaldi_map(control / "text")) == keys
     example = json.loads((w / "exp/example_decode.json").read_text().splitlines()[0])
     for key in ("transcript", "description", "emotion"):
         assert key in example
@@ -83,22 +101,27 @@ def test_decode_outputs(quick_demo) -> None:
 def test_score_and_results_md(quick_demo) -> None:
     w, r = quick_demo
     score = json.loads((w / "exp/score_test/score.json").read_text())
-    assert [s["name"] for s in score["systems"]] == ["sys7", "sys5", "majority"]
-    assert [b["name"] for b in score["baselines"]] == ["sys5", "majority"]
+    assert [s["name"] for s in score["systems"]] == ["sys7", "sys5", "nospeech", "majority"]
+    assert [b["name"] for b in score["baselines"]] == ["sys5", "nospeech", "majority"]
     metrics = {s["name"]: s["metrics"] for s in score["systems"]}
     for key in ("ua", "wa", "wer", "bleu4", "rouge_l", "cider"):
         assert metrics["sys7"][key] is not None
     assert metrics["majority"]["ua"] == pytest.approx(25.0)  # balanced 4 classes, one constant answer
     assert metrics["majority"]["wer"] == pytest.approx(100.0)  # empty transcripts
-    assert {(t["system"], t["baseline"]) for t in score["tests"]} >= {("sys7", "sys5"), ("sys7", "majority")}
+    pairs = {(t["system"], t["baseline"]) for t in score["tests"]}
+    assert pairs >= {("sys7", "sys5"), ("sys7", "nospeech"), ("sys7", "majority")}
 
     md = (w / "RESULTS.md").read_text()
     assert md.startswith("# Demo results")
-    table = [line for line in md.splitlines() if line.startswith(("| sys7 (", "| majority ("))]
-    assert len(table) == 2
+    rows = ("| sys7 (", "| nospeech (", "| majority (")
+    table = [line for line in md.splitlines() if line.startswith(rows)]
+    assert len(table) == 3
     ua_cell = table[0].split("|")[2].strip()
     assert float(ua_cell) == pytest.approx(metrics["sys7"]["ua"], abs=0.05)  # written from score.json
-    assert "100/K = 25.0 %" in md and "## Significance" in md and "## Wall time" in md
+    assert "100/K = 25.0 %" in md and "## Significance" in md and "## The no-speech control" in md
+    assert "| sys7 | nospeech | WER |" in md and "WER ≥ 25 points below the no-speech control" in md
+    time_rows = [line for line in md.split("## Time")[1].splitlines() if line.startswith("| 0 |")]
+    assert len(time_rows) == 1 and int(time_rows[0].split("|")[4]) > 0  # CPU seconds are measured
     assert "sedtk decode --wav" in r.stdout
     recorded = (w / "config/default_model").read_text().strip()  # the default of "sedtk decode"
     assert Path(recorded) == (w / "exp/sys7_stage2").resolve()
