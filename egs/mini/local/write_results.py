@@ -271,7 +271,7 @@ def write_results(
             "the grammar (`sedtk model pretrain-lm`: no dev or test sentence)",
             "random": "the tiny random LLM of `sedtk model init-tiny`"}  # fmt: skip
     md.append(
-        "Corpus: synthetic espeak-ng speech, {len(train)} train / {len(dev)} dev / "
+        f"Corpus: synthetic espeak-ng speech, {len(train)} train / {len(dev)} dev / "
         f"{len(test)} test utterances; dev and test sentences never occur in train.{asr}  Upstream: "
         f"`{upstream}` ({ups.get(upstream, upstream)}).  LLM: {llms.get(llm_init, llm_init)}, trained here."
     )
