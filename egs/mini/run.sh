@@ -59,7 +59,8 @@ parse_options "$@"
 if $quick; then
   [ "$workdir" = . ] && workdir=exp/quick
   [ "$systems" = "sys7 sys5 sys4 sys1" ] && systems="sys7 sys5"
-  num_utts=48 asr_utts=40 asr_sentences=24 ctc_epochs=1 lm_sentences=64
+  num_utts=48 asr_sentences=24 ctc_epochs=1 lm_sentences=64
+  [ "$asr_utts" = 0 ] || asr_utts=40
   train_extra="--set train.epochs=1 --set train.max_steps=3 --set train.dev_max_utts=4 $train_extra"
 fi
 # Tiny models on a few cores: one thread per process is far faster than contended OpenMP threads.
